@@ -1,0 +1,2 @@
+// The package types: the declarations compiled from lib/ (see lib/index.ts).
+export * from './dist/index'
