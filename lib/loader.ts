@@ -4,7 +4,7 @@
  * `netpoll-<platform>`. Anything else throws an `Error` with code `ERR_UNSUPPORTED_PLATFORM`.
  * @internal
  */
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type * as Binding from '../binding'
 
@@ -27,7 +27,17 @@ export class UnsupportedPlatformError extends Error {
   }
 }
 
+/** The repository to clone to build from source. */
+const REPOSITORY = 'https://github.com/netpoll-node/netpoll'
+
 function isMusl(): boolean {
+  // Reading ldd is cheap and exact on the common distributions; the process report is the
+  // fallback where ldd is absent or unreadable (distroless images).
+  try {
+    if (readFileSync('/usr/bin/ldd', 'latin1').includes('musl')) return true
+  } catch {
+    // fall through to the report
+  }
   const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined
   return !report?.header?.glibcVersionRuntime
 }
@@ -42,36 +52,86 @@ function supportedList(): string {
   return Object.keys(SUPPORTED_PLATFORMS).join(', ')
 }
 
+function buildFromSource(key: string): string {
+  return (
+    `To build from source (needs Rust, https://rustup.rs, and a C toolchain): ` +
+    `git clone ${REPOSITORY} && cd netpoll && npm install && npm run build, ` +
+    `then install that directory (npm install /path/to/netpoll); ` +
+    `the build writes netpoll.${key}.node, which the loader uses before any platform package.`
+  )
+}
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message.split('\n')[0] : String(e)
+}
+
+/** The addon and the file it was loaded from. */
+export interface LoadedBinding {
+  /** The raw binding. */
+  readonly binding: typeof Binding
+  /** Absolute path of the `.node` file that was loaded. */
+  readonly path: string
+  /** `'local'` for a build in the package directory, `'package'` for the platform package. */
+  readonly source: 'local' | 'package'
+}
+
+/**
+ * Loads the addon for `key` from `root` (the package directory), or throws
+ * `ERR_UNSUPPORTED_PLATFORM` naming the expected package and how to build from source.
+ * Returns the binding together with the path it came from.
+ */
+export function loadNativeBinding(root: string, key: string = platformKey()): LoadedBinding {
+  const packageName = `netpoll-${key}`
+  if (!(key in SUPPORTED_PLATFORMS)) {
+    throw new UnsupportedPlatformError(
+      `netpoll has no prebuilt binary for ${key} (it would be the package ${packageName}, which is not ` +
+        `published). netpoll supports Linux and macOS; prebuilt binaries exist for ${supportedList()}. ` +
+        (process.platform === 'win32' ? 'Windows is not supported. ' : buildFromSource(key)),
+    )
+  }
+  const local = join(root, `netpoll.${key}.node`)
+  const failures: string[] = []
+  let cause: unknown
+  if (existsSync(local)) {
+    try {
+      return { binding: require(local), path: local, source: 'local' }
+    } catch (e) {
+      cause = e
+      failures.push(`The local build ${local} failed to load: ${messageOf(e)}.`)
+    }
+  }
+  let resolved: string | undefined
+  try {
+    resolved = require.resolve(packageName)
+  } catch (e) {
+    cause ??= e
+    failures.push(
+      `The package ${packageName} is not installed. npm installs it with netpoll as an optional ` +
+        `dependency; it is missing when optional dependencies were omitted (--omit=optional, ` +
+        `--no-optional), or node_modules or the lockfile came from another platform. ` +
+        `Reinstall netpoll on this machine with optional dependencies.`,
+    )
+  }
+  if (resolved !== undefined) {
+    try {
+      return { binding: require(resolved), path: resolved, source: 'package' }
+    } catch (e) {
+      cause = e
+      failures.push(`The package ${packageName} is installed but its binary ${resolved} failed to load: ${messageOf(e)}.`)
+    }
+  }
+  throw new UnsupportedPlatformError(
+    `netpoll could not load its native binary for ${key}: expected the package ${packageName} ` +
+      `(or a local build at ${local}). ${failures.join(' ')} ${buildFromSource(key)} ` +
+      `Prebuilt binaries exist for ${supportedList()}.`,
+    { cause },
+  )
+}
+
 /**
  * Loads the addon for `key` from `root` (the package directory), or throws
  * `ERR_UNSUPPORTED_PLATFORM` naming the expected package and how to build from source.
  */
 export function loadBinding(root: string, key: string = platformKey()): typeof Binding {
-  const packageName = `netpoll-${key}`
-  if (!(key in SUPPORTED_PLATFORMS)) {
-    throw new UnsupportedPlatformError(
-      `netpoll supports Linux and macOS (${supportedList()}); there is no binary for ${key}.`,
-    )
-  }
-  const local = join(root, `netpoll.${key}.node`)
-  const errors: unknown[] = []
-  if (existsSync(local)) {
-    try {
-      return require(local)
-    } catch (e) {
-      errors.push(e)
-    }
-  }
-  try {
-    return require(packageName)
-  } catch (e) {
-    errors.push(e)
-  }
-  throw new UnsupportedPlatformError(
-    `netpoll could not load its native binary for ${key}: expected the package ${packageName} ` +
-      `(installed with netpoll as an optional dependency) or a local build at ${local}. ` +
-      `Reinstall without --no-optional, or build from source with Rust: npm run build. ` +
-      `Supported platforms: ${supportedList()}.`,
-    { cause: errors[errors.length - 1] },
-  )
+  return loadNativeBinding(root, key).binding
 }

@@ -1,2 +1,16 @@
 //! netpoll_core: the pure-Rust core of netpoll for Node.js.
 #![deny(missing_docs)]
+
+pub mod addr;
+pub mod batch;
+pub mod buffer;
+pub mod config;
+pub mod error;
+pub mod event;
+pub mod listener;
+pub mod shard;
+pub mod stream;
+pub mod sys;
+pub mod threaded;
+pub mod timer;
+pub use buffer::{BufferError, BufferPool, LinkBuffer, PoolConfig, PoolStats};

@@ -2,6 +2,12 @@
 //! core types; every algorithm lives in the core crate.
 #![deny(missing_docs)]
 
+mod engine;
+mod inline_engine;
+mod js_call;
+mod threaded_engine;
+mod uv;
+
 /// Version of the native addon (the crate version), to check that JS and binary match.
 #[napi_derive::napi]
 pub fn native_version() -> String {

@@ -1,0 +1,177 @@
+//! A batch of shard events in the flat form a driver hands to JS in one call.
+//!
+//! # Memory layout
+//!
+//! [`Batch::bytes`] holds the bytes read from every connection of the batch, back to back. `records`
+//! holds [`RECORD_LEN`] `u32`s per event: `[kind, index, generation, a, b]`, whose `a`/`b`
+//! depend on the kind (see [`RecordKind`]). Errors are kept aside in `errors`, named from a
+//! record by their position + 1 (0 = no error). The driver copies those bytes into one JS-owned
+//! Buffer, so every view JS takes of it stays valid for as long as JS holds it.
+
+use crate::error::NetError;
+use crate::event::{ConnId, EventSink, ListenerId, TimeoutKind};
+
+/// `u32`s per record.
+pub const RECORD_LEN: usize = 5;
+
+/// The kind of a record, its first `u32`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum RecordKind {
+    /// Bytes of a connection: `a` = offset in `data`, `b` = length.
+    Data = 1,
+    /// A connection was accepted: `a` = listener id.
+    Accepted = 2,
+    /// A dial finished: `a` = error number (0 = connected), `b` = the dial's tag.
+    Connected = 3,
+    /// All output queued on the connection was written: `b` = the last write sequence number
+    /// covered (threaded engine; 0 inline).
+    Flushed = 4,
+    /// The peer finished sending (FIN).
+    ReadClosed = 5,
+    /// A timer fired: `a` = 1 read, 2 write, 3 idle.
+    Timeout = 6,
+    /// The connection is closed: `a` = error number (0 = clean).
+    Closed = 7,
+    /// A listener failed: `index` = listener id, `a` = error number.
+    ListenerError = 8,
+}
+
+/// One batch of events (see the module docs).
+#[derive(Default, Debug)]
+pub struct Batch {
+    /// Memory the bytes are read into: initialised once when it grows, never zeroed again;
+    /// the first `used` bytes are the batch's data.
+    buf: Vec<u8>,
+    used: usize,
+    /// Flat records, [`RECORD_LEN`] `u32`s each.
+    pub records: Vec<u32>,
+    /// Errors named by records.
+    pub errors: Vec<NetError>,
+    /// Tags of dials, by connection, that `connected` records carry (threaded engine).
+    pub dial_tags: Vec<(ConnId, u32)>,
+}
+
+impl Batch {
+    /// Whether the batch holds no event.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The bytes read, back to back (records name them by offset and length).
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf[..self.used]
+    }
+
+    /// Empties the batch, keeping its memory.
+    pub fn clear(&mut self) {
+        self.used = 0;
+        self.records.clear();
+        self.errors.clear();
+    }
+
+    /// Moves every event of `other` to the end of this batch.
+    pub fn append(&mut self, other: &mut Batch) {
+        let data_base = self.used as u32;
+        let error_base = self.errors.len() as u32;
+        for r in other.records.chunks_exact(RECORD_LEN) {
+            let mut r: [u32; RECORD_LEN] = r.try_into().expect("record length");
+            match r[0] {
+                k if k == RecordKind::Data as u32 => r[3] += data_base,
+                k if (k == RecordKind::Connected as u32
+                    || k == RecordKind::Closed as u32
+                    || k == RecordKind::ListenerError as u32)
+                    && r[3] != 0 =>
+                {
+                    r[3] += error_base
+                }
+                _ => {}
+            }
+            self.records.extend_from_slice(&r);
+        }
+        let bytes = other.bytes();
+        self.read_buffer(bytes.len())[..bytes.len()].copy_from_slice(bytes);
+        self.used += bytes.len();
+        self.errors.append(&mut other.errors);
+        other.clear();
+    }
+
+    /// Adds a record.
+    pub fn push(&mut self, kind: RecordKind, conn: ConnId, a: u32, b: u32) {
+        self.records
+            .extend_from_slice(&[kind as u32, conn.index, conn.generation, a, b]);
+    }
+
+    fn error_ref(&mut self, error: Option<NetError>) -> u32 {
+        match error {
+            None => 0,
+            Some(e) => {
+                self.errors.push(e);
+                self.errors.len() as u32
+            }
+        }
+    }
+
+    fn dial_tag(&mut self, conn: ConnId) -> u32 {
+        match self.dial_tags.iter().position(|(c, _)| *c == conn) {
+            Some(i) => self.dial_tags.swap_remove(i).1,
+            None => 0,
+        }
+    }
+}
+
+impl EventSink for Batch {
+    fn read_buffer(&mut self, min: usize) -> &mut [u8] {
+        if self.buf.len() < self.used + min {
+            self.buf.resize((self.used + min).max(self.buf.len() * 2), 0);
+        }
+        &mut self.buf[self.used..]
+    }
+
+    fn data(&mut self, conn: ConnId, len: usize) {
+        let offset = self.used;
+        self.used += len;
+        self.push(RecordKind::Data, conn, offset as u32, len as u32);
+    }
+
+    fn accepted(&mut self, listener: ListenerId, conn: ConnId) {
+        self.push(RecordKind::Accepted, conn, listener.0, 0);
+    }
+
+    fn connected(&mut self, conn: ConnId, result: Result<(), NetError>) {
+        let tag = self.dial_tag(conn);
+        let a = self.error_ref(result.err());
+        self.push(RecordKind::Connected, conn, a, tag);
+    }
+
+    fn flushed(&mut self, conn: ConnId) {
+        self.push(RecordKind::Flushed, conn, 0, 0);
+    }
+
+    fn read_closed(&mut self, conn: ConnId) {
+        self.push(RecordKind::ReadClosed, conn, 0, 0);
+    }
+
+    fn timeout(&mut self, conn: ConnId, kind: TimeoutKind) {
+        let a = match kind {
+            TimeoutKind::Read => 1,
+            TimeoutKind::Write => 2,
+            TimeoutKind::Idle => 3,
+        };
+        self.push(RecordKind::Timeout, conn, a, 0);
+    }
+
+    fn closed(&mut self, conn: ConnId, error: Option<NetError>) {
+        let a = self.error_ref(error);
+        self.push(RecordKind::Closed, conn, a, 0);
+    }
+
+    fn listener_error(&mut self, listener: ListenerId, error: NetError) {
+        let a = self.error_ref(Some(error));
+        let id = ConnId {
+            index: listener.0,
+            generation: 0,
+        };
+        self.push(RecordKind::ListenerError, id, a, 0);
+    }
+}

@@ -1,0 +1,169 @@
+//! One connection's state inside its shard, and the generation-checked slab that holds them.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use crate::event::ConnId;
+use crate::stream::Stream;
+use crate::timer::TimerId;
+
+/// Where a connection is in its life. Transitions only go forward:
+/// `Connecting → Open → Closing → (slot freed)`, or `Open → (slot freed)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ConnState {
+    /// A dial is in progress: waiting for writability to learn the connect result.
+    Connecting,
+    /// Established; reads and writes flow.
+    Open,
+    /// Closed by its owner with output still queued: the shard finishes writing it, then
+    /// frees the slot without reporting anything (the owner already knows it is closed).
+    Closing,
+}
+
+/// A connection owned by a shard.
+pub(crate) struct Conn {
+    pub stream: Stream,
+    pub state: ConnState,
+    /// Output accepted from the owner but not yet by the kernel, oldest first.
+    pub output: VecDeque<Bytes>,
+    /// Total bytes in `output`.
+    pub output_len: usize,
+    /// The owner asked the shard to stop reading (read backpressure).
+    pub read_paused: bool,
+    /// The peer's FIN was read; no more reads.
+    pub read_closed: bool,
+    /// Size of the next read, adapted to how full earlier reads were.
+    pub read_size: usize,
+    /// Last time (shard clock, ms) bytes moved in either direction.
+    pub last_activity: u64,
+    /// Idle timeout in ms (0 = none) and its timer.
+    pub idle_ms: u64,
+    pub idle_timer: Option<TimerId>,
+    /// Write timeout in ms (0 = none); its timer runs while output is queued.
+    pub write_ms: u64,
+    pub write_timer: Option<TimerId>,
+    /// The read timer armed by the owner while a read waits for bytes.
+    pub read_timer: Option<TimerId>,
+    /// The dial timer while `Connecting`.
+    pub dial_timer: Option<TimerId>,
+    /// Bytes read from and written to this connection.
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+impl Conn {
+    pub fn new(stream: Stream, state: ConnState, read_size: usize, now: u64) -> Conn {
+        Conn {
+            stream,
+            state,
+            output: VecDeque::new(),
+            output_len: 0,
+            read_paused: false,
+            read_closed: false,
+            read_size,
+            last_activity: now,
+            idle_ms: 0,
+            idle_timer: None,
+            write_ms: 0,
+            write_timer: None,
+            read_timer: None,
+            dial_timer: None,
+            bytes_in: 0,
+            bytes_out: 0,
+        }
+    }
+
+    /// Every timer this connection holds, taken out (to cancel them when it closes).
+    pub fn take_timers(&mut self) -> impl Iterator<Item = TimerId> {
+        [
+            self.idle_timer.take(),
+            self.write_timer.take(),
+            self.read_timer.take(),
+            self.dial_timer.take(),
+        ]
+        .into_iter()
+        .flatten()
+    }
+}
+
+struct Slot {
+    generation: u32,
+    conn: Option<Conn>,
+}
+
+/// A slab of connections whose ids carry the slot's generation, so ids of closed
+/// connections (stale commands, stale readiness events after fd reuse) never reach a newer
+/// connection in the same slot.
+#[derive(Default)]
+pub(crate) struct ConnSlab {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    live: usize,
+}
+
+impl ConnSlab {
+    /// Stores `conn` and returns its id.
+    pub fn insert(&mut self, conn: Conn) -> ConnId {
+        self.live += 1;
+        if let Some(index) = self.free.pop() {
+            let slot = &mut self.slots[index as usize];
+            debug_assert!(slot.conn.is_none());
+            slot.conn = Some(conn);
+            return ConnId {
+                index,
+                generation: slot.generation,
+            };
+        }
+        let index = u32::try_from(self.slots.len()).expect("connection slab overflow");
+        self.slots.push(Slot {
+            generation: 0,
+            conn: Some(conn),
+        });
+        ConnId {
+            index,
+            generation: 0,
+        }
+    }
+
+    /// The live connection `id` names, or `None` if it has closed since.
+    pub fn get_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
+        let slot = self.slots.get_mut(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        slot.conn.as_mut()
+    }
+
+    /// Removes the connection `id` names; its slot gets a new generation.
+    pub fn remove(&mut self, id: ConnId) -> Option<Conn> {
+        let slot = self.slots.get_mut(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        let conn = slot.conn.take()?;
+        // Generations keep 31 bits: the mio token carries them beside the index.
+        slot.generation = slot.generation.wrapping_add(1) & 0x7fff_ffff;
+        self.free.push(id.index);
+        self.live -= 1;
+        Some(conn)
+    }
+
+    /// Ids of every live connection.
+    pub fn ids(&self) -> Vec<ConnId> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.conn.is_some())
+            .map(|(i, s)| ConnId {
+                index: i as u32,
+                generation: s.generation,
+            })
+            .collect()
+    }
+
+    /// Number of live connections.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+}

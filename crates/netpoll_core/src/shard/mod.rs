@@ -1,0 +1,424 @@
+//! The reactor shard: one `mio::Poll`, the connections and listeners registered on it, their
+//! timers, and the read/write/accept paths.
+//!
+//! # Threading
+//!
+//! A `Shard` is single-threaded (`!Sync`): whoever owns it drives it with
+//! [`Shard::run_once`] and calls its methods. The *inline* engine owns it on the JS thread and
+//! runs it when Node's own loop sees the poll fd readable ([`Shard::poll_fd`]); the *threaded*
+//! engine ([`crate::threaded`]) owns it on a reactor thread and feeds it commands. Everything
+//! else (reads, writes, timers, accept, backpressure) is the same code for both.
+//!
+//! # Identity
+//!
+//! Connections are named by [`ConnId`] (slot + generation); the mio token of a connection
+//! carries both, so readiness events for a closed connection whose fd number was reused are
+//! recognised as stale and ignored.
+
+mod accept;
+mod conn;
+mod io;
+
+pub use io::WriteStatus;
+mod timers;
+
+use std::io as stdio;
+use std::time::{Duration, Instant};
+
+use mio::{Events, Interest, Poll, Token};
+
+use crate::config::ShardConfig;
+use crate::error::NetError;
+use crate::event::{ConnId, EventSink, ListenerId};
+use crate::listener::Listener;
+use crate::stream::Stream;
+use crate::timer::TimerWheel;
+use conn::{Conn, ConnSlab, ConnState};
+use timers::TimerKey;
+
+/// How long a connection closed with output still queued may take to write it when it has
+/// no write timeout of its own, in ms.
+pub const CLOSE_LINGER_MS: u64 = 30_000;
+const LISTENER_BIT: usize = 1 << (usize::BITS - 1);
+/// Token of the shard's waker (threaded engine).
+pub(crate) const WAKER_TOKEN: Token = Token(usize::MAX);
+const _: () = assert!(usize::BITS == 64, "connection tokens pack index and generation");
+
+fn conn_token(id: ConnId) -> Token {
+    Token(id.index as usize | ((id.generation as usize) << 32))
+}
+
+/// Counters of one shard, for `stats()`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShardStats {
+    /// Connections currently on the shard.
+    pub connections: usize,
+    /// Listeners currently registered.
+    pub listeners: usize,
+    /// Timers armed.
+    pub timers: usize,
+    /// Bytes read from all connections since the shard started.
+    pub bytes_in: u64,
+    /// Bytes written to all connections since the shard started.
+    pub bytes_out: u64,
+    /// Bytes queued for output and not yet taken by the kernel.
+    pub bytes_queued: usize,
+    /// Events reported to the sink since the shard started.
+    pub events: u64,
+    /// Connections accepted since the shard started.
+    pub accepted: u64,
+}
+
+/// A reactor shard (see the module docs).
+pub struct Shard {
+    poll: Poll,
+    events: Events,
+    config: ShardConfig,
+    conns: ConnSlab,
+    listeners: Vec<Option<ListenerSlot>>,
+    timers: TimerWheel<TimerKey>,
+    /// Connections that still had data when their read budget ran out, and listeners that
+    /// still had connections when their accept budget ran out: served again next round.
+    ready_conns: Vec<ConnId>,
+    ready_listeners: Vec<ListenerId>,
+    epoch: Instant,
+    stats: ShardStats,
+}
+
+struct ListenerSlot {
+    listener: Listener,
+    /// Accepting is paused after EMFILE/ENFILE until the backoff timer fires.
+    backing_off: bool,
+}
+
+impl Shard {
+    /// Creates a shard with its own poll instance.
+    pub fn new(config: ShardConfig) -> stdio::Result<Shard> {
+        Ok(Shard {
+            poll: Poll::new()?,
+            events: Events::with_capacity(config.events_capacity),
+            config,
+            conns: ConnSlab::default(),
+            listeners: Vec::new(),
+            timers: TimerWheel::new(),
+            ready_conns: Vec::new(),
+            ready_listeners: Vec::new(),
+            epoch: Instant::now(),
+            stats: ShardStats::default(),
+        })
+    }
+
+    /// The poll's file descriptor: readable whenever the shard has events to process
+    /// (for the inline engine, which watches it from Node's event loop).
+    pub fn poll_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.poll.as_raw_fd()
+    }
+
+    /// The registry, to create a `mio::Waker` for this shard (threaded engine).
+    pub(crate) fn registry(&self) -> &mio::Registry {
+        self.poll.registry()
+    }
+
+    /// Milliseconds since the shard started: the clock of its timers.
+    pub fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// The shard's configuration.
+    pub fn config(&self) -> &ShardConfig {
+        &self.config
+    }
+
+    /// Counters of this shard.
+    pub fn stats(&self) -> ShardStats {
+        ShardStats {
+            connections: self.conns.len(),
+            listeners: self.listeners.iter().filter(|l| l.is_some()).count(),
+            timers: self.timers.len(),
+            ..self.stats
+        }
+    }
+
+    /// Whether work is left that must run without waiting for new readiness (budgets ran
+    /// out): the driver should call [`Shard::run_once`] again with a zero timeout.
+    pub fn has_ready_work(&self) -> bool {
+        !self.ready_conns.is_empty() || !self.ready_listeners.is_empty()
+    }
+
+    /// How long the driver may block in [`Shard::run_once`] before a timer is due
+    /// (`None`: no timer armed; zero when ready work is waiting).
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        if self.has_ready_work() {
+            return Some(Duration::ZERO);
+        }
+        let deadline = self.timers.next_deadline()?;
+        Some(Duration::from_millis(deadline.saturating_sub(self.now_ms())))
+    }
+
+    /// Waits up to `timeout` (`None`: until something happens) for readiness, then performs
+    /// all reads, writes, accepts and expired timers, reporting them to `sink`. Returns the
+    /// number of events reported.
+    pub fn run_once(
+        &mut self,
+        timeout: Option<Duration>,
+        sink: &mut dyn EventSink,
+    ) -> stdio::Result<u64> {
+        let before = self.stats.events;
+        let timeout = if self.has_ready_work() {
+            Some(Duration::ZERO)
+        } else {
+            timeout
+        };
+        match self.poll.poll(&mut self.events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == stdio::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        self.serve_ready(sink);
+        let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
+        for event in events.iter() {
+            let token = event.token();
+            if token == WAKER_TOKEN {
+                continue;
+            }
+            if token.0 & LISTENER_BIT != 0 {
+                self.accept(ListenerId((token.0 & !LISTENER_BIT) as u32), sink);
+                continue;
+            }
+            let id = ConnId {
+                index: (token.0 & 0xffff_ffff) as u32,
+                generation: (token.0 >> 32) as u32,
+            };
+            let Some(state) = self.conn_state(id) else {
+                continue; // stale: the connection closed and its slot moved on
+            };
+            if state == ConnState::Connecting {
+                if event.is_writable() || event.is_error() || event.is_write_closed() {
+                    self.finish_connect(id, sink);
+                }
+                continue;
+            }
+            if event.is_writable() || event.is_error() {
+                self.write_ready(id, sink);
+            }
+            if event.is_readable() || event.is_read_closed() || event.is_error() {
+                self.read_ready(id, sink);
+            }
+        }
+        self.events = events;
+        self.expire_timers(sink);
+        Ok(self.stats.events - before)
+    }
+
+    fn conn_state(&mut self, id: ConnId) -> Option<ConnState> {
+        self.conns.get_mut(id).map(|c| c.state)
+    }
+
+    fn serve_ready(&mut self, sink: &mut dyn EventSink) {
+        for id in std::mem::take(&mut self.ready_listeners) {
+            self.accept(id, sink);
+        }
+        for id in std::mem::take(&mut self.ready_conns) {
+            self.read_ready(id, sink);
+        }
+    }
+
+    /// Registers `listener`; the shard accepts its connections from the next
+    /// [`Shard::run_once`] on.
+    pub fn add_listener(&mut self, mut listener: Listener) -> stdio::Result<ListenerId> {
+        let index = match self.listeners.iter().position(|l| l.is_none()) {
+            Some(i) => i,
+            None => {
+                self.listeners.push(None);
+                self.listeners.len() - 1
+            }
+        };
+        let id = ListenerId(index as u32);
+        self.poll
+            .registry()
+            .register(&mut listener, Token(LISTENER_BIT | index), Interest::READABLE)?;
+        self.listeners[index] = Some(ListenerSlot {
+            listener,
+            backing_off: false,
+        });
+        // Connections may already be waiting in the backlog.
+        self.ready_listeners.push(id);
+        Ok(id)
+    }
+
+    /// The listener `id`, if registered.
+    pub fn listener(&self, id: ListenerId) -> Option<&Listener> {
+        self.listeners.get(id.0 as usize)?.as_ref().map(|s| &s.listener)
+    }
+
+    /// Stops accepting on `id` and closes it (a Unix socket file is removed).
+    pub fn remove_listener(&mut self, id: ListenerId) -> Option<Listener> {
+        let mut slot = self.listeners.get_mut(id.0 as usize)?.take()?;
+        let _ = self.poll.registry().deregister(&mut slot.listener);
+        self.ready_listeners.retain(|l| *l != id);
+        Some(slot.listener)
+    }
+
+    /// Places an established stream (accepted elsewhere, or by a test) on this shard.
+    pub fn adopt(&mut self, stream: Stream) -> stdio::Result<ConnId> {
+        self.insert(stream, ConnState::Open)
+    }
+
+    fn insert(&mut self, stream: Stream, state: ConnState) -> stdio::Result<ConnId> {
+        let now = self.now_ms();
+        let id = self
+            .conns
+            .insert(Conn::new(stream, state, self.config.min_read, now));
+        let conn = self.conns.get_mut(id).expect("just inserted");
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut conn.stream, conn_token(id), interest)
+        {
+            self.conns.remove(id);
+            return Err(e);
+        }
+        Ok(id)
+    }
+
+    /// Starts a non-blocking connect of `stream` (already connecting); the result arrives
+    /// as [`EventSink::connected`]. `timeout_ms` = 0 waits as long as the OS does.
+    pub fn dial(&mut self, stream: Stream, timeout_ms: u64) -> stdio::Result<ConnId> {
+        let id = self.insert(stream, ConnState::Connecting)?;
+        if timeout_ms > 0 {
+            let timer = self.arm(timeout_ms, TimerKey::Dial(id));
+            self.conns.get_mut(id).expect("live").dial_timer = Some(timer);
+        }
+        Ok(id)
+    }
+
+    fn finish_connect(&mut self, id: ConnId, sink: &mut dyn EventSink) {
+        let conn = self.conns.get_mut(id).expect("live");
+        let result = match conn.stream.take_error() {
+            Ok(None) => match conn.stream.peer_addr() {
+                Some(_) => Ok(()),
+                None => Err(NetError::from_io(
+                    &stdio::Error::from_raw_os_error(libc::ECONNREFUSED),
+                    "connect",
+                )),
+            },
+            Ok(Some(e)) | Err(e) => Err(NetError::from_io(&e, "connect")),
+        };
+        self.stats.events += 1;
+        match result {
+            Ok(()) => {
+                conn.state = ConnState::Open;
+                if let Some(t) = conn.dial_timer.take() {
+                    self.timers.cancel(t);
+                }
+                sink.connected(id, Ok(()));
+                // Bytes may have arrived together with the connect completion.
+                self.read_ready(id, sink);
+            }
+            Err(e) => {
+                self.discard(id);
+                sink.connected(id, Err(e));
+            }
+        }
+    }
+
+    /// Closes `id` at once, by its owner's wish: reports nothing. Output still queued is
+    /// written first (bounded by the write timeout) unless `abort` is set.
+    pub fn close(&mut self, id: ConnId, abort: bool) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        if abort || conn.output.is_empty() || conn.state == ConnState::Connecting {
+            self.discard(id);
+            return;
+        }
+        conn.state = ConnState::Closing;
+        conn.read_paused = true;
+        let linger = if conn.write_ms > 0 { conn.write_ms } else { CLOSE_LINGER_MS };
+        let rearm = conn.write_timer.is_none();
+        let timers: Vec<_> = [conn.idle_timer.take(), conn.read_timer.take()]
+            .into_iter()
+            .flatten()
+            .collect();
+        for t in timers {
+            self.timers.cancel(t);
+        }
+        if rearm {
+            let timer = self.arm(linger, TimerKey::Write(id));
+            self.conns.get_mut(id).expect("live").write_timer = Some(timer);
+        }
+    }
+
+    /// Frees the slot of `id` (deregisters, cancels timers, drops the socket).
+    fn discard(&mut self, id: ConnId) -> Option<Conn> {
+        let mut conn = self.conns.remove(id)?;
+        for t in conn.take_timers() {
+            self.timers.cancel(t);
+        }
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        self.stats.bytes_queued = self.stats.bytes_queued.saturating_sub(conn.output_len);
+        self.ready_conns.retain(|c| *c != id);
+        Some(conn)
+    }
+
+    /// Closes `id` because of `error` (or a clean end when `None`) and reports it.
+    fn fail(&mut self, id: ConnId, error: Option<NetError>, sink: &mut dyn EventSink) {
+        let Some(conn) = self.discard(id) else {
+            return;
+        };
+        if conn.state == ConnState::Closing {
+            return; // its owner closed it already and expects no report
+        }
+        self.stats.events += 1;
+        sink.closed(id, error);
+    }
+
+    /// Closes every connection and listener at once (shutdown deadline, or teardown),
+    /// reporting nothing; returns how many connections were cut.
+    pub fn close_all(&mut self) -> usize {
+        let ids = self.conns.ids();
+        for id in &ids {
+            self.discard(*id);
+        }
+        for i in 0..self.listeners.len() {
+            self.remove_listener(ListenerId(i as u32));
+        }
+        ids.len()
+    }
+
+    /// Ids of every connection on the shard.
+    pub fn connection_ids(&self) -> Vec<ConnId> {
+        self.conns.ids()
+    }
+
+    /// Stops (`true`) or resumes (`false`) reading `id` (read backpressure).
+    pub fn pause_read(&mut self, id: ConnId, paused: bool) {
+        if let Some(conn) = self.conns.get_mut(id) {
+            let resumed = conn.read_paused && !paused;
+            conn.read_paused = paused;
+            // Bytes that arrived while paused raised no new edge: look again.
+            if resumed && !self.ready_conns.contains(&id) {
+                self.ready_conns.push(id);
+            }
+        }
+    }
+
+    /// The stream of `id`: addresses, socket options.
+    pub fn stream(&mut self, id: ConnId) -> Option<&Stream> {
+        self.conns.get_mut(id).map(|c| &c.stream)
+    }
+
+    /// Whether `id` is open and its peer has not finished sending.
+    pub fn is_active(&mut self, id: ConnId) -> bool {
+        self.conns
+            .get_mut(id)
+            .is_some_and(|c| c.state == ConnState::Open && !c.read_closed)
+    }
+
+    /// Bytes queued on `id` and not yet accepted by the kernel.
+    pub fn queued_output(&mut self, id: ConnId) -> usize {
+        self.conns.get_mut(id).map_or(0, |c| c.output_len)
+    }
+}

@@ -1,0 +1,127 @@
+//! A shard's timers: dial, read, write and idle timeouts, and accept backoff.
+
+use super::Shard;
+use crate::error::NetError;
+use crate::event::{ConnId, EventSink, ListenerId, TimeoutKind};
+use crate::timer::TimerId;
+
+/// What a timer of the shard's wheel is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TimerKey {
+    Dial(ConnId),
+    Read(ConnId),
+    Write(ConnId),
+    Idle(ConnId),
+    AcceptBackoff(ListenerId),
+}
+
+impl Shard {
+    pub(super) fn arm(&mut self, delay_ms: u64, key: TimerKey) -> TimerId {
+        let now = self.now_ms();
+        self.timers.arm(now, delay_ms, key)
+    }
+
+    /// Arms (or re-arms) the read timeout of `id`: unless [`Shard::cancel_read_timeout`]
+    /// is called first, [`EventSink::timeout`] with [`TimeoutKind::Read`] is reported after
+    /// `ms` milliseconds. The owner arms it while a read waits for bytes.
+    pub fn arm_read_timeout(&mut self, id: ConnId, ms: u64) {
+        self.cancel_read_timeout(id);
+        if self.conns.get_mut(id).is_none() {
+            return;
+        }
+        let timer = self.arm(ms, TimerKey::Read(id));
+        self.conns.get_mut(id).expect("live").read_timer = Some(timer);
+    }
+
+    /// Cancels the read timeout of `id`, if armed.
+    pub fn cancel_read_timeout(&mut self, id: ConnId) {
+        if let Some(t) = self.conns.get_mut(id).and_then(|c| c.read_timer.take()) {
+            self.timers.cancel(t);
+        }
+    }
+
+    /// Sets the idle timeout of `id` (0 = none): after `ms` without a byte read or written,
+    /// the connection is reported with [`TimeoutKind::Idle`] and closed with
+    /// `ERR_IDLE_TIMEOUT`.
+    pub fn set_idle_timeout(&mut self, id: ConnId, ms: u64) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        conn.idle_ms = ms;
+        if let Some(t) = conn.idle_timer.take() {
+            self.timers.cancel(t);
+        }
+        if ms > 0 {
+            let timer = self.arm(ms, TimerKey::Idle(id));
+            self.conns.get_mut(id).expect("live").idle_timer = Some(timer);
+        }
+    }
+
+    /// Sets the write timeout of `id` (0 = none): output that stays queued longer than `ms`
+    /// closes the connection with `ERR_WRITE_TIMEOUT`.
+    pub fn set_write_timeout(&mut self, id: ConnId, ms: u64) {
+        if let Some(conn) = self.conns.get_mut(id) {
+            conn.write_ms = ms;
+        }
+    }
+
+    pub(super) fn expire_timers(&mut self, sink: &mut dyn EventSink) {
+        let now = self.now_ms();
+        let mut due = Vec::new();
+        self.timers.expire(now, &mut due);
+        for key in due {
+            match key {
+                TimerKey::AcceptBackoff(id) => self.end_backoff(id),
+                TimerKey::Dial(id) => {
+                    if let Some(conn) = self.conns.get_mut(id) {
+                        conn.dial_timer = None;
+                        self.discard(id);
+                        self.stats.events += 1;
+                        let e = NetError::new("ETIMEDOUT", "connect ETIMEDOUT: the dial timed out");
+                        sink.connected(id, Err(e));
+                    }
+                }
+                TimerKey::Read(id) => {
+                    if let Some(conn) = self.conns.get_mut(id) {
+                        conn.read_timer = None;
+                        self.stats.events += 1;
+                        sink.timeout(id, TimeoutKind::Read);
+                    }
+                }
+                TimerKey::Write(id) => {
+                    if let Some(conn) = self.conns.get_mut(id) {
+                        conn.write_timer = None;
+                        let unsent = conn.output_len;
+                        self.stats.events += 1;
+                        sink.timeout(id, TimeoutKind::Write);
+                        let e = NetError::new(
+                            "ERR_WRITE_TIMEOUT",
+                            &format!("write timed out with {unsent} bytes unsent"),
+                        );
+                        self.fail(id, Some(e), sink);
+                    }
+                }
+                TimerKey::Idle(id) => self.idle_expired(id, now, sink),
+            }
+        }
+    }
+
+    fn idle_expired(&mut self, id: ConnId, now: u64, sink: &mut dyn EventSink) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        conn.idle_timer = None;
+        let idle_for = now.saturating_sub(conn.last_activity);
+        if idle_for < conn.idle_ms {
+            // Activity since the timer was armed: wait for the rest of the period only.
+            let rest = conn.idle_ms - idle_for;
+            let timer = self.arm(rest, TimerKey::Idle(id));
+            self.conns.get_mut(id).expect("live").idle_timer = Some(timer);
+            return;
+        }
+        self.stats.events += 1;
+        sink.timeout(id, TimeoutKind::Idle);
+        let e = NetError::new("ERR_IDLE_TIMEOUT", "the connection was idle too long");
+        self.fail(id, Some(e), sink);
+    }
+}

@@ -1,0 +1,321 @@
+//! [`Stream`]: a connected, non-blocking TCP or Unix stream socket.
+
+use std::io::{self, IoSlice, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::time::Duration;
+
+use mio::event::Source;
+use mio::net::{TcpStream, UnixStream};
+use mio::{Interest, Registry, Token};
+
+use crate::addr::NetAddr;
+use crate::sys;
+
+/// A connected (or connecting) stream socket, TCP or Unix, always non-blocking.
+///
+/// Reads and writes return `WouldBlock` when the socket is not ready; register the stream
+/// with a `mio::Registry` (it is a [`Source`]) to learn when to retry. Readiness is
+/// edge-triggered: after an event, read (or write) until `WouldBlock`.
+///
+/// # Writes never raise `SIGPIPE`
+///
+/// `write` and `write_vectored` go through [`sys::send`] / [`sys::send_vectored`]: a peer
+/// that went away is an `EPIPE` or `ECONNRESET` error, never a signal. `write_vectored`
+/// passes at most [`sys::IOV_MAX`] buffers per call and returns how many bytes were taken.
+///
+/// # Connecting
+///
+/// [`Stream::connect`] returns at once while the connect proceeds. When the stream becomes
+/// writable, [`Stream::finish_connect`] tells whether it succeeded.
+#[derive(Debug)]
+pub enum Stream {
+    /// A TCP connection.
+    Tcp(TcpStream),
+    /// A Unix domain stream connection.
+    Unix(UnixStream),
+}
+
+impl Stream {
+    /// Starts a non-blocking connect to `addr`, from `local` if given (TCP only; a local
+    /// address of the other family, or any local address for a Unix path, is `EINVAL`).
+    ///
+    /// Errors the OS reports at once come back here: for Unix paths that is where every
+    /// error is (`ENOENT`, `ECONNREFUSED`, `EAGAIN` when the backlog is full); for TCP the
+    /// outcome usually comes later, through [`Stream::finish_connect`].
+    pub fn connect(addr: &NetAddr, local: Option<&NetAddr>) -> io::Result<Stream> {
+        match (addr, local) {
+            (NetAddr::Inet(a), None) => sys::connect_tcp(*a, None).map(Stream::Tcp),
+            (NetAddr::Inet(a), Some(NetAddr::Inet(l))) if a.is_ipv4() == l.is_ipv4() => {
+                sys::connect_tcp(*a, Some(*l)).map(Stream::Tcp)
+            }
+            (NetAddr::Unix(p), None) => sys::connect_unix(p).map(Stream::Unix),
+            _ => Err(io::Error::from_raw_os_error(libc::EINVAL)),
+        }
+    }
+
+    /// After a connect: `Ok(true)` once connected, `Ok(false)` while still in progress (a
+    /// spurious wake-up), or the error that ended it (`ECONNREFUSED`, `ETIMEDOUT`, …).
+    /// Call it when the stream is reported writable.
+    pub fn finish_connect(&self) -> io::Result<bool> {
+        if let Some(e) = self.take_error()? {
+            return Err(e);
+        }
+        let peer = match self {
+            Stream::Tcp(s) => s.peer_addr().map(drop),
+            Stream::Unix(s) => s.peer_addr().map(drop),
+        };
+        match peer {
+            Ok(()) => Ok(true),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTCONN | libc::EINPROGRESS)) => {
+                // Not connected yet, or the connect failed and the error was consumed
+                // meanwhile: reading the socket tells which.
+                match self.take_error()? {
+                    Some(e) => Err(e),
+                    None => Ok(false),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The peer's address: IP and port, or the server's path for a Unix client. `None` if
+    /// the peer has no name (a Unix client as seen by the server) or is not connected.
+    pub fn peer_addr(&self) -> Option<NetAddr> {
+        match self {
+            Stream::Tcp(s) => s.peer_addr().ok().map(NetAddr::Inet),
+            Stream::Unix(s) => unix_name(s.peer_addr().ok()?),
+        }
+    }
+
+    /// This end's address: IP and port, or the path a Unix server listens on. `None` if it
+    /// has no name (a Unix client).
+    pub fn local_addr(&self) -> Option<NetAddr> {
+        match self {
+            Stream::Tcp(s) => s.local_addr().ok().map(NetAddr::Inet),
+            Stream::Unix(s) => unix_name(s.local_addr().ok()?),
+        }
+    }
+
+    /// Half-closes: sends FIN after queued bytes; reading stays possible.
+    pub fn shutdown_write(&self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+            Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+        }
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`), clearing it.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        match self {
+            Stream::Tcp(s) => s.take_error(),
+            Stream::Unix(s) => s.take_error(),
+        }
+    }
+
+    /// Whether this is a TCP stream.
+    pub fn is_tcp(&self) -> bool {
+        matches!(self, Stream::Tcp(_))
+    }
+
+    /// Sets `TCP_NODELAY`; a no-op for Unix streams.
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => sys::set_nodelay(s, on),
+            Stream::Unix(_) => Ok(()),
+        }
+    }
+
+    /// Sets TCP keepalive as [`sys::set_keepalive`] documents; a no-op for Unix streams.
+    pub fn set_keepalive(&self, idle: Option<Duration>) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => sys::set_keepalive(s, idle),
+            Stream::Unix(_) => Ok(()),
+        }
+    }
+}
+
+/// The path of a Unix socket address, if it has one.
+fn unix_name(addr: std::os::unix::net::SocketAddr) -> Option<NetAddr> {
+    addr.as_pathname().map(|p| NetAddr::Unix(p.to_path_buf()))
+}
+
+impl From<TcpStream> for Stream {
+    fn from(s: TcpStream) -> Stream {
+        Stream::Tcp(s)
+    }
+}
+
+impl From<UnixStream> for Stream {
+    fn from(s: UnixStream) -> Stream {
+        Stream::Unix(s)
+    }
+}
+
+impl AsFd for Stream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Stream::Tcp(s) => s.as_fd(),
+            Stream::Unix(s) => s.as_fd(),
+        }
+    }
+}
+
+impl AsRawFd for Stream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
+    }
+}
+
+impl Read for &Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => (&*s).read(buf),
+            Stream::Unix(s) => (&*s).read(buf),
+        }
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => (&*s).read_vectored(bufs),
+            Stream::Unix(s) => (&*s).read_vectored(bufs),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+        (&*self).read_vectored(bufs)
+    }
+}
+
+impl Write for &Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        sys::send(*self, buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        sys::send_vectored(*self, bufs)
+    }
+
+    /// Nothing to flush: the socket has no user-space buffer.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&*self).write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Source for Stream {
+    fn register(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.register(registry, token, interests),
+            Stream::Unix(s) => s.register(registry, token, interests),
+        }
+    }
+
+    fn reregister(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.reregister(registry, token, interests),
+            Stream::Unix(s) => s.reregister(registry, token, interests),
+        }
+    }
+
+    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.deregister(registry),
+            Stream::Unix(s) => s.deregister(registry),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unix_pair() -> (Stream, Stream) {
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        b.set_nonblocking(true).unwrap();
+        (
+            UnixStream::from_std(a).into(),
+            UnixStream::from_std(b).into(),
+        )
+    }
+
+    #[test]
+    fn vectored_write_and_read_over_a_pair() {
+        let (mut a, mut b) = unix_pair();
+        let n = a
+            .write_vectored(&[IoSlice::new(b"hel"), IoSlice::new(b"lo")])
+            .unwrap();
+        assert_eq!(n, 5);
+        let mut buf = [0u8; 8];
+        assert_eq!(b.read(&mut buf).unwrap(), 5);
+        assert_eq!(&buf[..5], b"hello");
+        assert_eq!(
+            b.read(&mut buf).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        a.flush().unwrap();
+    }
+
+    #[test]
+    fn more_buffers_than_iov_max_are_cut_not_refused() {
+        let (mut a, _b) = unix_pair();
+        let bufs: Vec<IoSlice<'_>> = (0..sys::IOV_MAX + 10).map(|_| IoSlice::new(b"x")).collect();
+        assert_eq!(a.write_vectored(&bufs).unwrap(), sys::IOV_MAX);
+    }
+
+    #[test]
+    fn write_after_peer_closed_is_epipe_not_a_signal() {
+        let (a, b) = unix_pair();
+        drop(b);
+        let e = (&a).write(b"x").unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EPIPE));
+    }
+
+    #[test]
+    fn shutdown_write_gives_eof_to_the_peer() {
+        let (a, mut b) = unix_pair();
+        a.shutdown_write().unwrap();
+        assert_eq!(b.read(&mut [0u8; 4]).unwrap(), 0);
+        assert!(a.take_error().unwrap().is_none());
+        assert!(!a.is_tcp());
+        assert!(a.as_raw_fd() >= 0);
+        // Pairs have no names; options that only TCP has are no-ops.
+        assert!(a.peer_addr().is_none() && a.local_addr().is_none());
+        a.set_nodelay(true).unwrap();
+        a.set_keepalive(Some(Duration::from_secs(1))).unwrap();
+    }
+
+    #[test]
+    fn mismatched_local_address_is_einval() {
+        let v6: NetAddr = "[::1]:1".parse::<std::net::SocketAddr>().unwrap().into();
+        let v4: NetAddr = "127.0.0.1:1".parse::<std::net::SocketAddr>().unwrap().into();
+        let e = Stream::connect(&v4, Some(&v6)).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+        let unix = NetAddr::Unix("/tmp/x".into());
+        assert!(Stream::connect(&unix, Some(&unix)).is_err());
+    }
+}

@@ -1,0 +1,101 @@
+//! The few raw socket calls mio lacks, one backend per platform. **The only module with
+//! `cfg(target_os)`.**
+//!
+//! # Backend contract
+//!
+//! Each backend is one file and exports exactly the items re-exported below, with the same
+//! signatures (the re-export list is the contract: a backend missing one fails to build):
+//!
+//! * `unix.rs`, for Linux and macOS: the real calls, through `socket2` and `libc`.
+//!   - Every socket it creates is non-blocking and close-on-exec, and on macOS has
+//!     `SO_NOSIGPIPE` (sockets from `accept` get it from [`set_nosigpipe`]).
+//!   - [`send`] and [`send_vectored`] never raise `SIGPIPE`: on Linux they pass
+//!     `MSG_NOSIGNAL` (which plain `write`/`writev` cannot), on macOS the socket option
+//!     covers them. A closed peer is an `EPIPE` error, never a signal.
+//! * `unsupported.rs`, for every other target: each call fails with an [`io::Error`] of
+//!   kind [`io::ErrorKind::Unsupported`] and the message [`UNSUPPORTED`] ("netpoll supports
+//!   Linux and macOS"); the getters of capabilities answer `false`. Nothing panics and
+//!   nothing pretends to succeed. (It is also built, and tested, under `cfg(test)` on
+//!   Linux/macOS so that it cannot rot.)
+//!
+//! Non-Unix targets do not build at all (a `compile_error!` says why): mio offers no Unix
+//! sockets there, and the Node packages only ship Linux and macOS binaries, whose loader
+//! reports `ERR_UNSUPPORTED_PLATFORM` everywhere else.
+//!
+//! Errors are returned as the OS gave them (`io::Error` with its errno); the callers turn
+//! them into [`NetError`](crate::error::NetError)s with their syscall and address.
+//!
+//! [`io::Error`]: std::io::Error
+//! [`io::ErrorKind::Unsupported`]: std::io::ErrorKind::Unsupported
+
+#[cfg(not(unix))]
+compile_error!("netpoll supports Linux and macOS");
+
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+mod unix;
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+use self::unix as imp;
+
+#[cfg(any(test, not(any(target_os = "linux", target_os = "macos"))))]
+mod unsupported;
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+use self::unsupported as imp;
+
+pub use self::imp::{
+    bind_tcp, bind_unix, connect_tcp, connect_unix, ignore_sigpipe, keepalive_idle, nodelay,
+    recv_buffer, send, send_buffer, send_vectored, set_keepalive, set_nodelay, set_nosigpipe,
+    set_recv_buffer, set_send_buffer, socket_file_id, supports_reuseport_balancing, IOV_MAX,
+};
+
+use std::io;
+
+/// The message of every error of the `unsupported` backend.
+pub const UNSUPPORTED: &str = "netpoll supports Linux and macOS";
+
+/// Identity of a file system object (device and inode numbers), to recognise a socket file
+/// as the one we created even after someone replaced it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FileId {
+    /// Device number (`st_dev`).
+    pub dev: u64,
+    /// Inode number (`st_ino`).
+    pub ino: u64,
+}
+
+/// Whether `err` means the process or system ran out of descriptors or socket memory
+/// (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`): an accept loop must back off, not retry.
+pub fn is_fd_exhaustion(err: &io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+/// The longest Unix socket path, in bytes, that fits `sockaddr_un.sun_path` with its
+/// terminating NUL: 107 on Linux, 103 on macOS.
+pub fn unix_path_max() -> usize {
+    use std::mem::{offset_of, size_of};
+    size_of::<libc::sockaddr_un>() - offset_of!(libc::sockaddr_un, sun_path) - 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fd_exhaustion_errnos() {
+        for n in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM] {
+            assert!(is_fd_exhaustion(&io::Error::from_raw_os_error(n)));
+        }
+        assert!(!is_fd_exhaustion(&io::Error::from_raw_os_error(
+            libc::ECONNRESET
+        )));
+        assert!(!is_fd_exhaustion(&io::ErrorKind::OutOfMemory.into()));
+    }
+
+    #[test]
+    fn unix_path_max_matches_the_platform() {
+        let max = unix_path_max();
+        assert!(max == 107 || max == 103, "{max}");
+    }
+}

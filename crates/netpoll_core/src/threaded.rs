@@ -1,0 +1,247 @@
+//! The threaded engine: a [`Shard`] on its own reactor thread, fed by a command queue and
+//! handing its events over in batches.
+//!
+//! # Wake-ups
+//!
+//! Both directions cost one wake per batch, never one per event. The reactor appends its
+//! events to the shared outbox and calls `notify` only when the "wake pending" flag flips
+//! from clear to set; the consumer clears the flag *before* taking the outbox, so nothing is
+//! ever left behind without a wake. Commands are queued the same way: the first command
+//! after the reactor drained the queue wakes it (`mio::Waker`), the rest ride along.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use mio::Waker;
+
+use crate::batch::{Batch, RecordKind, RECORD_LEN};
+use crate::config::ShardConfig;
+use crate::error::NetError;
+use crate::event::{ConnId, EventSink, ListenerId};
+use crate::listener::Listener;
+use crate::shard::{Shard, ShardStats, WriteStatus, WAKER_TOKEN};
+use crate::stream::Stream;
+
+/// Work for a reactor thread.
+pub enum Command {
+    /// Register a listener (its id is reported back through the `reply`).
+    Listen(Listener, Box<dyn FnOnce(std::io::Result<ListenerId>) + Send>),
+    /// Stop accepting on a listener and close it.
+    Unlisten(ListenerId),
+    /// Start a dial; its `connected` record carries `tag`.
+    Dial(Stream, u64, u32),
+    /// Write bytes; `seq` is reported by the `flushed` record that covers them.
+    Write(ConnId, Vec<Bytes>, u32),
+    /// Close (gracefully unless `abort`).
+    Close(ConnId, bool),
+    /// Pause (`true`) or resume reading.
+    PauseRead(ConnId, bool),
+    /// Arm (ms > 0) or cancel (0) the read timeout.
+    ReadTimeout(ConnId, u64),
+    /// Set the idle timeout.
+    IdleTimeout(ConnId, u64),
+    /// Set the write timeout.
+    WriteTimeout(ConnId, u64),
+    /// Run a closure with the connection's stream (`None` once closed): addresses, options.
+    WithStream(ConnId, Box<dyn FnOnce(Option<&Stream>) + Send>),
+    /// Close everything at once and report how many connections were cut.
+    CloseAll(Box<dyn FnOnce(usize) + Send>),
+}
+
+struct Shared {
+    commands: Mutex<Vec<Command>>,
+    outbox: Mutex<Batch>,
+    wake_pending: AtomicBool,
+    stop: AtomicBool,
+    stats: Mutex<ShardStats>,
+    waker: Waker,
+    notify: Box<dyn Fn() + Send + Sync>,
+}
+
+/// A shard running on its own thread (see the module docs). Dropping it stops and joins
+/// the thread, closing every connection and listener on it.
+pub struct ThreadedShard {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks leaves plain data behind: keep going.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl ThreadedShard {
+    /// Starts a reactor thread named `name`; `notify` is called (on the reactor thread)
+    /// whenever events wait in the outbox and no wake is pending.
+    pub fn spawn(
+        name: String,
+        config: ShardConfig,
+        notify: Box<dyn Fn() + Send + Sync>,
+    ) -> std::io::Result<ThreadedShard> {
+        let shard = Shard::new(config)?;
+        let waker = Waker::new(shard.registry(), WAKER_TOKEN)?;
+        let shared = Arc::new(Shared {
+            commands: Mutex::new(Vec::new()),
+            outbox: Mutex::new(Batch::default()),
+            wake_pending: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            stats: Mutex::new(ShardStats::default()),
+            waker,
+            notify,
+        });
+        let thread_shared = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || Reactor::new(shard, thread_shared).run())?;
+        Ok(ThreadedShard {
+            shared,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Queues commands, waking the reactor only if no earlier command is still waiting (that
+    /// one's wake covers these too: the reactor takes the whole queue at once).
+    pub fn send(&self, commands: impl IntoIterator<Item = Command>) {
+        let mut queue = lock(&self.shared.commands);
+        let was_empty = queue.is_empty();
+        queue.extend(commands);
+        drop(queue);
+        if was_empty {
+            let _ = self.shared.waker.wake();
+        }
+    }
+
+    /// Takes every event the reactor has reported since the last call (clearing the wake
+    /// flag first, so a reactor appending meanwhile wakes again).
+    pub fn take_events(&self, into: &mut Batch) {
+        self.shared.wake_pending.store(false, Ordering::SeqCst);
+        let mut outbox = lock(&self.shared.outbox);
+        std::mem::swap(&mut *outbox, into);
+        outbox.clear();
+    }
+
+    /// The shard's counters as of its last round.
+    pub fn stats(&self) -> ShardStats {
+        *lock(&self.shared.stats)
+    }
+
+    /// Stops the reactor thread and waits for it; every connection and listener on it is
+    /// closed. Called by `Drop` too.
+    pub fn stop(&self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        let _ = self.shared.waker.wake();
+        let thread = lock(&self.thread).take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for ThreadedShard {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The reactor thread's side.
+struct Reactor {
+    shard: Shard,
+    shared: Arc<Shared>,
+    batch: Batch,
+    /// Per connection, the sequence number of the last write applied (for `flushed`).
+    write_seq: HashMap<ConnId, u32>,
+}
+
+impl Reactor {
+    fn new(shard: Shard, shared: Arc<Shared>) -> Reactor {
+        Reactor {
+            shard,
+            shared,
+            batch: Batch::default(),
+            write_seq: HashMap::new(),
+        }
+    }
+
+    fn run(mut self) {
+        while !self.shared.stop.load(Ordering::SeqCst) {
+            self.apply_commands();
+            let timeout = self.shard.poll_timeout();
+            if let Err(e) = self.shard.run_once(timeout, &mut self.batch) {
+                // Only EINTR-like failures are expected here; never spin on a broken poll.
+                eprintln!("netpoll: reactor poll failed: {e}");
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            self.publish();
+        }
+        self.shard.close_all();
+    }
+
+    fn apply_commands(&mut self) {
+        let commands = std::mem::take(&mut *lock(&self.shared.commands));
+        for command in commands {
+            match command {
+                Command::Listen(listener, reply) => reply(self.shard.add_listener(listener)),
+                Command::Unlisten(id) => drop(self.shard.remove_listener(id)),
+                Command::Dial(stream, timeout, tag) => match self.shard.dial(stream, timeout) {
+                    Ok(id) => self.batch.dial_tags.push((id, tag)),
+                    Err(e) => {
+                        let id = ConnId {
+                            index: u32::MAX,
+                            generation: 0,
+                        };
+                        self.batch.dial_tags.push((id, tag));
+                        self.batch.connected(id, Err(NetError::from_io(&e, "connect")));
+                    }
+                },
+                Command::Write(id, bufs, seq) => {
+                    self.write_seq.insert(id, seq);
+                    match self.shard.write_bytes(id, &bufs) {
+                        Ok(WriteStatus::Done) => self.batch.flushed(id),
+                        Ok(WriteStatus::Queued(_)) => {}
+                        // Closed since: the owner learns it from the `closed` record.
+                        Err(e) if e.code == "ERR_CONN_CLOSED" => {}
+                        Err(e) => self.batch.closed(id, Some(e)),
+                    }
+                }
+                Command::Close(id, abort) => {
+                    self.write_seq.remove(&id);
+                    self.shard.close(id, abort)
+                }
+                Command::PauseRead(id, paused) => self.shard.pause_read(id, paused),
+                Command::ReadTimeout(id, 0) => self.shard.cancel_read_timeout(id),
+                Command::ReadTimeout(id, ms) => self.shard.arm_read_timeout(id, ms),
+                Command::IdleTimeout(id, ms) => self.shard.set_idle_timeout(id, ms),
+                Command::WriteTimeout(id, ms) => self.shard.set_write_timeout(id, ms),
+                Command::WithStream(id, f) => f(self.shard.stream(id)),
+                Command::CloseAll(reply) => reply(self.shard.close_all()),
+            }
+        }
+    }
+
+    /// Moves this round's events to the outbox and wakes the consumer if needed.
+    fn publish(&mut self) {
+        *lock(&self.shared.stats) = self.shard.stats();
+        if self.batch.is_empty() {
+            return;
+        }
+        // Flushed records carry the last write sequence applied; closed connections forget it.
+        for r in self.batch.records.chunks_exact_mut(RECORD_LEN) {
+            let id = ConnId {
+                index: r[1],
+                generation: r[2],
+            };
+            if r[0] == RecordKind::Flushed as u32 {
+                r[4] = self.write_seq.get(&id).copied().unwrap_or(0);
+            } else if r[0] == RecordKind::Closed as u32 {
+                self.write_seq.remove(&id);
+            }
+        }
+        lock(&self.shared.outbox).append(&mut self.batch);
+        if !self.shared.wake_pending.swap(true, Ordering::SeqCst) {
+            (self.shared.notify)();
+        }
+    }
+}

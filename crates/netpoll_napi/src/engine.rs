@@ -1,0 +1,537 @@
+//! `NativeEngine`: the JS face of the two engines. It converts arguments, forwards them to
+//! the core shard (inline) or to a reactor thread's command queue (threaded), and returns
+//! plain values; the TypeScript layer builds the public API on top.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use netpoll_core::addr::{NetAddr, Network};
+use netpoll_core::config::ShardConfig;
+use netpoll_core::error::NetError;
+use netpoll_core::event::{ConnId, ListenerId};
+use netpoll_core::listener::{ListenOptions, Listener};
+use netpoll_core::shard::{Shard, ShardStats, WriteStatus};
+use netpoll_core::stream::Stream;
+use netpoll_core::threaded::Command;
+
+use crate::inline_engine::InlineEngine;
+use crate::js_call::{error_object, BatchCallbacks};
+use crate::threaded_engine::ThreadedEngine;
+
+/// Options of a native engine (all optional; defaults are the core's `ShardConfig`).
+#[napi(object)]
+pub struct EngineOptions {
+    /// `inline` or `threaded`.
+    pub mode: String,
+    /// Reactor threads (threaded mode; inline always has one shard).
+    pub pollers: u32,
+    /// Most output bytes queued per connection before `ERR_OUTPUT_LIMIT`.
+    pub max_output: Option<f64>,
+    /// Most connections per shard.
+    pub max_connections: Option<f64>,
+}
+
+/// Where a listener was bound, and its ids on the shards that accept for it.
+#[napi(object)]
+pub struct ListenInfo {
+    /// The bound address (IP or socket path).
+    pub address: String,
+    /// The bound port (TCP only).
+    pub port: Option<u32>,
+    /// `IPv4`, `IPv6` or `unix`.
+    pub family: String,
+    /// Per accepting shard: `[shard, listenerId]` pairs, flattened.
+    pub ids: Vec<u32>,
+}
+
+/// Local and remote address of a connection.
+#[napi(object)]
+pub struct ConnAddresses {
+    /// Local IP or socket path.
+    pub local_address: Option<String>,
+    /// Local port.
+    pub local_port: Option<u32>,
+    /// Remote IP or socket path.
+    pub remote_address: Option<String>,
+    /// Remote port.
+    pub remote_port: Option<u32>,
+    /// `IPv4`, `IPv6` or `unix`.
+    pub family: Option<String>,
+}
+
+/// Counters summed over every shard of the engine.
+#[napi(object)]
+pub struct EngineStats {
+    /// Open connections.
+    pub connections: f64,
+    /// Registered listeners.
+    pub listeners: f64,
+    /// Timers armed.
+    pub timers: f64,
+    /// Bytes read.
+    pub bytes_in: f64,
+    /// Bytes written.
+    pub bytes_out: f64,
+    /// Bytes queued for output.
+    pub bytes_queued: f64,
+    /// Events delivered.
+    pub events: f64,
+    /// Connections accepted.
+    pub accepted: f64,
+}
+
+enum Engine {
+    Inline(InlineEngine),
+    Threaded(ThreadedEngine),
+}
+
+/// The native engine behind `configure({ mode })`.
+#[napi]
+pub struct NativeEngine {
+    engine: Option<Engine>,
+}
+
+/// A core error as a napi error whose message is `netpoll:` + JSON of its fields; the TS
+/// layer turns it back into an `Error` with `code`, `errno`, `syscall`, `address`, `port`.
+fn to_napi(e: NetError) -> napi::Error {
+    fn quote(s: &str) -> String {
+        let mut out = String::with_capacity(s.len() + 2);
+        out.push('"');
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    }
+    let mut json = format!("{{\"code\":{},\"message\":{}", quote(e.code), quote(&e.message));
+    if let Some(n) = e.errno {
+        json.push_str(&format!(",\"errno\":{}", -n));
+    }
+    if let Some(s) = e.syscall {
+        json.push_str(&format!(",\"syscall\":{}", quote(s)));
+    }
+    if let Some(a) = &e.address {
+        json.push_str(&format!(",\"address\":{}", quote(a)));
+    }
+    if let Some(p) = e.port {
+        json.push_str(&format!(",\"port\":{p}"));
+    }
+    json.push('}');
+    napi::Error::new(Status::GenericFailure, format!("netpoll:{json}"))
+}
+
+fn io_err(e: std::io::Error, syscall: &'static str) -> napi::Error {
+    to_napi(NetError::from_io(&e, syscall))
+}
+
+fn conn(index: u32, generation: u32) -> ConnId {
+    ConnId { index, generation }
+}
+
+fn addresses(stream: Option<&Stream>) -> Option<ConnAddresses> {
+    let stream = stream?;
+    let (local, remote) = (stream.local_addr(), stream.peer_addr());
+    Some(ConnAddresses {
+        local_address: local.as_ref().map(NetAddr::host),
+        local_port: local.as_ref().and_then(NetAddr::port).map(u32::from),
+        remote_address: remote.as_ref().map(NetAddr::host),
+        remote_port: remote.as_ref().and_then(NetAddr::port).map(u32::from),
+        family: local.as_ref().map(|a| a.family().to_string()),
+    })
+}
+
+fn add_stats(total: &mut EngineStats, s: ShardStats) {
+    total.connections += s.connections as f64;
+    total.listeners += s.listeners as f64;
+    total.timers += s.timers as f64;
+    total.bytes_in += s.bytes_in as f64;
+    total.bytes_out += s.bytes_out as f64;
+    total.bytes_queued += s.bytes_queued as f64;
+    total.events += s.events as f64;
+    total.accepted += s.accepted as f64;
+}
+
+/// Runs `f` on a reactor thread and waits for its answer (rare calls only: addresses,
+/// listen, socket options).
+fn ask<T: Send + 'static>(
+    engine: &ThreadedEngine,
+    shard: u32,
+    make: impl FnOnce(Box<dyn FnOnce(T) + Send>) -> Command,
+) -> napi::Result<T> {
+    let (tx, rx) = mpsc::channel();
+    let reply = Box::new(move |v: T| {
+        let _ = tx.send(v);
+    });
+    engine.send(shard, vec![make(reply)])?;
+    rx.recv_timeout(Duration::from_secs(10))
+        .map_err(|_| napi::Error::from_reason("the reactor thread did not answer"))
+}
+
+#[napi]
+impl Drop for NativeEngine {
+    fn drop(&mut self) {
+        self.destroy();
+    }
+}
+
+#[napi]
+impl NativeEngine {
+    /// Starts an engine delivering batches to `onBatch(shard, data, records, errors)` and
+    /// calling `afterBatch()` after each batch's microtasks.
+    #[napi(constructor)]
+    pub fn new(
+        env: Env,
+        options: EngineOptions,
+        on_batch: Function<'_>,
+        after_batch: Function<'_>,
+    ) -> napi::Result<Self> {
+        let mut config = ShardConfig::default();
+        if let Some(v) = options.max_output {
+            config.max_output = v as usize;
+        }
+        if let Some(v) = options.max_connections {
+            config.max_connections = v as usize;
+        }
+        let callbacks = BatchCallbacks::new(env.raw(), on_batch.raw(), after_batch.raw())?;
+        let engine = match options.mode.as_str() {
+            "inline" => Engine::Inline(InlineEngine::new(env.raw(), config, callbacks)?),
+            "threaded" => Engine::Threaded(ThreadedEngine::new(
+                env.raw(),
+                options.pollers,
+                config,
+                callbacks,
+            )?),
+            other => {
+                return Err(napi::Error::new(
+                    Status::InvalidArg,
+                    format!("mode must be 'inline' or 'threaded', got '{other}'"),
+                ))
+            }
+        };
+        Ok(NativeEngine {
+            engine: Some(engine),
+        })
+    }
+
+    fn engine(&self) -> napi::Result<&Engine> {
+        self.engine
+            .as_ref()
+            .ok_or_else(|| napi::Error::from_reason("the engine is destroyed"))
+    }
+
+    /// Number of shards.
+    #[napi]
+    pub fn shards(&self) -> napi::Result<u32> {
+        Ok(match self.engine()? {
+            Engine::Inline(_) => 1,
+            Engine::Threaded(t) => t.len() as u32,
+        })
+    }
+
+    /// Binds a listener and starts accepting on it.
+    #[napi]
+    pub fn listen(
+        &self,
+        network: String,
+        address: String,
+        backlog: u32,
+        ipv6_only: bool,
+    ) -> napi::Result<ListenInfo> {
+        let network = Network::parse(&network).map_err(to_napi)?;
+        let mut opts = ListenOptions {
+            backlog,
+            ipv6_only,
+            ..ListenOptions::default()
+        };
+        let threaded = matches!(self.engine()?, Engine::Threaded(t) if t.len() > 1);
+        opts.reuse_port = threaded && network.is_tcp() && netpoll_core::sys::supports_reuseport_balancing();
+        let first = Listener::bind(network, &address, opts.clone()).map_err(to_napi)?;
+        let local = first.local_addr();
+        let info = |ids| ListenInfo {
+            address: local.host(),
+            port: local.port().map(u32::from),
+            family: local.family().to_string(),
+            ids,
+        };
+        match self.engine()? {
+            Engine::Inline(e) => {
+                let id = e
+                    .with_shard(|s| s.add_listener(first))
+                    .map_err(|e| io_err(e, "listen"))?;
+                Ok(info(vec![0, id.0]))
+            }
+            Engine::Threaded(t) => {
+                let mut listeners = vec![first];
+                if opts.reuse_port {
+                    for _ in 1..t.len() {
+                        listeners.push(listeners[0].bind_shard_copy().map_err(to_napi)?);
+                    }
+                }
+                let mut ids = Vec::new();
+                for (shard, l) in listeners.into_iter().enumerate() {
+                    let id = ask(t, shard as u32, |reply| Command::Listen(l, reply))?
+                        .map_err(|e| io_err(e, "listen"))?;
+                    ids.extend([shard as u32, id.0]);
+                }
+                Ok(info(ids))
+            }
+        }
+    }
+
+    /// Stops accepting on listener `id` of `shard` and closes it.
+    #[napi]
+    pub fn unlisten(&self, shard: u32, id: u32) -> napi::Result<()> {
+        match self.engine()? {
+            Engine::Inline(e) => drop(e.with_shard(|s| s.remove_listener(ListenerId(id)))),
+            Engine::Threaded(t) => t.send(shard, vec![Command::Unlisten(ListenerId(id))])?,
+        }
+        Ok(())
+    }
+
+    /// Starts a dial to a resolved address on `shard`. Inline: returns `[index, generation]`
+    /// at once; threaded: returns `[]` and the `connected` record carries `tag`.
+    #[napi]
+    pub fn dial(
+        &self,
+        shard: u32,
+        network: String,
+        address: String,
+        local_address: Option<String>,
+        timeout_ms: f64,
+        tag: u32,
+    ) -> napi::Result<Vec<u32>> {
+        let network = Network::parse(&network).map_err(to_napi)?;
+        let target = netpoll_core::addr::resolve(network, &address)
+            .map_err(to_napi)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| to_napi(NetError::new("ERR_INVALID_ADDRESS", "no address")))?;
+        let local = match local_address {
+            Some(l) => netpoll_core::addr::resolve(network, &l)
+                .map_err(to_napi)?
+                .into_iter()
+                .next(),
+            None => None,
+        };
+        let stream = Stream::connect(&target, local.as_ref())
+            .map_err(|e| to_napi(NetError::from_io(&e, "connect").with_addr(&target)))?;
+        let timeout = timeout_ms.max(0.0) as u64;
+        match self.engine()? {
+            Engine::Inline(e) => {
+                let id = e
+                    .with_shard(|s| s.dial(stream, timeout))
+                    .map_err(|e| io_err(e, "connect"))?;
+                Ok(vec![id.index, id.generation])
+            }
+            Engine::Threaded(t) => {
+                t.send(shard, vec![Command::Dial(stream, timeout, tag)])?;
+                Ok(vec![])
+            }
+        }
+    }
+
+    /// Writes the buffers of many connections of one shard: `conns` holds
+    /// `[index, generation, bufferCount, seq]` per connection, `bufs` their buffers in order.
+    /// Returns one status per connection: 0 written, 1 queued (a `flushed` record follows),
+    /// -(k+1) failed with `errors[k]` (the connection is closed).
+    #[napi]
+    pub fn write_batch(
+        &self,
+        env: Env,
+        shard: u32,
+        conns: Uint32Array,
+        bufs: Vec<Buffer>,
+    ) -> napi::Result<Object<'_>> {
+        let mut statuses = vec![0i32; conns.len() / 4];
+        let mut errors = Vec::new();
+        let mut next = 0usize;
+        match self.engine()? {
+            Engine::Inline(e) => e.with_shard(|s: &mut Shard| {
+                for (i, c) in conns.chunks_exact(4).enumerate() {
+                    let n = c[2] as usize;
+                    let slices: Vec<&[u8]> =
+                        bufs[next..next + n].iter().map(|b| b.as_ref()).collect();
+                    next += n;
+                    statuses[i] = match s.write(conn(c[0], c[1]), &slices) {
+                        Ok(WriteStatus::Done) => 0,
+                        Ok(WriteStatus::Queued(_)) => 1,
+                        Err(err) => {
+                            errors.push(err);
+                            -(errors.len() as i32)
+                        }
+                    };
+                }
+            }),
+            Engine::Threaded(t) => {
+                let mut commands = Vec::with_capacity(statuses.len());
+                for (i, c) in conns.chunks_exact(4).enumerate() {
+                    let n = c[2] as usize;
+                    // The reactor thread cannot read JS memory: one copy per buffer.
+                    let owned = bufs[next..next + n]
+                        .iter()
+                        .map(|b| bytes::Bytes::copy_from_slice(b))
+                        .collect();
+                    next += n;
+                    commands.push(Command::Write(conn(c[0], c[1]), owned, c[3]));
+                    statuses[i] = 1;
+                }
+                t.send(shard, commands)?;
+            }
+        }
+        let mut out = Object::new(&env)?;
+        out.set("statuses", Int32Array::new(statuses))?;
+        let mut errs = env.create_array(errors.len() as u32)?;
+        for (i, e) in errors.iter().enumerate() {
+            // SAFETY: error_object returns a value of this env's current scope.
+            let v = error_object(env.raw(), e)?;
+            errs.set(i as u32, unsafe { Unknown::from_raw_unchecked(env.raw(), v) })?;
+        }
+        out.set("errors", errs)?;
+        Ok(out)
+    }
+
+    /// Closes a connection (gracefully: queued output is written first, unless `abort`).
+    #[napi]
+    pub fn close(&self, shard: u32, index: u32, generation: u32, abort: bool) -> napi::Result<()> {
+        let id = conn(index, generation);
+        match self.engine()? {
+            Engine::Inline(e) => e.with_shard(|s| s.close(id, abort)),
+            Engine::Threaded(t) => t.send(shard, vec![Command::Close(id, abort)])?,
+        }
+        Ok(())
+    }
+
+    /// Pauses or resumes reading a connection (read backpressure).
+    #[napi]
+    pub fn pause_read(&self, shard: u32, index: u32, generation: u32, paused: bool) -> napi::Result<()> {
+        let id = conn(index, generation);
+        match self.engine()? {
+            Engine::Inline(e) => e.with_shard(|s| s.pause_read(id, paused)),
+            Engine::Threaded(t) => t.send(shard, vec![Command::PauseRead(id, paused)])?,
+        }
+        Ok(())
+    }
+
+    /// Sets a timer of a connection: kind 1 = read (arm for `ms`, 0 cancels), 2 = write
+    /// timeout, 3 = idle timeout (0 = none).
+    #[napi]
+    pub fn set_timer(&self, shard: u32, index: u32, generation: u32, kind: u32, ms: f64) -> napi::Result<()> {
+        let id = conn(index, generation);
+        let ms = ms.max(0.0) as u64;
+        let command = match kind {
+            1 => Command::ReadTimeout(id, ms),
+            2 => Command::WriteTimeout(id, ms),
+            3 => Command::IdleTimeout(id, ms),
+            _ => return Err(napi::Error::new(Status::InvalidArg, format!("bad timer kind {kind}"))),
+        };
+        match self.engine()? {
+            Engine::Inline(e) => e.with_shard(|s| apply_timer(s, command)),
+            Engine::Threaded(t) => t.send(shard, vec![command])?,
+        }
+        Ok(())
+    }
+
+    /// Applies socket options to a TCP connection: `noDelay`, and keepalive after
+    /// `keepAliveMs` of idleness (negative: leave as is; 0: off).
+    #[napi]
+    pub fn set_socket_options(
+        &self,
+        shard: u32,
+        index: u32,
+        generation: u32,
+        no_delay: Option<bool>,
+        keep_alive_ms: f64,
+    ) -> napi::Result<()> {
+        let apply = move |stream: Option<&Stream>| {
+            if let Some(st) = stream.filter(|s| s.is_tcp()) {
+                if let Some(nd) = no_delay {
+                    let _ = st.set_nodelay(nd);
+                }
+                if keep_alive_ms >= 0.0 {
+                    let idle = (keep_alive_ms > 0.0).then(|| Duration::from_millis(keep_alive_ms as u64));
+                    let _ = st.set_keepalive(idle);
+                }
+            }
+        };
+        let id = conn(index, generation);
+        match self.engine()? {
+            Engine::Inline(e) => e.with_shard(|s| apply(s.stream(id))),
+            Engine::Threaded(t) => t.send(shard, vec![Command::WithStream(id, Box::new(apply))])?,
+        }
+        Ok(())
+    }
+
+    /// Local and remote addresses of a connection (`null` once it is closed).
+    #[napi]
+    pub fn addresses(&self, shard: u32, index: u32, generation: u32) -> napi::Result<Option<ConnAddresses>> {
+        let id = conn(index, generation);
+        match self.engine()? {
+            Engine::Inline(e) => Ok(e.with_shard(|s| addresses(s.stream(id)))),
+            Engine::Threaded(t) => ask(t, shard, |reply| {
+                Command::WithStream(id, Box::new(move |s| reply(addresses(s))))
+            }),
+        }
+    }
+
+    /// Whether the engine keeps the process alive (the TS layer refs it while anything
+    /// user-visible is open).
+    #[napi]
+    pub fn set_ref(&self, referenced: bool) -> napi::Result<()> {
+        match self.engine()? {
+            Engine::Inline(e) => e.set_ref(referenced),
+            Engine::Threaded(t) => t.set_ref(referenced),
+        }
+        Ok(())
+    }
+
+    /// Counters summed over all shards.
+    #[napi]
+    pub fn stats(&self) -> napi::Result<EngineStats> {
+        let mut total = EngineStats {
+            connections: 0.0,
+            listeners: 0.0,
+            timers: 0.0,
+            bytes_in: 0.0,
+            bytes_out: 0.0,
+            bytes_queued: 0.0,
+            events: 0.0,
+            accepted: 0.0,
+        };
+        match self.engine()? {
+            Engine::Inline(e) => add_stats(&mut total, e.with_shard(|s| s.stats())),
+            Engine::Threaded(t) => {
+                for i in 0..t.len() as u32 {
+                    add_stats(&mut total, t.shard(i)?.stats());
+                }
+            }
+        }
+        Ok(total)
+    }
+
+    /// Stops the engine: closes every connection and listener, joins reactor threads.
+    #[napi]
+    pub fn destroy(&mut self) {
+        match self.engine.take() {
+            Some(Engine::Inline(mut e)) => e.destroy(),
+            Some(Engine::Threaded(mut t)) => t.destroy(),
+            None => {}
+        }
+    }
+}
+
+fn apply_timer(s: &mut Shard, command: Command) {
+    match command {
+        Command::ReadTimeout(id, 0) => s.cancel_read_timeout(id),
+        Command::ReadTimeout(id, ms) => s.arm_read_timeout(id, ms),
+        Command::WriteTimeout(id, ms) => s.set_write_timeout(id, ms),
+        Command::IdleTimeout(id, ms) => s.set_idle_timeout(id, ms),
+        _ => {}
+    }
+}

@@ -1,0 +1,147 @@
+//! The inline engine: one shard whose poll fd is watched by Node's own event loop
+//! (`uv_poll`), run on the JS thread with no thread hop; a `uv_timer` wakes it for its timers.
+
+use std::cell::RefCell;
+use std::ffi::c_void;
+use std::time::Duration;
+
+use napi::sys;
+use netpoll_core::batch::Batch;
+use netpoll_core::config::ShardConfig;
+use netpoll_core::shard::Shard;
+
+use crate::js_call::BatchCallbacks;
+use crate::uv::UvHandle;
+
+/// Everything the libuv callbacks reach through the handles' `data` pointer.
+struct Inner {
+    shard: RefCell<Shard>,
+    batch: RefCell<Batch>,
+    callbacks: BatchCallbacks,
+    timer: RefCell<Option<UvHandle>>,
+}
+
+/// The inline engine (see the module docs). `destroy` (or drop) stops both handles.
+pub struct InlineEngine {
+    inner: Box<Inner>,
+    poll: Option<UvHandle>,
+}
+
+unsafe extern "C" fn on_poll(handle: *mut c_void, _status: i32, _events: i32) {
+    // SAFETY: the handle's data is the Inner of a live engine: handles are closed (and get
+    // no further callbacks) before their Inner is dropped.
+    let inner = unsafe { &*(UvHandle::data(handle) as *const Inner) };
+    inner.run();
+}
+
+unsafe extern "C" fn on_timer(handle: *mut c_void) {
+    // SAFETY: as in on_poll.
+    let inner = unsafe { &*(UvHandle::data(handle) as *const Inner) };
+    inner.run();
+}
+
+impl Inner {
+    /// Runs one round of the shard and hands its events to JS.
+    fn run(&self) {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            {
+                let mut batch = self.batch.borrow_mut();
+                batch.clear();
+                if let Err(e) = self
+                    .shard
+                    .borrow_mut()
+                    .run_once(Some(Duration::ZERO), &mut *batch)
+                {
+                    eprintln!("netpoll: inline poll failed: {e}");
+                }
+            }
+            // No Rust borrow is held while JS runs: JS calls back into the engine freely.
+            let batch = self.batch.borrow();
+            if !batch.is_empty() {
+                self.callbacks.deliver(0, &batch);
+            }
+        }));
+        if outcome.is_err() {
+            eprintln!("netpoll: a panic in the inline engine was caught; the engine keeps running");
+        }
+        self.rearm_timer();
+    }
+
+    /// Starts the timer for the shard's next deadline (0 ms when budgets left work over).
+    fn rearm_timer(&self) {
+        let timeout = self.shard.borrow().poll_timeout();
+        if let Some(timer) = self.timer.borrow().as_ref() {
+            match timeout {
+                Some(d) => timer.timer_start(d.as_millis() as u64, on_timer),
+                None => timer.timer_stop(),
+            }
+        }
+    }
+}
+
+impl InlineEngine {
+    /// Creates the shard and starts watching it on the env's event loop.
+    pub fn new(
+        env: sys::napi_env,
+        config: ShardConfig,
+        callbacks: BatchCallbacks,
+    ) -> napi::Result<InlineEngine> {
+        let shard = Shard::new(config).map_err(|e| napi::Error::from_reason(e.to_string()))?;
+        let fd = shard.poll_fd();
+        let inner = Box::new(Inner {
+            shard: RefCell::new(shard),
+            batch: RefCell::new(Batch::default()),
+            callbacks,
+            timer: RefCell::new(None),
+        });
+        let mut event_loop = std::ptr::null_mut();
+        // SAFETY: env is live (we are in a napi call).
+        unsafe { sys::napi_get_uv_event_loop(env, &mut event_loop) };
+        let data = &*inner as *const Inner as *mut c_void;
+        let loop_ptr = event_loop as *mut c_void;
+        let uv_err = |rc| napi::Error::from_reason(format!("libuv handle init failed: {rc}"));
+        let poll = UvHandle::poll(loop_ptr, fd, data, on_poll).map_err(uv_err)?;
+        let timer = UvHandle::timer(loop_ptr, data).map_err(uv_err)?;
+        poll.set_ref(false);
+        timer.set_ref(false);
+        *inner.timer.borrow_mut() = Some(timer);
+        Ok(InlineEngine {
+            inner,
+            poll: Some(poll),
+        })
+    }
+
+    /// Runs `f` on the shard, then re-arms the timer (the call may have armed timers).
+    pub fn with_shard<R>(&self, f: impl FnOnce(&mut Shard) -> R) -> R {
+        let r = f(&mut self.inner.shard.borrow_mut());
+        self.inner.rearm_timer();
+        r
+    }
+
+    /// Whether the engine keeps the process alive.
+    pub fn set_ref(&self, referenced: bool) {
+        if let Some(poll) = &self.poll {
+            poll.set_ref(referenced);
+        }
+        if let Some(timer) = self.inner.timer.borrow().as_ref() {
+            timer.set_ref(referenced);
+        }
+    }
+
+    /// Stops watching the shard and closes it with all its connections.
+    pub fn destroy(&mut self) {
+        if let Some(poll) = self.poll.take() {
+            poll.close();
+        }
+        if let Some(timer) = self.inner.timer.borrow_mut().take() {
+            timer.close();
+        }
+        self.inner.shard.borrow_mut().close_all();
+    }
+}
+
+impl Drop for InlineEngine {
+    fn drop(&mut self) {
+        self.destroy();
+    }
+}

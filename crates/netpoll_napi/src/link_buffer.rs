@@ -1,0 +1,295 @@
+//! `NativeLinkBuffer`: the JS face of `netpoll_core::buffer::LinkBuffer`. It validates and
+//! converts arguments, calls the core, and converts results; `lib/link-buffer.ts` wraps it.
+//!
+//! # Buffers handed to JS
+//!
+//! A Buffer returned to JS never views memory Rust may free or reuse (DESIGN.md §4):
+//! - results shorter than [`EXTERNAL_VIEW_MIN`] bytes, and every `peek`/`readBinary` result,
+//!   are copies into JS-owned Buffers;
+//! - longer `next`/`until` results are external Buffers over the core's `Bytes` view, whose
+//!   finalizer owns a clone of that `Bytes`: the chunk cannot return to the pool before the
+//!   Buffer is garbage-collected. Each such range is handed out once (the read consumes it,
+//!   and `slice` splits ranges between buffers), so no two external Buffers alias, and JS
+//!   writes into one only change bytes nobody else reads. Where external Buffers are refused
+//!   (some embedders), napi-rs falls back to a copy.
+//!
+//! Bytes coming from JS (`writeBinary`, `writeDirect`, …) are always copied: JS may change or
+//! detach its memory at any time.
+
+use std::cell::{RefCell, RefMut};
+
+use bytes::Bytes;
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use netpoll_core::buffer::{BufferError, LinkBuffer};
+
+/// Views at least this long (16 KiB) go to JS as external Buffers instead of copies.
+pub const EXTERNAL_VIEW_MIN: usize = 16 * 1024;
+
+/// Largest integer a JS number represents exactly (`Number.MAX_SAFE_INTEGER`).
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+/// An error thrown to JS as an `Error` whose `code` is a Node-style string.
+type JsResult<T> = Result<T, &'static str>;
+
+/// A JS error with a Node-style `code`.
+fn js_error(code: &'static str, message: String) -> Error<&'static str> {
+    Error::new(code, message)
+}
+
+/// A napi failure (engine-level, e.g. out of memory) as a coded error.
+fn napi_failure(e: Error) -> Error<&'static str> {
+    Error::new("ERR_NAPI", e.reason.clone())
+}
+
+/// A core error as a JS error: `ERR_BUFFER_OUT_OF_BOUNDS`, `ERR_NOT_FOUND`,
+/// `ERR_INVALID_UTF8`.
+fn buffer_error(op: &str, e: BufferError) -> Error<&'static str> {
+    let code = match e {
+        BufferError::NotEnough { .. } => "ERR_BUFFER_OUT_OF_BOUNDS",
+        BufferError::NotFound => "ERR_NOT_FOUND",
+        BufferError::InvalidUtf8 { .. } => "ERR_INVALID_UTF8",
+    };
+    js_error(code, format!("{op}: {e}"))
+}
+
+/// Checks that a JS number is a byte count: a non-negative safe integer.
+fn size(op: &str, name: &str, value: f64) -> JsResult<usize> {
+    if value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value <= MAX_SAFE_INTEGER {
+        Ok(value as usize)
+    } else {
+        Err(js_error(
+            "ERR_OUT_OF_RANGE",
+            format!(
+                "{op}: the value of \"{name}\" is out of range. It must be an integer >= 0 \
+                 and <= {MAX_SAFE_INTEGER}. Received {value}"
+            ),
+        ))
+    }
+}
+
+/// Checks that a JS number is a byte value (an integer 0..=255).
+fn byte(op: &str, name: &str, value: f64) -> JsResult<u8> {
+    if value.is_finite() && value.fract() == 0.0 && (0.0..=255.0).contains(&value) {
+        Ok(value as u8)
+    } else {
+        Err(js_error(
+            "ERR_OUT_OF_RANGE",
+            format!(
+                "{op}: the value of \"{name}\" is out of range. It must be an integer >= 0 \
+                 and <= 255. Received {value}"
+            ),
+        ))
+    }
+}
+
+/// A copy into a JS-owned Buffer.
+fn copy_to_js<'env>(env: &'env Env, bytes: &[u8]) -> JsResult<BufferSlice<'env>> {
+    BufferSlice::copy_from(env, bytes).map_err(napi_failure)
+}
+
+/// A view for JS: a copy when short, else an external Buffer owning `bytes` (see the module
+/// docs).
+fn view_to_js(env: &Env, bytes: Bytes) -> JsResult<BufferSlice<'_>> {
+    if bytes.len() < EXTERNAL_VIEW_MIN {
+        return copy_to_js(env, &bytes);
+    }
+    let len = bytes.len();
+    let data = bytes.as_ptr().cast_mut();
+    // SAFETY: `data..data + len` is the memory of `bytes`, which is moved into the finalizer
+    // hint: it keeps the memory alive (the chunk holds its pool allocation until the last
+    // `Bytes` drops) until V8 collects the Buffer and the finalizer drops it. The core never
+    // writes these bytes again (they are below their chunk's frozen mark) and never reads them
+    // again through this view (the read consumed them), so JS may read and write them freely;
+    // no other Buffer is created over the same range (each range is consumed once).
+    unsafe { BufferSlice::from_external(env, data, len, bytes, |_env, bytes| drop(bytes)) }
+        .map_err(napi_failure)
+}
+
+/// netpoll's LinkBuffer for JS; see `lib/link-buffer.ts` for the documented public class.
+///
+/// Sizes are JS numbers checked to be safe non-negative integers (`ERR_OUT_OF_RANGE`);
+/// failed operations throw an `Error` with a `code` and change nothing.
+#[napi]
+pub struct NativeLinkBuffer {
+    inner: RefCell<LinkBuffer>,
+}
+
+impl NativeLinkBuffer {
+    fn buf(&self) -> RefMut<'_, LinkBuffer> {
+        self.inner.borrow_mut()
+    }
+}
+
+impl Default for NativeLinkBuffer {
+    fn default() -> Self {
+        NativeLinkBuffer {
+            inner: RefCell::new(LinkBuffer::new()),
+        }
+    }
+}
+
+#[napi]
+impl NativeLinkBuffer {
+    /// An empty buffer on the global pool.
+    #[napi(constructor)]
+    pub fn new() -> Self {
+        NativeLinkBuffer::default()
+    }
+
+    /// Readable (flushed, unread) bytes.
+    #[napi]
+    pub fn len(&self) -> f64 {
+        self.buf().len() as f64
+    }
+
+    /// Whether nothing is readable.
+    #[napi]
+    pub fn is_empty(&self) -> bool {
+        self.buf().is_empty()
+    }
+
+    /// Consumes and returns `n` bytes (a copy below 16 KiB, else an external view).
+    #[napi]
+    pub fn next<'env>(&self, env: &'env Env, n: f64) -> JsResult<BufferSlice<'env>> {
+        let n = size("next", "n", n)?;
+        let bytes = self.buf().next(n).map_err(|e| buffer_error("next", e))?;
+        view_to_js(env, bytes)
+    }
+
+    /// Returns a copy of the next `n` bytes without consuming them.
+    #[napi]
+    pub fn peek<'env>(&self, env: &'env Env, n: f64) -> JsResult<BufferSlice<'env>> {
+        let n = size("peek", "n", n)?;
+        let bytes = self.buf().peek(n).map_err(|e| buffer_error("peek", e))?;
+        copy_to_js(env, &bytes)
+    }
+
+    /// Consumes `n` bytes.
+    #[napi]
+    pub fn skip(&self, n: f64) -> JsResult<()> {
+        let n = size("skip", "n", n)?;
+        self.buf().skip(n).map_err(|e| buffer_error("skip", e))
+    }
+
+    /// Consumes and returns the bytes up to and including the first `delim`.
+    #[napi]
+    pub fn until<'env>(&self, env: &'env Env, delim: f64) -> JsResult<BufferSlice<'env>> {
+        let delim = byte("until", "delim", delim)?;
+        let bytes = self
+            .buf()
+            .until(delim)
+            .map_err(|e| buffer_error("until", e))?;
+        view_to_js(env, bytes)
+    }
+
+    /// Consumes `n` bytes and decodes them as UTF-8 (invalid sequences become U+FFFD).
+    #[napi]
+    pub fn read_string(&self, n: f64) -> JsResult<String> {
+        let n = size("readString", "n", n)?;
+        self.buf()
+            .read_string_lossy(n)
+            .map_err(|e| buffer_error("readString", e))
+    }
+
+    /// Consumes `n` bytes and returns a copy.
+    #[napi]
+    pub fn read_binary<'env>(&self, env: &'env Env, n: f64) -> JsResult<BufferSlice<'env>> {
+        let n = size("readBinary", "n", n)?;
+        let mut buf = self.buf();
+        let bytes = buf.peek(n).map_err(|e| buffer_error("readBinary", e))?;
+        let out = copy_to_js(env, &bytes)?;
+        buf.skip(n).map_err(|e| buffer_error("readBinary", e))?;
+        Ok(out)
+    }
+
+    /// Consumes and returns one byte.
+    #[napi]
+    pub fn read_byte(&self) -> JsResult<u32> {
+        self.buf()
+            .read_byte()
+            .map(u32::from)
+            .map_err(|e| buffer_error("readByte", e))
+    }
+
+    /// Splits off the next `n` bytes as an independent buffer (no copy).
+    #[napi]
+    pub fn slice(&self, n: f64) -> JsResult<NativeLinkBuffer> {
+        let n = size("slice", "n", n)?;
+        let inner = self.buf().slice(n).map_err(|e| buffer_error("slice", e))?;
+        Ok(NativeLinkBuffer {
+            inner: RefCell::new(inner),
+        })
+    }
+
+    /// Gives back memory no longer needed; earlier results stay valid.
+    #[napi]
+    pub fn release(&self) {
+        self.buf().release();
+    }
+
+    /// Pending (written, unflushed) bytes.
+    #[napi]
+    pub fn malloc_len(&self) -> f64 {
+        self.buf().malloc_len() as f64
+    }
+
+    /// Keeps the first `n` pending bytes.
+    #[napi]
+    pub fn malloc_ack(&self, n: f64) -> JsResult<()> {
+        let n = size("mallocAck", "n", n)?;
+        self.buf()
+            .malloc_ack(n)
+            .map_err(|e| buffer_error("mallocAck", e))
+    }
+
+    /// Appends a copy of `data`.
+    #[napi]
+    pub fn write_binary(&self, data: &[u8]) {
+        self.buf().write_binary(data);
+    }
+
+    /// Appends `s` as UTF-8.
+    #[napi]
+    pub fn write_string(&self, s: String) {
+        self.buf().write_string(&s);
+    }
+
+    /// Appends one byte.
+    #[napi]
+    pub fn write_byte(&self, b: f64) -> JsResult<()> {
+        let b = byte("writeByte", "byte", b)?;
+        self.buf().write_byte(b);
+        Ok(())
+    }
+
+    /// Inserts a copy of `data` before the last `remainLen` pending bytes.
+    #[napi]
+    pub fn write_direct(&self, data: &[u8], remain_len: f64) -> JsResult<()> {
+        let remain_len = size("writeDirect", "remainLen", remain_len)?;
+        self.buf()
+            .write_direct(Bytes::copy_from_slice(data), remain_len)
+            .map_err(|e| buffer_error("writeDirect", e))
+    }
+
+    /// Moves all of `other`'s bytes here as pending bytes (no copy); `other` is left empty.
+    #[napi]
+    pub fn append(&self, other: &NativeLinkBuffer) -> JsResult<()> {
+        let mut me = self.buf();
+        let Ok(mut them) = other.inner.try_borrow_mut() else {
+            return Err(js_error(
+                "ERR_INVALID_ARG_VALUE",
+                "append: cannot append a LinkBuffer to itself".to_owned(),
+            ));
+        };
+        let empty = LinkBuffer::with_pool(them.pool().clone());
+        me.append(std::mem::replace(&mut *them, empty));
+        Ok(())
+    }
+
+    /// Makes every pending byte readable.
+    #[napi]
+    pub fn flush(&self) {
+        self.buf().flush();
+    }
+}

@@ -1,0 +1,196 @@
+//! The threaded engine: N reactor threads (core `ThreadedShard`s), each calling JS through
+//! one long-lived threadsafe function, only when its "wake pending" flag flips.
+
+use std::cell::RefCell;
+use std::ffi::c_void;
+use std::ptr;
+use std::rc::Rc;
+use std::sync::OnceLock;
+
+use napi::sys;
+use netpoll_core::batch::Batch;
+use netpoll_core::config::ShardConfig;
+use netpoll_core::threaded::{Command, ThreadedShard};
+
+use crate::js_call::BatchCallbacks;
+
+/// What a shard's threadsafe function reaches through its context pointer.
+struct ShardCtx {
+    index: u32,
+    shard: OnceLock<ThreadedShard>,
+    callbacks: Rc<BatchCallbacks>,
+    batch: RefCell<Batch>,
+}
+
+/// The raw threadsafe function, callable from the reactor thread.
+#[derive(Clone, Copy)]
+struct Tsfn(sys::napi_threadsafe_function);
+// SAFETY: napi_call_threadsafe_function is documented as callable from any thread.
+unsafe impl Send for Tsfn {}
+// SAFETY: as above; the handle itself is never mutated.
+unsafe impl Sync for Tsfn {}
+
+unsafe extern "C" fn call_js(
+    env: sys::napi_env,
+    _js_cb: sys::napi_value,
+    context: *mut c_void,
+    _data: *mut c_void,
+) {
+    if env.is_null() {
+        return; // the function is being torn down
+    }
+    // SAFETY: context is the ShardCtx, freed only by `finalize` after the function is gone.
+    let ctx = unsafe { &*(context as *const ShardCtx) };
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let Some(shard) = ctx.shard.get() else {
+            return;
+        };
+        let mut batch = ctx.batch.borrow_mut();
+        shard.take_events(&mut batch);
+        if !batch.is_empty() {
+            ctx.callbacks.deliver(ctx.index, &batch);
+        }
+    }));
+    if outcome.is_err() {
+        eprintln!("netpoll: a panic while delivering a threaded batch was caught");
+    }
+}
+
+unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+    // SAFETY: data is the Box<ShardCtx> leaked in `ThreadedEngine::new`, freed once here.
+    drop(unsafe { Box::from_raw(data as *mut ShardCtx) });
+}
+
+/// The threaded engine (see the module docs).
+pub struct ThreadedEngine {
+    env: sys::napi_env,
+    shards: Vec<(*const ShardCtx, Tsfn)>,
+}
+
+impl ThreadedEngine {
+    /// Starts `pollers` reactor threads.
+    pub fn new(
+        env: sys::napi_env,
+        pollers: u32,
+        config: ShardConfig,
+        callbacks: BatchCallbacks,
+    ) -> napi::Result<ThreadedEngine> {
+        let callbacks = Rc::new(callbacks);
+        let mut engine = ThreadedEngine {
+            env,
+            shards: Vec::new(),
+        };
+        for index in 0..pollers.max(1) {
+            let ctx = Box::into_raw(Box::new(ShardCtx {
+                index,
+                shard: OnceLock::new(),
+                callbacks: callbacks.clone(),
+                batch: RefCell::new(Batch::default()),
+            }));
+            let mut name = ptr::null_mut();
+            let mut tsfn = ptr::null_mut();
+            // SAFETY: env is live; ctx stays valid until `finalize`.
+            let status = unsafe {
+                sys::napi_create_string_utf8(env, c"netpoll:shard".as_ptr(), 13, &mut name);
+                sys::napi_create_threadsafe_function(
+                    env,
+                    ptr::null_mut(),
+                    ptr::null_mut(),
+                    name,
+                    0,
+                    1,
+                    ctx.cast(),
+                    Some(finalize),
+                    ctx.cast(),
+                    Some(call_js),
+                    &mut tsfn,
+                )
+            };
+            if status != sys::Status::napi_ok {
+                // SAFETY: the function was not created, so finalize will not free ctx.
+                drop(unsafe { Box::from_raw(ctx) });
+                return Err(napi::Error::from_reason("creating a threadsafe function failed"));
+            }
+            let tsfn = Tsfn(tsfn);
+            // SAFETY: tsfn was just created on this env.
+            unsafe { sys::napi_unref_threadsafe_function(env, tsfn.0) };
+            engine.shards.push((ctx, tsfn));
+            let notify = Box::new(move || {
+                let tsfn = tsfn;
+                // SAFETY: the reactor threads are joined before the function is released.
+                unsafe {
+                    sys::napi_call_threadsafe_function(
+                        tsfn.0,
+                        ptr::null_mut(),
+                        sys::ThreadsafeFunctionCallMode::nonblocking,
+                    )
+                };
+            });
+            let shard = ThreadedShard::spawn(format!("netpoll-shard-{index}"), config.clone(), notify)
+                .map_err(|e| napi::Error::from_reason(e.to_string()))?;
+            // SAFETY: ctx is live (owned by the function until finalize).
+            let _ = unsafe { &*ctx }.shard.set(shard);
+        }
+        Ok(engine)
+    }
+
+    /// Number of shards.
+    pub fn len(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The shard `index`.
+    pub fn shard(&self, index: u32) -> napi::Result<&ThreadedShard> {
+        let (ctx, _) = self
+            .shards
+            .get(index as usize)
+            .ok_or_else(|| napi::Error::from_reason(format!("no shard {index}")))?;
+        // SAFETY: ctx is live until the engine releases its function in `destroy`.
+        unsafe { &**ctx }
+            .shard
+            .get()
+            .ok_or_else(|| napi::Error::from_reason("shard stopped"))
+    }
+
+    /// Queues commands on shard `index` with one wake.
+    pub fn send(&self, index: u32, commands: Vec<Command>) -> napi::Result<()> {
+        self.shard(index)?.send(commands);
+        Ok(())
+    }
+
+    /// Whether the engine keeps the process alive.
+    pub fn set_ref(&self, referenced: bool) {
+        for (_, tsfn) in &self.shards {
+            // SAFETY: live functions of this env, on the JS thread.
+            unsafe {
+                if referenced {
+                    sys::napi_ref_threadsafe_function(self.env, tsfn.0);
+                } else {
+                    sys::napi_unref_threadsafe_function(self.env, tsfn.0);
+                }
+            }
+        }
+    }
+
+    /// Stops and joins every reactor thread (closing their connections), then releases the
+    /// threadsafe functions.
+    pub fn destroy(&mut self) {
+        for (ctx, tsfn) in self.shards.drain(..) {
+            // SAFETY: ctx is live until the function is released just below. Stopping joins
+            // the reactor thread, so no notify follows the release.
+            if let Some(shard) = unsafe { &*ctx }.shard.get() {
+                shard.stop();
+            }
+            // SAFETY: released once; finalize frees ctx afterwards.
+            unsafe {
+                sys::napi_release_threadsafe_function(tsfn.0, sys::ThreadsafeFunctionReleaseMode::abort)
+            };
+        }
+    }
+}
+
+impl Drop for ThreadedEngine {
+    fn drop(&mut self) {
+        self.destroy();
+    }
+}

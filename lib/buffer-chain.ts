@@ -1,0 +1,101 @@
+/**
+ * A FIFO of Buffers read without copying: the storage of a connection's input and of the
+ * independent readers that `slice(n)` makes. Views returned by `take` are subarrays of the
+ * JS-owned Buffers the batches delivered (one copy only when the bytes span chunks).
+ * @internal
+ */
+export class BufferChain {
+  private chunks: Buffer[] = []
+  private head = 0 // bytes of chunks[0] already consumed
+  private length = 0
+  /** Total bytes ever consumed (to tell whether a handler made progress). */
+  consumed = 0
+
+  /** Readable bytes. */
+  get len(): number {
+    return this.length
+  }
+
+  /** Appends bytes (kept by reference). */
+  push(buf: Buffer): void {
+    if (buf.length === 0) return
+    this.chunks.push(buf)
+    this.length += buf.length
+  }
+
+  /** The next `n` bytes, contiguous, without consuming them (`n` ≤ `len`). */
+  peek(n: number): Buffer {
+    const first = this.chunks[0]
+    if (n === 0) return Buffer.alloc(0)
+    if (first.length - this.head >= n) return first.subarray(this.head, this.head + n)
+    const out = Buffer.allocUnsafe(n)
+    let copied = 0
+    let offset = this.head
+    for (const c of this.chunks) {
+      const m = Math.min(c.length - offset, n - copied)
+      c.copy(out, copied, offset, offset + m)
+      copied += m
+      offset = 0
+      if (copied === n) break
+    }
+    return out
+  }
+
+  /** Consumes `n` bytes (`n` ≤ `len`). */
+  skip(n: number): void {
+    this.length -= n
+    this.consumed += n
+    while (n > 0) {
+      const avail = this.chunks[0].length - this.head
+      if (avail > n) {
+        this.head += n
+        return
+      }
+      n -= avail
+      this.chunks.shift()
+      this.head = 0
+    }
+  }
+
+  /** The next `n` bytes, consumed (`n` ≤ `len`). */
+  take(n: number): Buffer {
+    const out = this.peek(n)
+    this.skip(n)
+    return out
+  }
+
+  /** Moves the next `n` bytes (`n` ≤ `len`) into a new chain, without copying. */
+  split(n: number): BufferChain {
+    const out = new BufferChain()
+    let left = n
+    while (left > 0) {
+      const c = this.chunks[0]
+      const m = Math.min(c.length - this.head, left)
+      out.push(c.subarray(this.head, this.head + m))
+      this.skip(m)
+      left -= m
+    }
+    return out
+  }
+
+  /** Bytes before and including the first `delim`, or -1 when it is not buffered. */
+  indexOf(delim: number): number {
+    let base = 0
+    let offset = this.head
+    for (const c of this.chunks) {
+      const i = c.indexOf(delim, offset)
+      if (i >= 0) return base + (i - offset) + 1
+      base += c.length - offset
+      offset = 0
+    }
+    return -1
+  }
+
+  /** Drops every buffered byte. */
+  clear(): void {
+    this.consumed += this.length
+    this.chunks = []
+    this.head = 0
+    this.length = 0
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * Library-wide configuration, read when the engine starts (at the first listener or dial).
+ */
+import { availableParallelism } from 'node:os'
+
+/** Which engine runs the sockets. */
+export type EngineMode = 'inline' | 'threaded' | 'auto'
+
+/** How accepted connections are spread over shards (threaded engine). */
+export type LoadBalance = 'round-robin' | 'random' | 'least-connections'
+
+/** Options of {@link configure}. Every field is optional. */
+export interface ConfigOptions {
+  /**
+   * `inline`: one shard whose poll fd is watched by Node's own event loop; reads and writes
+   * run on the JS thread with no thread hop (latency equal to `net`). `threaded`: `pollers`
+   * reactor threads do the I/O off the JS thread and hand over batches. `auto` (default):
+   * `inline` on machines with at most 2 cores, else `threaded`. The environment variable
+   * `NETPOLL_MODE` sets the default.
+   */
+  mode?: EngineMode
+  /** Reactor threads of the threaded engine. Default: cores − 1, at least 1, at most 4. */
+  pollers?: number
+  /** Placement of dialed connections over shards (threaded engine). Default `round-robin`. */
+  loadBalance?: LoadBalance
+  /**
+   * Read backpressure: above this many unconsumed input bytes on a connection, the shard
+   * stops reading it until the handler consumes below {@link ConfigOptions.lowWaterMark}.
+   * Default 4 MiB. (A read waiting for more bytes than this raises it for that read.)
+   */
+  highWaterMark?: number
+  /** See {@link ConfigOptions.highWaterMark}. Default 1 MiB. */
+  lowWaterMark?: number
+  /**
+   * Most output bytes queued on one connection (written, not yet taken by the kernel);
+   * beyond it writes fail with `ERR_OUTPUT_LIMIT` and the connection is closed. Default 64 MiB.
+   */
+  maxOutput?: number
+}
+
+/** The effective configuration. @internal */
+export interface Config {
+  mode: 'inline' | 'threaded'
+  pollers: number
+  loadBalance: LoadBalance
+  highWaterMark: number
+  lowWaterMark: number
+  maxOutput: number
+}
+
+function resolveMode(mode: EngineMode): 'inline' | 'threaded' {
+  if (mode !== 'auto') return mode
+  return availableParallelism() <= 2 ? 'inline' : 'threaded'
+}
+
+function positiveInt(name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
+    const err = new RangeError(`${name} must be a positive integer, got ${String(v)}`) as RangeError & {
+      code: string
+    }
+    err.code = 'ERR_OUT_OF_RANGE'
+    throw err
+  }
+  return v
+}
+
+let current: Config = {
+  mode: resolveMode((process.env.NETPOLL_MODE as EngineMode | undefined) ?? 'auto'),
+  pollers: Math.min(4, Math.max(1, availableParallelism() - 1)),
+  loadBalance: 'round-robin',
+  highWaterMark: 4 * 1024 * 1024,
+  lowWaterMark: 1024 * 1024,
+  maxOutput: 64 * 1024 * 1024,
+}
+let frozen = false
+
+/**
+ * Sets library-wide options. Call it before the first listener or dial: the engine starts
+ * then and its options are fixed (a later call throws `ERR_ENGINE_STARTED`).
+ */
+export function configure(options: ConfigOptions): void {
+  if (frozen) {
+    const err = new Error('configure() must be called before the first listener or dial') as Error & {
+      code: string
+    }
+    err.code = 'ERR_ENGINE_STARTED'
+    throw err
+  }
+  const next = { ...current }
+  if (options.mode !== undefined) {
+    if (!['inline', 'threaded', 'auto'].includes(options.mode)) {
+      throw new TypeError(`mode must be 'inline', 'threaded' or 'auto', got ${String(options.mode)}`)
+    }
+    next.mode = resolveMode(options.mode)
+  }
+  if (options.pollers !== undefined) next.pollers = positiveInt('pollers', options.pollers)
+  if (options.loadBalance !== undefined) {
+    if (!['round-robin', 'random', 'least-connections'].includes(options.loadBalance)) {
+      throw new TypeError(`unknown loadBalance ${String(options.loadBalance)}`)
+    }
+    next.loadBalance = options.loadBalance
+  }
+  if (options.highWaterMark !== undefined) next.highWaterMark = positiveInt('highWaterMark', options.highWaterMark)
+  if (options.lowWaterMark !== undefined) next.lowWaterMark = positiveInt('lowWaterMark', options.lowWaterMark)
+  if (options.maxOutput !== undefined) next.maxOutput = positiveInt('maxOutput', options.maxOutput)
+  if (next.lowWaterMark > next.highWaterMark) {
+    throw new RangeError('lowWaterMark must not exceed highWaterMark')
+  }
+  current = next
+}
+
+/** The configuration, frozen from now on. @internal */
+export function freezeConfig(): Config {
+  frozen = true
+  return current
+}
+
+/** The configuration as it stands (for display). */
+export function getConfig(): Readonly<Config> {
+  return { ...current }
+}

@@ -1,0 +1,290 @@
+/**
+ * A connection (netpoll's `Connection`): a {@link Reader} and a {@link Writer} over a socket
+ * owned by a shard, liveness (`isActive`), timeouts and close callbacks.
+ */
+import { codeError, NetpollError } from './errors'
+import type { Engine } from './engine'
+import { Reader } from './reader'
+import { Writer } from './writer'
+
+/** An address of a socket end. */
+export interface NetAddress {
+  /** IP address (`127.0.0.1`, `::1`) or Unix socket path. */
+  address: string
+  /** Port (TCP only). */
+  port?: number
+  /** `IPv4`, `IPv6` or `unix`. */
+  family: string
+}
+
+/**
+ * Handles a connection's input: called when bytes are buffered, at most once at a time per
+ * connection, and again while unconsumed input remains and the last call made progress.
+ * A handler that throws or rejects closes its connection.
+ */
+export type OnRequest = (conn: Connection) => void | Promise<void>
+
+/** Called once when a connection closes (locally, by the peer, on error or timeout). */
+export type CloseCallback = (conn: Connection, error: NetpollError | null) => void
+
+const TIMER_READ = 1
+const TIMER_WRITE = 2
+const TIMER_IDLE = 3
+
+/** A connection. Created by an {@link EventLoop} (server side) or by `dial` (client side). */
+export class Connection {
+  /** Reads the bytes the peer sent. */
+  readonly reader: Reader
+  /** Collects output; `flush()` sends it. */
+  readonly writer: Writer
+  /** @internal */ readonly shard: number
+  /** @internal */ readonly index: number
+  /** @internal */ readonly generation: number
+  private active = true
+  private closed = false
+  private readClosed = false
+  private running = false
+  private readPaused = false
+  private readTimeoutMs = 0
+  private onRequest: OnRequest | null = null
+  private closeCallbacks: CloseCallback[] = []
+  private addrs: { local: NetAddress | null; remote: NetAddress | null } | null = null
+  /** @internal Called when the peer finished sending (server: onDisconnect). */
+  onPeerClosed: ((conn: Connection) => void) | null = null
+  /** @internal Called when a handler throws or rejects. */
+  onHandlerError: ((error: unknown, conn: Connection) => void) | null = null
+
+  /** @internal */
+  constructor(
+    private readonly engine: Engine,
+    shard: number,
+    index: number,
+    generation: number,
+  ) {
+    this.shard = shard
+    this.index = index
+    this.generation = generation
+    this.reader = new Reader({
+      armReadTimeout: (waiting) => {
+        if (this.readTimeoutMs > 0 && !this.closed) {
+          this.engine.setTimer(this, TIMER_READ, waiting ? this.readTimeoutMs : 0)
+        }
+      },
+      consumedSome: () => this.consumed(),
+    })
+    this.writer = new Writer({
+      scheduleFlush: () => this.engine.markDirty(this),
+      maxOutput: engine.config.maxOutput,
+      isOpen: () => !this.closed,
+      overLimit: (e) => this.fail(e),
+    })
+  }
+
+  /**
+   * Whether the connection is usable: false as soon as the shard saw the peer close
+   * (FIN), a reset or an error, without a read — what a pool checks before reuse.
+   */
+  isActive(): boolean {
+    return this.active
+  }
+
+  /**
+   * Closes the connection. Output already flushed is still delivered (bounded by the write
+   * timeout); close callbacks run once. Calling it again does nothing.
+   */
+  close(): void {
+    if (this.closed) return
+    // Output flushed but still waiting for the batched write goes out before the close.
+    if (this.writer.submitted.length > 0) this.engine.flushDirty()
+    if (this.closed) return
+    this.engine.closeNative(this, false)
+    this.finish(null)
+  }
+
+  /** Adds a callback run once when the connection closes, in the order added. */
+  addCloseCallback(callback: CloseCallback): void {
+    if (typeof callback !== 'function') throw new TypeError('addCloseCallback expects a function')
+    if (this.closed) {
+      queueMicrotask(() => callback(this, null))
+      return
+    }
+    this.closeCallbacks.push(callback)
+  }
+
+  /** Sets (or replaces) the handler called when input arrives; `null` removes it. */
+  setOnRequest(handler: OnRequest | null): void {
+    this.onRequest = handler
+    if (handler) this.dispatch()
+  }
+
+  /**
+   * How long a read may wait for bytes, in ms (0 = forever, the default). When it passes,
+   * the read rejects with `ERR_READ_TIMEOUT`; the connection stays open.
+   */
+  setReadTimeout(ms: number): void {
+    this.readTimeoutMs = checkMs(ms)
+  }
+
+  /**
+   * How long flushed output may wait for the kernel, in ms (0 = forever). When it passes, the
+   * connection is closed with `ERR_WRITE_TIMEOUT`.
+   */
+  setWriteTimeout(ms: number): void {
+    if (!this.closed) this.engine.setTimer(this, TIMER_WRITE, checkMs(ms))
+  }
+
+  /**
+   * Closes the connection with `ERR_IDLE_TIMEOUT` after `ms` without a byte read or written
+   * (0 = never, the default). This is a real close, not TCP keepalive.
+   */
+  setIdleTimeout(ms: number): void {
+    if (!this.closed) this.engine.setTimer(this, TIMER_IDLE, checkMs(ms))
+  }
+
+  /** The local end's address (`null` once closed). */
+  get localAddress(): NetAddress | null {
+    return this.addresses().local
+  }
+
+  /** The peer's address (`null` once closed). */
+  get remoteAddress(): NetAddress | null {
+    return this.addresses().remote
+  }
+
+  private addresses(): { local: NetAddress | null; remote: NetAddress | null } {
+    if (this.addrs === null) {
+      if (this.closed) return { local: null, remote: null }
+      this.addrs = this.engine.addresses(this)
+    }
+    return this.addrs
+  }
+
+  /** Bytes of a batch for this connection. @internal */
+  data(buf: Buffer): void {
+    if (this.closed) return
+    this.reader.push(buf)
+    const mark = Math.max(this.engine.config.highWaterMark, this.reader.neededBytes())
+    if (!this.readPaused && this.reader.len() > mark) {
+      this.readPaused = true
+      this.engine.pauseRead(this, true)
+    }
+  }
+
+  private consumed(): void {
+    if (this.readPaused && this.reader.len() < this.engine.config.lowWaterMark) {
+      this.readPaused = false
+      this.engine.pauseRead(this, false)
+    }
+    this.reader.recheck()
+  }
+
+  /** Runs the handler if input waits and none is running. @internal */
+  dispatch(): void {
+    while (!this.running && !this.closed && this.onRequest && this.reader.len() > 0) {
+      const before = this.reader.chain.consumed
+      this.running = true
+      let result: void | Promise<void>
+      try {
+        result = this.onRequest(this)
+      } catch (e) {
+        this.running = false
+        this.handlerFailed(e)
+        return
+      }
+      if (result && typeof (result as Promise<void>).then === 'function') {
+        ;(result as Promise<void>).then(
+          () => this.handlerDone(before),
+          (e) => {
+            this.running = false
+            this.handlerFailed(e)
+          },
+        )
+        return
+      }
+      this.running = false
+      if (this.reader.chain.consumed === before) break
+    }
+    this.maybeEndAfterPeerClose()
+  }
+
+  private handlerDone(before: number): void {
+    this.running = false
+    if (this.reader.chain.consumed !== before) this.dispatch()
+    else this.maybeEndAfterPeerClose()
+  }
+
+  private handlerFailed(e: unknown): void {
+    this.onHandlerError?.(e, this)
+    const err = e instanceof Error ? (e as NetpollError) : codeError('ERR_HANDLER', String(e))
+    this.fail(err)
+  }
+
+  /** Whether a handler is running (shutdown waits for those). @internal */
+  get busy(): boolean {
+    return this.running || this.reader.len() > 0
+  }
+
+  /** The peer sent FIN. @internal */
+  peerClosed(): void {
+    if (this.closed) return
+    this.active = false
+    this.readClosed = true
+    this.reader.end(null)
+    this.onPeerClosed?.(this)
+    this.maybeEndAfterPeerClose()
+  }
+
+  /** Without allowHalfOpen, a connection whose peer finished is closed once its handler is done. */
+  private maybeEndAfterPeerClose(): void {
+    if (this.readClosed && !this.running && !this.closed && this.onRequest) this.close()
+  }
+
+  /** A timer fired. @internal */
+  timeout(kind: number): void {
+    if (kind === TIMER_READ) this.reader.timeout()
+  }
+
+  /** Flush progress from the shard. @internal */
+  flushed(seq: number): void {
+    this.writer.flushed(seq)
+  }
+
+  /** Closes with an error (aborting queued output). @internal */
+  fail(error: NetpollError): void {
+    if (this.closed) return
+    this.engine.closeNative(this, true)
+    this.finish(error)
+  }
+
+  /** The connection is gone; runs the close path once. @internal */
+  finish(error: NetpollError | null): void {
+    if (this.closed) return
+    this.closed = true
+    this.active = false
+    this.engine.forget(this)
+    const e = error ?? codeError('ERR_CONN_CLOSED', 'the connection is closed')
+    this.reader.end(e)
+    this.writer.fail(e)
+    for (const cb of this.closeCallbacks.splice(0)) {
+      try {
+        cb(this, error)
+      } catch (err) {
+        queueMicrotask(() => {
+          throw err
+        })
+      }
+    }
+  }
+
+  /** Whether the connection is closed. @internal */
+  get isClosed(): boolean {
+    return this.closed
+  }
+}
+
+function checkMs(ms: unknown): number {
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+    throw new RangeError(`a timeout is a non-negative number of ms, got ${String(ms)}`)
+  }
+  return Math.floor(ms)
+}

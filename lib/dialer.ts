@@ -1,0 +1,119 @@
+/**
+ * The client side (netpoll's `Dialer`): non-blocking connects run on a shard, with a
+ * timeout that holds for every network (Unix sockets included) and an AbortSignal.
+ */
+import { lookup } from 'node:dns/promises'
+import { isIP } from 'node:net'
+import type { Connection } from './connection'
+import { getEngine } from './engine'
+import { codeError, NetpollError } from './errors'
+import type { Network } from './listener'
+
+/** Options of {@link dial} and {@link Dialer}. */
+export interface DialOptions {
+  /** Give up after this many ms with `ETIMEDOUT` (0 = the OS's own limit). Default 0. */
+  timeout?: number
+  /** Aborting it cancels the dial with `ABORT_ERR`; no connection appears afterwards. */
+  signal?: AbortSignal
+  /** Local address to bind before connecting (`ip` or `ip:port`). */
+  localAddress?: string
+  /** TCP_NODELAY (TCP only). Default true. */
+  noDelay?: boolean
+  /** TCP keepalive: `false` (default) or the idle time in ms before probes start. */
+  keepAlive?: number | false
+}
+
+function splitHostPort(address: string): { host: string; port: string } {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(address) ?? /^([^:]*):(\d+)$/.exec(address)
+  if (!m) throw codeError('ERR_INVALID_ADDRESS', `expected host:port, got '${address}'`)
+  return { host: m[1], port: m[2] }
+}
+
+async function resolveTargets(network: Network, address: string): Promise<string[]> {
+  if (network === 'unix') return [address]
+  const { host, port } = splitHostPort(address)
+  const family = network === 'tcp4' ? 4 : network === 'tcp6' ? 6 : 0
+  if (host === '' || isIP(host)) return [host.includes(':') ? `[${host}]:${port}` : `${host || 'localhost'}:${port}`]
+  const found = await lookup(host, { all: true, family }).catch((e: NodeJS.ErrnoException) => {
+    throw Object.assign(codeError(e.code ?? 'ENOTFOUND', `getaddrinfo ${e.code ?? 'ENOTFOUND'} ${host}`), {
+      syscall: 'getaddrinfo',
+      address: host,
+    })
+  })
+  return found.map((a) => (a.family === 6 ? `[${a.address}]:${port}` : `${a.address}:${port}`))
+}
+
+function abortError(): NetpollError {
+  const e = codeError('ABORT_ERR', 'the dial was aborted')
+  e.name = 'AbortError'
+  return e
+}
+
+function dialOne(network: Network, target: string, options: DialOptions): Promise<Connection> {
+  return new Promise<Connection>((resolve, reject) => {
+    const signal = options.signal
+    let cancel: (() => void) | null = null
+    const onAbort = (): void => {
+      cancel?.()
+      reject(abortError())
+    }
+    const done = (): void => signal?.removeEventListener('abort', onAbort)
+    try {
+      cancel = getEngine().dial(network, target, options.localAddress, options.timeout ?? 0, {
+        conn: null,
+        cancelled: false,
+        resolve: (conn) => {
+          done()
+          if (network !== 'unix') {
+            const ka = options.keepAlive
+            getEngine().setSocketOptions(conn, options.noDelay ?? true, ka === undefined || ka === false ? 0 : ka)
+          }
+          resolve(conn)
+        },
+        reject: (e) => {
+          done()
+          reject(e)
+        },
+      })
+    } catch (e) {
+      reject(e)
+      return
+    }
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}
+
+/**
+ * Connects to `address` (`host:port`, `[v6]:port`, or a socket path for `unix`). Host names
+ * are resolved and every address is tried in order; if all fail, the first error is
+ * reported. Errors: `ECONNREFUSED`, `ETIMEDOUT`, `ENOENT` (missing socket file), `EACCES`,
+ * `ABORT_ERR`, `ENOTFOUND`, each with `address`/`port` where they apply.
+ */
+export async function dial(network: Network, address: string, options: DialOptions = {}): Promise<Connection> {
+  if (!['tcp', 'tcp4', 'tcp6', 'unix'].includes(network)) {
+    throw codeError('ERR_INVALID_ADDRESS', `network must be tcp, tcp4, tcp6 or unix, got '${network}'`)
+  }
+  if (options.signal?.aborted) throw abortError()
+  const targets = await resolveTargets(network, address)
+  let first: unknown = null
+  for (const target of targets) {
+    try {
+      return await dialOne(network, target, options)
+    } catch (e) {
+      if ((e as NetpollError).code === 'ABORT_ERR') throw e
+      first ??= e
+    }
+  }
+  throw first
+}
+
+/** A dialer with default options (netpoll's `NewDialer`). */
+export class Dialer {
+  /** Creates a dialer whose dials use `options` unless overridden. */
+  constructor(private readonly options: DialOptions = {}) {}
+
+  /** Connects like {@link dial}, with this dialer's options and `timeout` ms if given. */
+  dialConnection(network: Network, address: string, timeout?: number): Promise<Connection> {
+    return dial(network, address, timeout === undefined ? this.options : { ...this.options, timeout })
+  }
+}

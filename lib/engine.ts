@@ -1,0 +1,307 @@
+/**
+ * The engine: owns the native engine, routes each batch of shard events to connections,
+ * listeners and dials, sends all flushed output in one native call per shard per batch, and
+ * keeps the process alive exactly while something user-visible is open.
+ * @internal
+ */
+import { Config, freezeConfig } from './config'
+import { Connection, NetAddress } from './connection'
+import { codeError, ErrorFields, native, netError, NetpollError } from './errors'
+import { native as binding } from './native'
+
+const DATA = 1
+const ACCEPTED = 2
+const CONNECTED = 3
+const FLUSHED = 4
+const READ_CLOSED = 5
+const TIMEOUT = 6
+const CLOSED = 7
+const LISTENER_ERROR = 8
+const RECORD = 5
+const SHARD_SPAN = 2 ** 24
+
+/** Receives the connections accepted on a listener. */
+export interface AcceptTarget {
+  accepted(conn: Connection): void
+  failed(error: NetpollError): void
+}
+
+/** A dial waiting for its connect result. */
+export interface PendingDial {
+  resolve(conn: Connection): void
+  reject(error: NetpollError): void
+  conn: Connection | null
+  cancelled: boolean
+}
+
+function key(shard: number, index: number): number {
+  return shard * SHARD_SPAN + index
+}
+
+type NativeEngine = InstanceType<typeof binding.NativeEngine>
+
+export class Engine {
+  readonly config: Config
+  private readonly native: NativeEngine
+  private readonly conns = new Map<number, Connection>()
+  private readonly listeners = new Map<number, AcceptTarget>()
+  private readonly dials = new Map<number, PendingDial>()
+  private readonly dirty = new Set<Connection>()
+  private flushQueued = false
+  private touched: Connection[] = []
+  private live = 0
+  private nextTag = 1
+  private nextShard = 0
+  readonly shards: number
+
+  constructor() {
+    this.config = freezeConfig()
+    this.native = native(
+      () =>
+        new binding.NativeEngine(
+          { mode: this.config.mode, pollers: this.config.pollers, maxOutput: this.config.maxOutput },
+          (shard: number, data: Buffer, records: Uint32Array, errors: ErrorFields[]) =>
+            this.onBatch(shard, data, records, errors),
+          () => this.flushDirty(),
+        ),
+    )
+    this.shards = this.native.shards()
+  }
+
+  /** Something user-visible opened (+1) or closed (−1): ref the engine while any is open. */
+  retain(delta: number): void {
+    const before = this.live
+    this.live += delta
+    if (before === 0 && this.live > 0) this.native.setRef(true)
+    else if (before > 0 && this.live === 0) this.native.setRef(false)
+  }
+
+  private onBatch(shard: number, data: Buffer, records: Uint32Array, errors: ErrorFields[]): void {
+    const err = (i: number): NetpollError | null => (i === 0 ? null : netError(errors[i - 1]))
+    for (let r = 0; r < records.length; r += RECORD) {
+      const kind = records[r]
+      const index = records[r + 1]
+      const gen = records[r + 2]
+      const a = records[r + 3]
+      const b = records[r + 4]
+      if (kind === ACCEPTED) {
+        this.accepted(shard, index, gen, a)
+        continue
+      }
+      if (kind === CONNECTED) {
+        this.connected(shard, index, gen, b, err(a))
+        continue
+      }
+      if (kind === LISTENER_ERROR) {
+        this.listeners.get(key(shard, index))?.failed(err(a) as NetpollError)
+        continue
+      }
+      const conn = this.conns.get(key(shard, index))
+      if (conn === undefined || conn.generation !== gen) continue // closed since: stale
+      switch (kind) {
+        case DATA:
+          conn.data(data.subarray(a, a + b))
+          this.touched.push(conn)
+          break
+        case FLUSHED:
+          conn.flushed(b)
+          break
+        case READ_CLOSED:
+          conn.peerClosed()
+          break
+        case TIMEOUT:
+          conn.timeout(a)
+          break
+        case CLOSED:
+          conn.finish(err(a))
+          break
+      }
+    }
+    const touched = this.touched
+    this.touched = []
+    for (const conn of touched) conn.dispatch()
+  }
+
+  private accepted(shard: number, index: number, gen: number, listenerId: number): void {
+    const target = this.listeners.get(key(shard, listenerId))
+    const conn = this.register(shard, index, gen)
+    if (target === undefined) {
+      conn.close()
+      return
+    }
+    target.accepted(conn)
+  }
+
+  private connected(shard: number, index: number, gen: number, tag: number, error: NetpollError | null): void {
+    const dialKey = tag !== 0 ? tag : key(shard, index)
+    const dial = this.dials.get(dialKey)
+    if (dial === undefined) return
+    this.dials.delete(dialKey)
+    this.retain(-1)
+    if (error) {
+      if (!dial.cancelled) dial.reject(error)
+      return
+    }
+    const conn = dial.conn ?? this.register(shard, index, gen)
+    if (dial.cancelled) {
+      conn.close()
+      return
+    }
+    dial.resolve(conn)
+  }
+
+  private register(shard: number, index: number, gen: number): Connection {
+    const conn = new Connection(this, shard, index, gen)
+    this.conns.set(key(shard, index), conn)
+    this.retain(1)
+    return conn
+  }
+
+  /** A connection closed: stop routing to it. */
+  forget(conn: Connection): void {
+    const k = key(conn.shard, conn.index)
+    if (this.conns.get(k) === conn) {
+      this.conns.delete(k)
+      this.retain(-1)
+    }
+    this.dirty.delete(conn)
+  }
+
+  /** Output of `conn` waits to be written with the batch (or the current microtask). */
+  markDirty(conn: Connection): void {
+    this.dirty.add(conn)
+    if (!this.flushQueued) {
+      this.flushQueued = true
+      queueMicrotask(() => this.flushDirty())
+    }
+  }
+
+  /** Writes every dirty connection's output: one native call per shard. */
+  flushDirty(): void {
+    this.flushQueued = false
+    if (this.dirty.size === 0) return
+    const byShard = new Map<number, Connection[]>()
+    for (const conn of this.dirty) {
+      const list = byShard.get(conn.shard)
+      if (list) list.push(conn)
+      else byShard.set(conn.shard, [conn])
+    }
+    this.dirty.clear()
+    for (const [shard, list] of byShard) {
+      const meta = new Uint32Array(list.length * 4)
+      const bufs: Buffer[] = []
+      list.forEach((conn, i) => {
+        const w = conn.writer
+        meta[i * 4] = conn.index
+        meta[i * 4 + 1] = conn.generation
+        meta[i * 4 + 2] = w.submitted.length
+        meta[i * 4 + 3] = w.currentSeq
+        for (const b of w.submitted) bufs.push(b)
+        w.submitted = []
+      })
+      const { statuses, errors } = this.native.writeBatch(shard, meta, bufs) as {
+        statuses: Int32Array
+        errors: ErrorFields[]
+      }
+      list.forEach((conn, i) => {
+        const s = statuses[i]
+        if (s === 0) conn.flushed(0)
+        else if (s < 0) conn.finish(netError(errors[-s - 1]))
+      })
+    }
+  }
+
+  /** Starts a listener; returns its bound address and registers `target` for its connections. */
+  listen(
+    network: string,
+    address: string,
+    backlog: number,
+    ipv6Only: boolean,
+    target: AcceptTarget,
+  ): { address: NetAddress; ids: number[] } {
+    const info = native(() => this.native.listen(network, address, backlog, ipv6Only))
+    for (let i = 0; i < info.ids.length; i += 2) this.listeners.set(key(info.ids[i], info.ids[i + 1]), target)
+    this.retain(1)
+    const addr: NetAddress = { address: info.address, family: info.family }
+    if (info.port !== undefined && info.port !== null) addr.port = info.port
+    return { address: addr, ids: info.ids }
+  }
+
+  /** Stops a listener started by {@link Engine.listen}. */
+  unlisten(ids: number[]): void {
+    for (let i = 0; i < ids.length; i += 2) {
+      this.listeners.delete(key(ids[i], ids[i + 1]))
+      this.native.unlisten(ids[i], ids[i + 1])
+    }
+    this.retain(-1)
+  }
+
+  /** Starts a dial to a resolved address; `pending` settles with the connect result. */
+  dial(network: string, address: string, localAddress: string | undefined, timeoutMs: number, pending: PendingDial): () => void {
+    const shard = this.nextShard
+    this.nextShard = (this.nextShard + 1) % this.shards
+    const tag = this.nextTag++
+    if (this.nextTag >= 2 ** 31) this.nextTag = 1
+    const ids = native(() => this.native.dial(shard, network, address, localAddress, timeoutMs, tag))
+    let dialKey = tag
+    if (ids.length === 2) {
+      // Inline: the connection exists already; its connect result names it by id.
+      dialKey = key(shard, ids[0])
+      pending.conn = this.register(shard, ids[0], ids[1])
+      this.retain(-1) // counted by the dial until it settles
+    }
+    this.dials.set(dialKey, pending)
+    this.retain(1)
+    return () => {
+      pending.cancelled = true
+      if (pending.conn) {
+        this.dials.delete(dialKey)
+        this.retain(-1)
+        pending.conn.fail(codeError('ABORT_ERR', 'the dial was aborted'))
+      }
+    }
+  }
+
+  closeNative(conn: Connection, abort: boolean): void {
+    this.native.close(conn.shard, conn.index, conn.generation, abort)
+  }
+
+  pauseRead(conn: Connection, paused: boolean): void {
+    this.native.pauseRead(conn.shard, conn.index, conn.generation, paused)
+  }
+
+  setTimer(conn: Connection, kind: number, ms: number): void {
+    this.native.setTimer(conn.shard, conn.index, conn.generation, kind, ms)
+  }
+
+  setSocketOptions(conn: Connection, noDelay: boolean | undefined, keepAliveMs: number): void {
+    this.native.setSocketOptions(conn.shard, conn.index, conn.generation, noDelay, keepAliveMs)
+  }
+
+  addresses(conn: Connection): { local: NetAddress | null; remote: NetAddress | null } {
+    const a = this.native.addresses(conn.shard, conn.index, conn.generation)
+    if (!a) return { local: null, remote: null }
+    const family = a.family ?? 'unix'
+    const make = (address?: string | null, port?: number | null): NetAddress | null =>
+      address === undefined || address === null ? null : port == null ? { address, family } : { address, port, family }
+    return { local: make(a.localAddress, a.localPort), remote: make(a.remoteAddress, a.remotePort) }
+  }
+
+  /** Counters of the native engine. */
+  stats(): ReturnType<NativeEngine['stats']> {
+    return this.native.stats()
+  }
+}
+
+let engine: Engine | null = null
+
+/** The engine, started on first use with the configuration of `configure()`. */
+export function getEngine(): Engine {
+  if (engine === null) engine = new Engine()
+  return engine
+}
+
+/** Whether the engine has started. */
+export function engineStarted(): boolean {
+  return engine !== null
+}

@@ -1,0 +1,70 @@
+/**
+ * Errors: every failure is a JS `Error` with Node-style fields (`code`, `errno`, `syscall`,
+ * `address`, `port`). Codes are Node's (`ECONNREFUSED`, `ECONNRESET`, `ETIMEDOUT`,
+ * `EADDRINUSE`, `EPIPE`, …) or ours: `ERR_CONN_CLOSED`, `ERR_READ_TIMEOUT`,
+ * `ERR_WRITE_TIMEOUT`, `ERR_IDLE_TIMEOUT`, `ERR_FRAME_TOO_LARGE`, `ERR_OUTPUT_LIMIT`,
+ * `ERR_UNSUPPORTED_PLATFORM`, `ERR_INVALID_ADDRESS`, `ERR_SHUTDOWN`.
+ */
+
+/** An error of this library: an `Error` with Node-style fields. */
+export interface NetpollError extends Error {
+  /** Node-style error code, e.g. `ECONNREFUSED` or `ERR_CONN_CLOSED`. */
+  code: string
+  /** Negative errno, as in Node, when the OS reported the error. */
+  errno?: number
+  /** The system call that failed, when the OS reported the error. */
+  syscall?: string
+  /** The address involved (IP or socket path), when there is one. */
+  address?: string
+  /** The port involved, when there is one. */
+  port?: number
+}
+
+/** The fields of an error as the native layer reports them. @internal */
+export interface ErrorFields {
+  code: string
+  message: string
+  errno?: number
+  syscall?: string
+  address?: string
+  port?: number
+}
+
+/** Builds a {@link NetpollError}. @internal */
+export function netError(fields: ErrorFields): NetpollError {
+  const err = new Error(fields.message) as NetpollError
+  err.code = fields.code
+  if (fields.errno !== undefined) err.errno = fields.errno
+  if (fields.syscall !== undefined) err.syscall = fields.syscall
+  if (fields.address !== undefined) err.address = fields.address
+  if (fields.port !== undefined) err.port = fields.port
+  return err
+}
+
+/** An error with one of our codes and a message. @internal */
+export function codeError(code: string, message: string): NetpollError {
+  return netError({ code, message })
+}
+
+const NATIVE_PREFIX = 'netpoll:'
+
+/**
+ * Turns an error thrown by the native layer into a {@link NetpollError} (the native layer
+ * encodes the fields as JSON after a `netpoll:` prefix); other errors pass through.
+ * @internal
+ */
+export function fromNative(e: unknown): unknown {
+  if (e instanceof Error && e.message.startsWith(NATIVE_PREFIX)) {
+    return netError(JSON.parse(e.message.slice(NATIVE_PREFIX.length)) as ErrorFields)
+  }
+  return e
+}
+
+/** Runs a native call, rethrowing its errors as {@link NetpollError}s. @internal */
+export function native<T>(call: () => T): T {
+  try {
+    return call()
+  } catch (e) {
+    throw fromNative(e)
+  }
+}

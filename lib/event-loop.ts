@@ -1,0 +1,128 @@
+/**
+ * The server (netpoll's `EventLoop`): serves listeners, calling the handlers of each
+ * accepted connection in netpoll's order: onPrepare → onConnect → onRequest (repeated) →
+ * close callbacks; onDisconnect when the peer closes.
+ */
+import type { Connection, OnRequest } from './connection'
+import { codeError } from './errors'
+import type { Listener } from './listener'
+
+/** Options of an {@link EventLoop}. */
+export interface EventLoopOptions {
+  /** Called first for each new connection (set timeouts, attach state). */
+  onPrepare?: (conn: Connection) => void
+  /** Called after onPrepare; onRequest waits until its Promise (if any) settles. */
+  onConnect?: (conn: Connection) => void | Promise<void>
+  /** Called when the peer finished sending (FIN) or reset; the connection is no longer active. */
+  onDisconnect?: (conn: Connection) => void
+  /** Called when a handler throws or rejects (the connection is closed). */
+  onError?: (error: unknown, conn: Connection) => void
+  /** Read timeout of every connection, in ms (0 = none, the default). */
+  readTimeout?: number
+  /** Write timeout of every connection, in ms (0 = none, the default). */
+  writeTimeout?: number
+  /** Idle timeout of every connection, in ms (0 = none, the default): a real close. */
+  idleTimeout?: number
+}
+
+/** The result of {@link EventLoop.shutdown}. */
+export interface ShutdownResult {
+  /** Connections still busy at the deadline, closed by force. */
+  forced: number
+}
+
+/** A server: serves listeners with one request handler. */
+export class EventLoop {
+  private readonly conns = new Set<Connection>()
+  private readonly listeners = new Set<Listener>()
+  private stopped = false
+
+  /** Creates a server calling `onRequest` for input on each connection. */
+  constructor(
+    private readonly onRequest: OnRequest,
+    private readonly options: EventLoopOptions = {},
+  ) {
+    if (typeof onRequest !== 'function') throw new TypeError('onRequest must be a function')
+  }
+
+  /**
+   * Serves `listener` until {@link EventLoop.shutdown} or the listener closes. The Promise
+   * settles then (it rejects if accepting fails for good).
+   */
+  serve(listener: Listener): Promise<void> {
+    if (this.stopped) return Promise.reject(codeError('ERR_SHUTDOWN', 'the event loop is shut down'))
+    this.listeners.add(listener)
+    return new Promise<void>((resolve, reject) => {
+      listener.onError = (e) => reject(e)
+      listener.whenClosed().then(() => {
+        this.listeners.delete(listener)
+        resolve()
+      })
+      listener.attach((conn) => this.accept(conn))
+    })
+  }
+
+  private accept(conn: Connection): void {
+    if (this.stopped) {
+      conn.close()
+      return
+    }
+    const o = this.options
+    this.conns.add(conn)
+    conn.addCloseCallback(() => this.conns.delete(conn))
+    if (o.readTimeout) conn.setReadTimeout(o.readTimeout)
+    if (o.writeTimeout) conn.setWriteTimeout(o.writeTimeout)
+    if (o.idleTimeout) conn.setIdleTimeout(o.idleTimeout)
+    conn.onHandlerError = o.onError ?? null
+    conn.onPeerClosed = o.onDisconnect ?? null
+    try {
+      o.onPrepare?.(conn)
+      const connected = o.onConnect?.(conn)
+      if (connected && typeof connected.then === 'function') {
+        connected.then(
+          () => conn.setOnRequest(this.onRequest),
+          (e) => {
+            o.onError?.(e, conn)
+            conn.close()
+          },
+        )
+        return
+      }
+    } catch (e) {
+      o.onError?.(e, conn)
+      conn.close()
+      return
+    }
+    conn.setOnRequest(this.onRequest)
+  }
+
+  /** Open connections of this loop. */
+  get connections(): number {
+    return this.conns.size
+  }
+
+  /**
+   * Graceful shutdown: stops accepting at once, closes idle connections, lets running
+   * handlers finish and their output flush, and at the deadline (`timeout` ms, default
+   * 5000) closes what remains by force. Resolves with how many were forced.
+   */
+  async shutdown(options: { timeout?: number } = {}): Promise<ShutdownResult> {
+    const timeout = options.timeout ?? 5000
+    this.stopped = true
+    for (const l of this.listeners) l.close()
+    const deadline = Date.now() + timeout
+    // Idle connections close now; busy ones as soon as their handler is done (checked every
+    // 5 ms, a bounded loop), the rest at the deadline.
+    for (;;) {
+      for (const conn of this.conns) if (!conn.busy) conn.close()
+      if (this.conns.size === 0 || Date.now() >= deadline) break
+      await new Promise((resolve) => setTimeout(resolve, Math.min(5, Math.max(0, deadline - Date.now()))))
+    }
+    let forced = 0
+    for (const conn of [...this.conns]) {
+      forced++
+      conn.fail(codeError('ERR_SHUTDOWN', 'closed by shutdown at its deadline'))
+    }
+    return { forced }
+  }
+}

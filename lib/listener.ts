@@ -1,0 +1,96 @@
+/**
+ * Listeners (netpoll's `CreateListener`): a bound, accepting socket whose connections an
+ * {@link EventLoop} serves.
+ */
+import type { Connection, NetAddress } from './connection'
+import { getEngine } from './engine'
+import { NetpollError } from './errors'
+
+/** Networks a listener or dial accepts. */
+export type Network = 'tcp' | 'tcp4' | 'tcp6' | 'unix'
+
+/** Options of {@link createListener}. */
+export interface ListenerOptions {
+  /** Length of the kernel's queue of not-yet-accepted connections. Default 1024. */
+  backlog?: number
+  /** For `tcp6` / `::`: accept IPv6 only (no IPv4-mapped addresses). Default false. */
+  ipv6Only?: boolean
+}
+
+/**
+ * A listening socket. Connections are accepted from the moment it is created and handed to
+ * the {@link EventLoop} that serves it (they wait until `serve` is called).
+ *
+ * Unix sockets: the socket file is removed on close. A stale file at start (a socket nobody
+ * listens on any more) is removed and replaced; a live socket or a file that is not a socket
+ * fails with `EADDRINUSE` and is left untouched.
+ */
+export class Listener {
+  /** The bound address; for port 0, the port the OS chose. */
+  readonly address: NetAddress
+  /** The network it was created for. */
+  readonly network: Network
+  private ids: number[]
+  private closed = false
+  private waiting: Connection[] = []
+  private sink: ((conn: Connection) => void) | null = null
+  private closeWaiters: Array<() => void> = []
+  /** @internal Called when accepting fails for good. */
+  onError: ((error: NetpollError) => void) | null = null
+
+  /** @internal */
+  constructor(network: Network, address: string, options: ListenerOptions) {
+    const backlog = options.backlog ?? 1024
+    if (!Number.isInteger(backlog) || backlog <= 0) throw new RangeError(`backlog must be a positive integer, got ${backlog}`)
+    this.network = network
+    const r = getEngine().listen(network, address, backlog, options.ipv6Only ?? false, {
+      accepted: (conn) => (this.sink ? this.sink(conn) : this.waiting.push(conn)),
+      failed: (e) => this.onError?.(e),
+    })
+    this.address = r.address
+    this.ids = r.ids
+  }
+
+  /** `host:port` (`[v6]:port` for IPv6) or the socket path, e.g. to dial it. */
+  toString(): string {
+    const a = this.address
+    if (a.port === undefined) return a.address
+    return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`
+  }
+
+  /** Routes accepted connections to `sink` (the serving EventLoop). @internal */
+  attach(sink: (conn: Connection) => void): void {
+    this.sink = sink
+    for (const conn of this.waiting.splice(0)) sink(conn)
+  }
+
+  /** A Promise that settles when the listener closes. @internal */
+  whenClosed(): Promise<void> {
+    if (this.closed) return Promise.resolve()
+    return new Promise((resolve) => this.closeWaiters.push(resolve))
+  }
+
+  /** Whether it is closed. */
+  get isClosed(): boolean {
+    return this.closed
+  }
+
+  /** Stops accepting and closes the socket (removing a Unix socket file). Idempotent. */
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    getEngine().unlisten(this.ids)
+    for (const conn of this.waiting.splice(0)) conn.close()
+    for (const w of this.closeWaiters.splice(0)) w()
+  }
+}
+
+/**
+ * Binds a listener: `network` is `tcp`, `tcp4`, `tcp6` or `unix`; `address` is
+ * `host:port` (`[::1]:port` for IPv6, `:port` for all interfaces, port 0 for any free port)
+ * or a socket path. Fails with `EADDRINUSE`, `EACCES`, `EADDRNOTAVAIL`, `ENAMETOOLONG`, or
+ * `ERR_INVALID_ADDRESS`, with `address`/`port` set.
+ */
+export async function createListener(network: Network, address: string, options: ListenerOptions = {}): Promise<Listener> {
+  return new Listener(network, address, options)
+}

@@ -1,0 +1,198 @@
+/**
+ * The writing side of a connection (netpoll's `Writer`): bytes are collected without copying
+ * and go out on `flush()`, coalesced with every other flush of the same batch into one
+ * `writev` per connection.
+ */
+import { codeError } from './errors'
+
+/** Hooks of the connection that owns a writer. @internal */
+export interface WriterOwner {
+  /** Queues the writer's flushed buffers for the next batched write. */
+  scheduleFlush(): void
+  /** Most bytes a writer may hold before `ERR_OUTPUT_LIMIT`. */
+  readonly maxOutput: number
+  /** Whether the connection is still open (else writes fail with `ERR_CONN_CLOSED`). */
+  isOpen(): boolean
+  /** The output limit was passed: close the connection with this error. */
+  overLimit(e: Error): void
+}
+
+function checkSize(n: unknown, what = 'n'): number {
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) {
+    const err = new RangeError(`${what} must be a non-negative integer, got ${String(n)}`) as RangeError & {
+      code: string
+    }
+    err.code = 'ERR_OUT_OF_RANGE'
+    throw err
+  }
+  return n
+}
+
+interface PendingFlush {
+  seq: number
+  resolve: () => void
+  reject: (e: Error) => void
+}
+
+/**
+ * Collects output. `writeBinary` keeps a reference to your Buffer (no copy) until the bytes
+ * are handed to the kernel: don't modify it before the `flush()` Promise resolves.
+ */
+export class Writer {
+  /** Buffers written since the last flush. @internal */
+  pending: Buffer[] = []
+  private pendingBytes = 0
+  /** Buffers flushed and waiting for the batched write. @internal */
+  submitted: Buffer[] = []
+  /** Bytes handed over by flushes and not yet confirmed written. @internal */
+  inFlight = 0
+  private seq = 0
+  private flushes: PendingFlush[] = []
+
+  /** @internal */
+  constructor(private readonly owner: WriterOwner) {}
+
+  private add(buf: Buffer): void {
+    if (!this.owner.isOpen()) throw codeError('ERR_CONN_CLOSED', 'the connection is closed')
+    this.pending.push(buf)
+    this.pendingBytes += buf.length
+    if (this.pendingBytes + this.inFlight > this.owner.maxOutput) {
+      const e = codeError(
+        'ERR_OUTPUT_LIMIT',
+        `output queued on the connection would exceed ${this.owner.maxOutput} bytes`,
+      )
+      this.owner.overLimit(e)
+      throw e
+    }
+  }
+
+  /**
+   * `n` writable bytes, zero-filled, that go out at the next flush with whatever you wrote
+   * into them (write into the returned Buffer before calling `flush()`).
+   */
+  malloc(n: number): Buffer {
+    const buf = Buffer.alloc(checkSize(n))
+    this.add(buf)
+    return buf
+  }
+
+  /** Bytes written (or malloc'd) since the last flush. */
+  mallocLen(): number {
+    return this.pendingBytes
+  }
+
+  /** Keeps only the first `n` bytes written since the last flush (shrinks; never grows). */
+  mallocAck(n: number): void {
+    checkSize(n)
+    if (n > this.pendingBytes) {
+      throw new RangeError(`mallocAck(${n}) exceeds the ${this.pendingBytes} bytes written since the last flush`)
+    }
+    let keep = n
+    const kept: Buffer[] = []
+    for (const b of this.pending) {
+      if (keep === 0) break
+      const part = b.length <= keep ? b : b.subarray(0, keep)
+      kept.push(part)
+      keep -= part.length
+    }
+    this.pending = kept
+    this.pendingBytes = n
+  }
+
+  /** Appends `buf` by reference (no copy). */
+  writeBinary(buf: Uint8Array): void {
+    if (!(buf instanceof Uint8Array)) throw new TypeError('writeBinary expects a Buffer or Uint8Array')
+    if (buf.length === 0) return
+    this.add(Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.length))
+  }
+
+  /** Appends a string, encoded (`utf8` by default). */
+  writeString(s: string, encoding: BufferEncoding = 'utf8'): void {
+    if (typeof s !== 'string') throw new TypeError('writeString expects a string')
+    if (s.length > 0) this.add(Buffer.from(s, encoding))
+  }
+
+  /** Appends one byte (0–255). */
+  writeByte(b: number): void {
+    if (!Number.isInteger(b) || b < 0 || b > 255) throw new RangeError(`a byte is 0-255, got ${String(b)}`)
+    this.add(Buffer.from([b]))
+  }
+
+  /**
+   * netpoll's `WriteDirect`: inserts `buf` by reference before the last `remainLen` bytes
+   * written since the last flush (e.g. a body between a malloc'd header and trailer).
+   */
+  writeDirect(buf: Uint8Array, remainLen: number): void {
+    checkSize(remainLen, 'remainLen')
+    if (remainLen > this.pendingBytes) {
+      throw new RangeError(`remainLen ${remainLen} exceeds the ${this.pendingBytes} bytes written since the last flush`)
+    }
+    const tail: Buffer[] = []
+    let left = remainLen
+    while (left > 0) {
+      const last = this.pending.pop() as Buffer
+      if (last.length <= left) {
+        tail.unshift(last)
+        left -= last.length
+      } else {
+        this.pending.push(last.subarray(0, last.length - left))
+        tail.unshift(last.subarray(last.length - left))
+        left = 0
+      }
+    }
+    this.pendingBytes -= remainLen
+    this.writeBinary(buf)
+    for (const t of tail) this.pending.push(t)
+    this.pendingBytes += remainLen
+  }
+
+  /** Appends everything written to `other` since its last flush (moved, not copied). */
+  append(other: Writer): void {
+    for (const b of other.pending) this.add(b)
+    other.pending = []
+    other.pendingBytes = 0
+  }
+
+  /**
+   * Sends what was written since the last flush. The bytes leave together with every other
+   * flush of the same batch (one `writev` per connection); the Promise resolves when they
+   * are handed to the kernel, or rejects (`ERR_CONN_CLOSED`, `EPIPE`, `ECONNRESET`,
+   * `ERR_WRITE_TIMEOUT`, `ERR_OUTPUT_LIMIT`). Concurrent flushes are queued in order.
+   */
+  flush(): Promise<void> {
+    if (!this.owner.isOpen()) return Promise.reject(codeError('ERR_CONN_CLOSED', 'the connection is closed'))
+    if (this.pending.length === 0) {
+      if (this.flushes.length === 0) return Promise.resolve()
+    } else {
+      for (const b of this.pending) this.submitted.push(b)
+      this.inFlight += this.pendingBytes
+      this.pending = []
+      this.pendingBytes = 0
+      this.owner.scheduleFlush()
+    }
+    const seq = ++this.seq
+    return new Promise<void>((resolve, reject) => this.flushes.push({ seq, resolve, reject }))
+  }
+
+  /** The sequence number the next batched write of this writer covers. @internal */
+  get currentSeq(): number {
+    return this.seq
+  }
+
+  /** The kernel took everything up to flush `seq` (0: everything flushed so far). @internal */
+  flushed(seq: number): void {
+    while (this.flushes.length > 0 && (seq === 0 || this.flushes[0].seq <= seq)) {
+      ;(this.flushes.shift() as PendingFlush).resolve()
+    }
+    if (this.flushes.length === 0 && this.submitted.length === 0) this.inFlight = 0
+  }
+
+  /** The connection failed or closed: every waiting flush fails with `error`. @internal */
+  fail(error: Error): void {
+    this.pending = []
+    this.submitted = []
+    this.pendingBytes = 0
+    this.inFlight = 0
+    for (const f of this.flushes.splice(0)) f.reject(error)
+  }
+}
