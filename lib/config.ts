@@ -38,7 +38,7 @@ export interface ConfigOptions {
   maxOutput?: number
 }
 
-/** The effective configuration. @internal */
+/** The effective configuration (see {@link ConfigOptions} for each field). */
 export interface Config {
   mode: 'inline' | 'threaded'
   pollers: number

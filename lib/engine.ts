@@ -60,8 +60,8 @@ export class Engine {
       () =>
         new binding.NativeEngine(
           { mode: this.config.mode, pollers: this.config.pollers, maxOutput: this.config.maxOutput },
-          (shard: number, data: Buffer, records: Uint32Array, errors: ErrorFields[]) =>
-            this.onBatch(shard, data, records, errors),
+          ((shard: number, data: Buffer, records: Uint32Array, errors: ErrorFields[]) =>
+            this.onBatch(shard, data, records, errors)) as (...args: unknown[]) => unknown,
           () => this.flushDirty(),
         ),
     )

@@ -82,16 +82,10 @@ export interface LoadedBinding {
  */
 export function loadNativeBinding(root: string, key: string = platformKey()): LoadedBinding {
   const packageName = `netpoll-${key}`
-  if (!(key in SUPPORTED_PLATFORMS)) {
-    throw new UnsupportedPlatformError(
-      `netpoll has no prebuilt binary for ${key} (it would be the package ${packageName}, which is not ` +
-        `published). netpoll supports Linux and macOS; prebuilt binaries exist for ${supportedList()}. ` +
-        (process.platform === 'win32' ? 'Windows is not supported. ' : buildFromSource(key)),
-    )
-  }
   const local = join(root, `netpoll.${key}.node`)
   const failures: string[] = []
   let cause: unknown
+  // A local build comes first, on any platform: it is how an unsupported one builds from source.
   if (existsSync(local)) {
     try {
       return { binding: require(local), path: local, source: 'local' }
@@ -99,6 +93,14 @@ export function loadNativeBinding(root: string, key: string = platformKey()): Lo
       cause = e
       failures.push(`The local build ${local} failed to load: ${messageOf(e)}.`)
     }
+  }
+  if (!(key in SUPPORTED_PLATFORMS)) {
+    throw new UnsupportedPlatformError(
+      `netpoll has no prebuilt binary for ${key} (it would be the package ${packageName}, which is not ` +
+        `published). netpoll supports Linux and macOS; prebuilt binaries exist for ${supportedList()}. ` +
+        (key.startsWith('win32-') ? 'Windows is not supported.' : `${failures.join(' ')} ${buildFromSource(key)}`.trim()),
+      { cause },
+    )
   }
   let resolved: string | undefined
   try {

@@ -3,7 +3,7 @@
  * and go out on `flush()`, coalesced with every other flush of the same batch into one
  * `writev` per connection.
  */
-import { codeError } from './errors'
+import { codeError, NetpollError } from './errors'
 
 /** Hooks of the connection that owns a writer. @internal */
 export interface WriterOwner {
@@ -14,7 +14,7 @@ export interface WriterOwner {
   /** Whether the connection is still open (else writes fail with `ERR_CONN_CLOSED`). */
   isOpen(): boolean
   /** The output limit was passed: close the connection with this error. */
-  overLimit(e: Error): void
+  overLimit(e: NetpollError): void
 }
 
 function checkSize(n: unknown, what = 'n'): number {
@@ -163,6 +163,9 @@ export class Writer {
     if (!this.owner.isOpen()) return Promise.reject(codeError('ERR_CONN_CLOSED', 'the connection is closed'))
     if (this.pending.length === 0) {
       if (this.flushes.length === 0) return Promise.resolve()
+      // Nothing new: settle together with the latest flush still in flight.
+      const seq = this.seq
+      return new Promise<void>((resolve, reject) => this.flushes.push({ seq, resolve, reject }))
     } else {
       for (const b of this.pending) this.submitted.push(b)
       this.inFlight += this.pendingBytes

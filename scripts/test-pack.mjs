@@ -10,13 +10,15 @@
 //      machine's target, so no cross toolchain is needed) and compiles the TypeScript;
 //   4. moves the .node into artifacts/bindings-<triple>/ (the layout the release workflow
 //      downloads), runs `napi artifacts` into the staged npm/<platform>/ (napi also copies it
-//      into the root, as in the release job) and validates the platform package with
-//      `napi pre-publish --dry-run`;
+//      into the root, as in the release job) and `napi pre-publish -t npm --skip-optional-publish`,
+//      the release step without the uploads: it validates the platform package and writes
+//      optionalDependencies into the staged root package.json, so the root tarball packed
+//      below is the one a release publishes;
 //   5. checks `npm pack --dry-run --json` of the root: no *.node, only JS, .d.ts, README, LICENSE;
 //   6. packs the root and the host platform package, installs both into a fresh temporary
-//      directory outside the repo with `npm install --offline`, runs
+//      directory outside the repo with `npm install --offline` and an empty npm cache, runs
 //      scripts/pack-fixtures/smoke.cjs there (binary loaded from node_modules/netpoll-<platform>,
-//      versions, LinkBuffer and server/Dialer round trips when those exist) and type-checks
+//      versions, LinkBuffer and server/Dialer round trips; once per engine mode) and type-checks
 //      scripts/pack-fixtures/types.ts against the installed index.d.ts (tsc --noEmit), then
 //      checks that types.ts uses every public export and every option property;
 //   7. installs the root tarball alone into another fresh directory and checks the error
@@ -241,10 +243,17 @@ async function main() {
     'artifacts', '--config-path', HOST_CONFIG, '--output-dir', ARTIFACTS, '--npm-dir', 'npm',
   ], { cwd: STAGE })
   check(existsSync(join(STAGE, 'npm', KEY, BINARY)), `napi artifacts copied ${BINARY} into npm/${KEY}/`)
-  const pre = must('napi pre-publish --dry-run -t npm (validates the platform package as the release does)', join(BIN, 'napi'), [
-    'pre-publish', '--dry-run', '-t', 'npm', '--no-gh-release', '--config-path', HOST_CONFIG, '--npm-dir', 'npm',
+  // The release command itself, minus the uploads: validates the platform package, sets its
+  // version and writes optionalDependencies into the staged root package.json, as in release.yml.
+  must('napi pre-publish -t npm --skip-optional-publish (the release step, without publishing)', join(BIN, 'napi'), [
+    'pre-publish', '-t', 'npm', '--no-gh-release', '--skip-optional-publish', '--config-path', HOST_CONFIG, '--npm-dir', 'npm',
   ], { cwd: STAGE })
-  if (/error/i.test(pre.stderr.replace(/npm warn.*\n?/g, ''))) console.log(tail(pre.stderr, 10))
+  const published = readJson(join(STAGE, 'package.json'))
+  check(
+    JSON.stringify(published.optionalDependencies) === JSON.stringify({ [PLATFORM_PKG]: rootPkg.version }),
+    `pre-publish set optionalDependencies { "${PLATFORM_PKG}": "${rootPkg.version}" } in the staged root`,
+    JSON.stringify(published.optionalDependencies),
+  )
 
   // 5 ------------------------------------------------------------------------------------------
   step('5. root package contents (npm pack --dry-run --json)')
@@ -279,26 +288,36 @@ async function main() {
   const full = join(INSTALL, 'full')
   mkdirSync(full)
   writeFileSync(join(full, 'package.json'), JSON.stringify({ name: 'netpoll-pack-smoke', version: '0.0.0', private: true }, null, 2))
-  const inst = must('npm install --offline <root.tgz> <platform.tgz> (fresh directory)', 'npm', [
+  const inst = must('npm install --offline <root.tgz> <platform.tgz> (fresh directory, empty cache)', 'npm', [
     'install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', rootTgz, platTgz,
-  ], { cwd: full })
+  ], { cwd: full, env: { npm_config_cache: join(INSTALL, 'npm-cache-full') } })
   measures.installMs = inst.ms
+  const installedRoot = readJson(join(full, 'node_modules', rootPkg.name, 'package.json'))
+  check(
+    installedRoot.optionalDependencies?.[PLATFORM_PKG] === rootPkg.version,
+    `the installed netpoll declares ${PLATFORM_PKG}@${rootPkg.version} as an optional dependency`,
+    JSON.stringify(installedRoot.optionalDependencies),
+  )
   for (const f of ['smoke.cjs', 'types.ts']) cpSync(join(FIXTURES, f), join(full, f))
-  const smoke = run(process.execPath, ['smoke.cjs'], {
-    cwd: full,
-    timeout: 120_000,
-    env: { NETPOLL_PACK_PLATFORM: KEY, NETPOLL_PACK_PLATFORM_DIR: join(full, 'node_modules', PLATFORM_PKG) },
-  })
-  process.stdout.write(smoke.stdout.replace(/^SMOKE_RESULT .*\n?/m, '').replace(/^/gm, '    ').trimEnd() + '\n')
-  const sr = /^SMOKE_RESULT (.*)$/m.exec(smoke.stdout)
-  if (sr) {
-    const r = JSON.parse(sr[1])
-    for (const p of r.passed) results.passed.push(`smoke: ${p}`)
-    for (const s of r.skipped) results.skipped.push(`smoke: ${s}`)
-    for (const f of r.failed) results.failed.push(`smoke: ${f}`)
+  // Once per engine (NETPOLL_MODE picks the default of configure({ mode })).
+  for (const mode of ['inline', 'threaded']) {
+    console.log(`  smoke.cjs with NETPOLL_MODE=${mode}:`)
+    const smoke = run(process.execPath, ['smoke.cjs'], {
+      cwd: full,
+      timeout: 120_000,
+      env: { NETPOLL_MODE: mode, NETPOLL_PACK_PLATFORM: KEY, NETPOLL_PACK_PLATFORM_DIR: join(full, 'node_modules', PLATFORM_PKG) },
+    })
+    process.stdout.write(smoke.stdout.replace(/^SMOKE_RESULT .*\n?/m, '').replace(/^/gm, '    ').trimEnd() + '\n')
+    const sr = /^SMOKE_RESULT (.*)$/m.exec(smoke.stdout)
+    if (sr) {
+      const r = JSON.parse(sr[1])
+      for (const p of r.passed) results.passed.push(`smoke (${mode}): ${p}`)
+      for (const s of r.skipped) results.skipped.push(`smoke (${mode}): ${s}`)
+      for (const f of r.failed) results.failed.push(`smoke (${mode}): ${f}`)
+    }
+    if (smoke.signal === 'SIGTERM') fail(`smoke.cjs (${mode}) exited by itself within 120 s`, 'killed at the timeout: a handle keeps the process alive')
+    check(smoke.code === 0 && !!sr, `smoke.cjs (${mode}) in the installed package passed`, tail(smoke.stderr))
   }
-  if (smoke.signal === 'SIGTERM') fail('smoke.cjs exited by itself within 120 s', 'killed at the timeout: a handle keeps the process alive')
-  check(smoke.code === 0 && !!sr, 'smoke.cjs in the installed package passed', tail(smoke.stderr))
 
   writeFileSync(join(full, 'tsconfig.json'), JSON.stringify({
     compilerOptions: {
@@ -317,7 +336,12 @@ async function main() {
   const alone = join(INSTALL, 'alone')
   mkdirSync(alone)
   writeFileSync(join(alone, 'package.json'), JSON.stringify({ name: 'netpoll-pack-alone', version: '0.0.0', private: true }, null, 2))
-  must('npm install --offline <root.tgz> alone', 'npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', rootTgz], { cwd: alone })
+  // The root's optional dependency cannot be fetched offline; npm skips it, as it does on a
+  // platform without a binary or with --omit=optional.
+  must('npm install --offline <root.tgz> alone (empty cache)', 'npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', rootTgz], {
+    cwd: alone,
+    env: { npm_config_cache: join(INSTALL, 'npm-cache-alone') },
+  })
   check(!existsSync(join(alone, 'node_modules', PLATFORM_PKG)), `${PLATFORM_PKG} is not installed there`)
   cpSync(join(FIXTURES, 'unsupported.cjs'), join(alone, 'unsupported.cjs'))
   const un = run(process.execPath, ['unsupported.cjs'], { cwd: alone, timeout: 60_000, env: { NETPOLL_PACK_PLATFORM: KEY } })
@@ -351,6 +375,11 @@ function typeCoverage(dir) {
   }
   visit(source)
   if (!moduleSymbol) return fail('types.ts imports from "netpoll"')
+  const fromLib = (sym) => {
+    const decl = sym.valueDeclaration ?? sym.declarations?.[0]
+    const f = decl?.getSourceFile().fileName ?? ''
+    return f.includes('/typescript/lib/') || f.includes('/@types/node/')
+  }
   const exports = checker.getExportsOfModule(moduleSymbol)
   const missing = []
   const missingProps = []
@@ -362,7 +391,10 @@ function typeCoverage(dir) {
     if (sym.flags & (ts.SymbolFlags.Interface | ts.SymbolFlags.TypeAlias)) {
       const type = checker.getDeclaredTypeOfSymbol(sym)
       if (type.flags & ts.TypeFlags.Object && !(sym.flags & ts.SymbolFlags.Class)) {
-        for (const p of checker.getPropertiesOfType(type)) if (!used.has(p.getName())) missingProps.push(`${name}.${p.getName()}`)
+        for (const p of checker.getPropertiesOfType(type)) {
+          if (fromLib(p)) continue // inherited from Error and other lib types: not ours to cover
+          if (!used.has(p.getName())) missingProps.push(`${name}.${p.getName()}`)
+        }
       }
     }
     if (sym.flags & ts.SymbolFlags.Class) {
@@ -370,10 +402,8 @@ function typeCoverage(dir) {
       const statics = checker.getTypeOfSymbolAtLocation(sym, source)
       const members = [...checker.getPropertiesOfType(instance), ...checker.getPropertiesOfType(statics).filter((p) => p.getName() !== 'prototype')]
       for (const m of members) {
-        const decl = m.valueDeclaration ?? m.declarations?.[0]
-        // Inherited from Error and other lib types: not ours to cover.
-        if (decl && decl.getSourceFile().fileName.includes('/typescript/lib/')) continue
-        if (decl && decl.getSourceFile().fileName.includes('/@types/node/')) continue
+        if (fromLib(m) || m.getName().startsWith('#')) continue
+        if (ts.getDeclarationModifierFlagsFromSymbol(m) & (ts.ModifierFlags.Private | ts.ModifierFlags.Protected)) continue
         if (!used.has(m.getName())) unusedMembers.push(`${name}.${m.getName()}`)
       }
     }

@@ -7,10 +7,11 @@
 // Every check prints `ok`, `FAIL` or `SKIP`; the last line (SMOKE_RESULT {...}) tells
 // test-pack.mjs which ran. A skipped check did NOT pass: it was not run.
 //
-// Checks that depend on APIs still being written are guarded. When the API has landed, set
-// its flag to true: from then on a missing API is a failure instead of a skip.
-const REQUIRE_LINKBUFFER = false // true once `LinkBuffer` is exported
-const REQUIRE_SERVER = false // true once `createListener`, `EventLoop` and `dial` are exported
+// The LinkBuffer and server/Dialer checks were written before those APIs landed, behind a
+// guard. Both APIs are exported now, so the flags are true: a missing API is a FAILURE, not a
+// skip. (Set a flag to false only while an API is deliberately absent; the check then SKIPs.)
+const REQUIRE_LINKBUFFER = true // `LinkBuffer` is exported
+const REQUIRE_SERVER = true // `createListener`, `EventLoop` and `dial` are exported
 
 const assert = require('node:assert/strict')
 const { realpathSync, readdirSync } = require('node:fs')
@@ -135,8 +136,8 @@ async function main() {
       await conn.writer.flush()
     })
     const served = loop.serve(ln)
-    const raw = typeof ln.address === 'function' ? ln.address() : ln.address
-    const address = typeof raw === 'string' ? raw : `${raw.address}:${raw.port}`
+    // Listener#toString() is `host:port` (`[v6]:port`); accept a plain string address too.
+    const address = typeof ln.address === 'string' ? ln.address : String(ln)
     const c = await within(5000, `dial ${address}`, dial('tcp', address))
     try {
       for (const size of [1, 1000, 300 * 1024]) {

@@ -21,3 +21,25 @@ assert.match(error.message, /build from source/i, 'the message says how to build
 assert.match(error.message, /npm run build/, 'the message gives the build command')
 assert.ok(error.cause, 'the underlying resolution error is kept as `cause`')
 console.log('ok    the error names the package and how to build from source')
+
+// Platforms without a published binary (the loader's other branch), through the installed
+// loader module: the same error code, the package it would be, and what to do.
+// (By absolute path: an `exports` map in package.json must not hide it from this test.)
+const { loadNativeBinding } = require(require('node:path').join(process.cwd(), 'node_modules', 'netpoll', 'dist', 'loader.js'))
+for (const [key, advice] of [
+  ['win32-x64', /Windows is not supported/],
+  ['linux-arm64-musl', /build from source/i],
+  ['freebsd-x64', /build from source/i],
+]) {
+  let e
+  try {
+    loadNativeBinding(__dirname, key)
+  } catch (err) {
+    e = err
+  }
+  assert.ok(e, `${key}: throws`)
+  assert.equal(e.code, 'ERR_UNSUPPORTED_PLATFORM', `${key}: code`)
+  assert.match(e.message, new RegExp(`\\bnetpoll-${key}\\b`), `${key}: names the package it would be`)
+  assert.match(e.message, advice, `${key}: says what to do`)
+  console.log(`ok    ${key}: ERR_UNSUPPORTED_PLATFORM, names netpoll-${key}, ${advice.source}`)
+}

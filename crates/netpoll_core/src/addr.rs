@@ -187,26 +187,26 @@ pub fn resolve(network: Network, address: &str) -> Result<Vec<NetAddr>> {
         }
         return Ok(vec![NetAddr::Inet(SocketAddr::new(ip, port))]);
     }
-    let not_found = |detail: String| {
-        let mut e = NetError::new(code::ENOTFOUND, format!("getaddrinfo ENOTFOUND {host}"));
-        e.syscall = Some("getaddrinfo");
-        e.address = Some(host.to_string());
-        if !detail.is_empty() {
-            e.message = format!("{}: {detail}", e.message);
-        }
-        e
-    };
     let found = (host, port)
         .to_socket_addrs()
-        .map_err(|e| not_found(e.to_string()))?;
+        .map_err(|_| not_found(host))?;
     let addrs: Vec<NetAddr> = found
         .filter(|a| network.admits(&a.ip()))
         .map(NetAddr::Inet)
         .collect();
     if addrs.is_empty() {
-        return Err(not_found(format!("no {network} address")));
+        return Err(not_found(host));
     }
     Ok(addrs)
+}
+
+/// The error of a failed lookup (or one with no address of the network's family), as
+/// Node reports it: `getaddrinfo ENOTFOUND <host>`.
+fn not_found(host: &str) -> NetError {
+    let mut e = NetError::new(code::ENOTFOUND, format!("getaddrinfo ENOTFOUND {host}"));
+    e.syscall = Some("getaddrinfo");
+    e.address = Some(host.to_string());
+    e
 }
 
 /// Splits `host:port`, `[v6]:port` or `:port` (Go's `net.SplitHostPort` rules).
@@ -336,6 +336,15 @@ mod tests {
     }
 
     #[test]
+    fn lookup_failures_are_enotfound() {
+        // Built directly: a real failed lookup would need DNS, which tests must not use.
+        let e = not_found("db.internal");
+        assert_eq!((e.code, e.syscall), (code::ENOTFOUND, Some("getaddrinfo")));
+        assert_eq!(e.address.as_deref(), Some("db.internal"));
+        assert_eq!(e.message, "getaddrinfo ENOTFOUND db.internal");
+    }
+
+    #[test]
     fn unix_paths() {
         assert_eq!(
             resolve(Network::Unix, "/tmp/a.sock").unwrap(),
@@ -357,10 +366,16 @@ mod tests {
     #[test]
     fn node_style_parts() {
         let a = NetAddr::from("[::1]:80".parse::<SocketAddr>().unwrap());
-        assert_eq!((a.host(), a.port(), a.family()), ("::1".into(), Some(80), "IPv6"));
+        assert_eq!(
+            (a.host(), a.port(), a.family()),
+            ("::1".into(), Some(80), "IPv6")
+        );
         assert_eq!(a.to_string(), "[::1]:80");
         let u = NetAddr::Unix("/tmp/s".into());
-        assert_eq!((u.host(), u.port(), u.family()), ("/tmp/s".into(), None, "unix"));
+        assert_eq!(
+            (u.host(), u.port(), u.family()),
+            ("/tmp/s".into(), None, "unix")
+        );
         assert_eq!(u.as_unix_path(), Some(Path::new("/tmp/s")));
         assert!(u.as_inet().is_none() && a.as_inet().is_some());
     }

@@ -123,7 +123,8 @@ impl Batch {
 impl EventSink for Batch {
     fn read_buffer(&mut self, min: usize) -> &mut [u8] {
         if self.buf.len() < self.used + min {
-            self.buf.resize((self.used + min).max(self.buf.len() * 2), 0);
+            self.buf
+                .resize((self.used + min).max(self.buf.len() * 2), 0);
         }
         &mut self.buf[self.used..]
     }

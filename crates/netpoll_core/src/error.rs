@@ -84,7 +84,10 @@ impl NetError {
 
     /// The error "netpoll supports Linux and macOS" (`ERR_UNSUPPORTED_PLATFORM`).
     pub fn unsupported() -> NetError {
-        NetError::new(code::ERR_UNSUPPORTED_PLATFORM, "netpoll supports Linux and macOS")
+        NetError::new(
+            code::ERR_UNSUPPORTED_PLATFORM,
+            "netpoll supports Linux and macOS",
+        )
     }
 
     /// Converts an OS error raised by `syscall`. This is the crate's one errno→code point.
@@ -310,7 +313,10 @@ mod tests {
 
     #[test]
     fn kind_only_errors_are_named_and_keep_their_text() {
-        let e = io::Error::new(io::ErrorKind::Unsupported, "netpoll supports Linux and macOS");
+        let e = io::Error::new(
+            io::ErrorKind::Unsupported,
+            "netpoll supports Linux and macOS",
+        );
         let n = NetError::from_io(&e, "listen");
         assert_eq!(n.code, code::ERR_UNSUPPORTED_PLATFORM);
         assert_eq!(n.errno, None);

@@ -121,11 +121,18 @@ impl Listener {
             }
         }
         Err(first_err.unwrap_or_else(|| {
-            NetError::new(code::ERR_INVALID_ADDRESS, format!("no address to bind: {address}"))
+            NetError::new(
+                code::ERR_INVALID_ADDRESS,
+                format!("no address to bind: {address}"),
+            )
         }))
     }
 
-    fn bind_tcp(network: Network, addr: std::net::SocketAddr, opts: &ListenOptions) -> io::Result<Listener> {
+    fn bind_tcp(
+        network: Network,
+        addr: std::net::SocketAddr,
+        opts: &ListenOptions,
+    ) -> io::Result<Listener> {
         let socket = sys::bind_tcp(addr, opts)?;
         let local = NetAddr::Inet(socket.local_addr()?);
         Ok(Listener {
@@ -149,8 +156,9 @@ impl Listener {
             other => other?,
         };
         // Recorded right after bind: the file is ours unless replaced in between (then we
-        // would only ever decline to remove someone else's file, never remove it).
-        let id = sys::socket_file_id(path)?;
+        // would only ever decline to remove someone else's file, never remove it). A file
+        // we cannot identify is never removed.
+        let id = sys::socket_file_id(path).ok().flatten();
         Ok(Listener {
             socket: Socket::Unix(socket),
             network: Network::Unix,
@@ -169,8 +177,10 @@ impl Listener {
             e.with_addr(&self.local)
         };
         match self.local {
-            NetAddr::Inet(a) if self.opts.reuse_port => Listener::bind_tcp(self.network, a, &self.opts)
-                .map_err(|e| NetError::from_io(&e, "listen").with_addr(&self.local)),
+            NetAddr::Inet(a) if self.opts.reuse_port => {
+                Listener::bind_tcp(self.network, a, &self.opts)
+                    .map_err(|e| NetError::from_io(&e, "listen").with_addr(&self.local))
+            }
             NetAddr::Inet(_) => Err(einval("the listener was bound without reuse_port")),
             NetAddr::Unix(_) => Err(einval("a Unix socket cannot share its path")),
         }
@@ -258,7 +268,12 @@ impl AsRawFd for Listener {
 }
 
 impl Source for Listener {
-    fn register(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
         match &mut self.socket {
             Socket::Tcp(l) => l.register(registry, token, interests),
             Socket::Unix(l) => l.register(registry, token, interests),
@@ -303,10 +318,7 @@ mod tests {
         assert_ne!(l.local_addr().port(), Some(0));
         assert_eq!(l.network(), Network::Tcp4);
         assert_eq!(l.options().backlog, DEFAULT_BACKLOG);
-        assert_eq!(
-            l.accept().unwrap_err().kind(),
-            io::ErrorKind::WouldBlock
-        );
+        assert_eq!(l.accept().unwrap_err().kind(), io::ErrorKind::WouldBlock);
     }
 
     #[test]

@@ -222,7 +222,12 @@ impl Write for Stream {
 }
 
 impl Source for Stream {
-    fn register(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.register(registry, token, interests),
             Stream::Unix(s) => s.register(registry, token, interests),
@@ -312,7 +317,10 @@ mod tests {
     #[test]
     fn mismatched_local_address_is_einval() {
         let v6: NetAddr = "[::1]:1".parse::<std::net::SocketAddr>().unwrap().into();
-        let v4: NetAddr = "127.0.0.1:1".parse::<std::net::SocketAddr>().unwrap().into();
+        let v4: NetAddr = "127.0.0.1:1"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into();
         let e = Stream::connect(&v4, Some(&v6)).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
         let unix = NetAddr::Unix("/tmp/x".into());

@@ -25,10 +25,16 @@ use crate::listener::Listener;
 use crate::shard::{Shard, ShardStats, WriteStatus, WAKER_TOKEN};
 use crate::stream::Stream;
 
+/// A one-shot answer from the reactor thread.
+pub type Reply<T> = Box<dyn FnOnce(T) + Send>;
+
+/// A closure run on the reactor thread with a connection's stream.
+pub type StreamFn = Box<dyn FnOnce(Option<&Stream>) + Send>;
+
 /// Work for a reactor thread.
 pub enum Command {
     /// Register a listener (its id is reported back through the `reply`).
-    Listen(Listener, Box<dyn FnOnce(std::io::Result<ListenerId>) + Send>),
+    Listen(Listener, Reply<std::io::Result<ListenerId>>),
     /// Stop accepting on a listener and close it.
     Unlisten(ListenerId),
     /// Start a dial; its `connected` record carries `tag`.
@@ -46,7 +52,7 @@ pub enum Command {
     /// Set the write timeout.
     WriteTimeout(ConnId, u64),
     /// Run a closure with the connection's stream (`None` once closed): addresses, options.
-    WithStream(ConnId, Box<dyn FnOnce(Option<&Stream>) + Send>),
+    WithStream(ConnId, StreamFn),
     /// Close everything at once and report how many connections were cut.
     CloseAll(Box<dyn FnOnce(usize) + Send>),
 }
@@ -193,13 +199,16 @@ impl Reactor {
                             generation: 0,
                         };
                         self.batch.dial_tags.push((id, tag));
-                        self.batch.connected(id, Err(NetError::from_io(&e, "connect")));
+                        self.batch
+                            .connected(id, Err(NetError::from_io(&e, "connect")));
                     }
                 },
                 Command::Write(id, bufs, seq) => {
                     self.write_seq.insert(id, seq);
                     match self.shard.write_bytes(id, &bufs) {
-                        Ok(WriteStatus::Done) => self.batch.flushed(id),
+                        Ok(WriteStatus::Done) => {
+                            self.batch.push(RecordKind::Flushed, id, 0, seq.max(1))
+                        }
                         Ok(WriteStatus::Queued(_)) => {}
                         // Closed since: the owner learns it from the `closed` record.
                         Err(e) if e.code == "ERR_CONN_CLOSED" => {}
@@ -233,7 +242,8 @@ impl Reactor {
                 index: r[1],
                 generation: r[2],
             };
-            if r[0] == RecordKind::Flushed as u32 {
+            if r[0] == RecordKind::Flushed as u32 && r[4] == 0 {
+                // The queue drained: every write applied so far is covered.
                 r[4] = self.write_seq.get(&id).copied().unwrap_or(0);
             } else if r[0] == RecordKind::Closed as u32 {
                 self.write_seq.remove(&id);

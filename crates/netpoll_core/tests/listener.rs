@@ -132,7 +132,10 @@ fn unix_listener_accepts_and_removes_its_file_on_drop() {
     let mut client = std::os::unix::net::UnixStream::connect(&path).unwrap();
     let (stream, peer) = util::accept(&l);
     assert_eq!(peer, None, "an unbound Unix client has no name");
-    assert_eq!(stream.local_addr(), Some(NetAddr::Unix(path.clone().into())));
+    assert_eq!(
+        stream.local_addr(),
+        Some(NetAddr::Unix(path.clone().into()))
+    );
     client.write_all(b"ping").unwrap();
     assert_eq!(util::read_n(&stream, 4), b"ping");
     drop(l);

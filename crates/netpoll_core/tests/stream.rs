@@ -45,7 +45,9 @@ fn connect_to_a_closed_port_is_econnrefused() {
 fn connect_to_a_missing_unix_path_is_enoent() {
     let _g = serial();
     let dir = TempDir::new();
-    let addr = resolve(Network::Unix, &dir.path("none.sock")).unwrap().remove(0);
+    let addr = resolve(Network::Unix, &dir.path("none.sock"))
+        .unwrap()
+        .remove(0);
     let before = fd_count();
     let err = Stream::connect(&addr, None).unwrap_err();
     let e = NetError::from_io(&err, "connect").with_addr(&addr);
@@ -95,10 +97,16 @@ fn nodelay_and_keepalive_are_applied_on_both_ends() {
         assert!(!sys::nodelay(s).unwrap());
 
         s.set_keepalive(Some(Duration::from_secs(5))).unwrap();
-        assert_eq!(sys::keepalive_idle(s).unwrap(), Some(Duration::from_secs(5)));
+        assert_eq!(
+            sys::keepalive_idle(s).unwrap(),
+            Some(Duration::from_secs(5))
+        );
         // Whole seconds, rounded up, as TCP_KEEPIDLE takes them.
         s.set_keepalive(Some(Duration::from_millis(1500))).unwrap();
-        assert_eq!(sys::keepalive_idle(s).unwrap(), Some(Duration::from_secs(2)));
+        assert_eq!(
+            sys::keepalive_idle(s).unwrap(),
+            Some(Duration::from_secs(2))
+        );
         s.set_keepalive(None).unwrap();
         assert_eq!(sys::keepalive_idle(s).unwrap(), None);
         // Zero: on, with the system's idle time.
@@ -131,7 +139,11 @@ fn pump(a: &Stream, b: &Stream, total: usize) {
     let mut buf = vec![0u8; 64 * 1024];
     let deadline = std::time::Instant::now() + util::TIMEOUT;
     while got.len() < total {
-        assert!(std::time::Instant::now() < deadline, "pump stalled at {}", got.len());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pump stalled at {}",
+            got.len()
+        );
         if sent_chunks < chunks.len() {
             let mut slices = vec![IoSlice::new(&chunks[sent_chunks][partial..])];
             slices.extend(chunks[sent_chunks + 1..].iter().map(|c| IoSlice::new(c)));
@@ -194,7 +206,11 @@ fn shutdown_write_is_a_half_close() {
     let (client, server) = tcp_pair();
     util::write_all(&client, b"last words");
     client.shutdown_write().unwrap();
-    assert_eq!(util::read_n(&server, 64), b"last words", "then end of stream");
+    assert_eq!(
+        util::read_n(&server, 64),
+        b"last words",
+        "then end of stream"
+    );
     // The other direction still works.
     util::write_all(&server, b"reply");
     assert_eq!(util::read_n(&client, 5), b"reply");

@@ -63,6 +63,16 @@ fn an_idle_wheel_with_only_long_timers_wakes_about_once_per_revolution() {
     assert!(wakeups <= 30 + 1000 + 2, "{wakeups} wake-ups");
 }
 
+#[test]
+fn delays_beyond_one_revolution_wrap_the_wheel() {
+    let mut wheel = TimerWheel::with_resolution(1, 64);
+    wheel.arm(0, 64 * 5 + 3, 1); // the same slot as tick 3, five revolutions later
+    wheel.arm(0, 3, 2);
+    let (fired, wakeups) = drive(&mut wheel, 0);
+    assert_eq!(fired, [(2, 3), (1, 64 * 5 + 3)]);
+    assert!(wakeups <= 8, "{wakeups} wake-ups");
+}
+
 #[derive(Clone, Debug)]
 enum Op {
     Arm(u64),
@@ -81,7 +91,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// Against a map of key → due tick: `expire` returns exactly the due timers, never an
     /// early one, and `next_deadline` never lies past the earliest due timer.
@@ -126,7 +136,14 @@ proptest! {
             let earliest = model.values().map(|v| v.1).min();
             match (wheel.next_deadline(), earliest) {
                 (None, None) => {}
-                (Some(d), Some(e)) => prop_assert!(d <= e.max(now), "next {} > due {}", d, e),
+                (Some(d), Some(e)) => {
+                    prop_assert!(d <= e.max(now), "next {} > due {}", d, e);
+                    // Within one revolution (64 slots) ahead, the deadline is exact.
+                    let ahead = (e / tick_ms).saturating_sub(now / tick_ms);
+                    if (1..64).contains(&ahead) {
+                        prop_assert_eq!(d, e);
+                    }
+                }
                 (d, e) => prop_assert!(false, "next_deadline {:?} vs model {:?}", d, e),
             }
         }

@@ -90,7 +90,26 @@ enum Engine {
 /// The native engine behind `configure({ mode })`.
 #[napi]
 pub struct NativeEngine {
-    engine: Option<Engine>,
+    /// Boxed so the env cleanup hook can reach it at a stable address.
+    engine: Box<Option<Engine>>,
+    env: napi::sys::napi_env,
+}
+
+/// Env teardown (process exit, worker termination): stop reactor threads and close handles
+/// before Node destroys what they call into.
+unsafe extern "C" fn cleanup(arg: *mut std::ffi::c_void) {
+    // SAFETY: arg is the engine slot of a live NativeEngine: its Drop removes this hook
+    // before the slot is freed.
+    let slot = unsafe { &mut *(arg as *mut Option<Engine>) };
+    destroy_engine(slot);
+}
+
+fn destroy_engine(slot: &mut Option<Engine>) {
+    match slot.take() {
+        Some(Engine::Inline(mut e)) => e.destroy(),
+        Some(Engine::Threaded(mut t)) => t.destroy(),
+        None => {}
+    }
 }
 
 /// A core error as a napi error whose message is `netpoll:` + JSON of its fields; the TS
@@ -110,7 +129,11 @@ fn to_napi(e: NetError) -> napi::Error {
         out.push('"');
         out
     }
-    let mut json = format!("{{\"code\":{},\"message\":{}", quote(e.code), quote(&e.message));
+    let mut json = format!(
+        "{{\"code\":{},\"message\":{}",
+        quote(e.code),
+        quote(&e.message)
+    );
     if let Some(n) = e.errno {
         json.push_str(&format!(",\"errno\":{}", -n));
     }
@@ -177,7 +200,10 @@ fn ask<T: Send + 'static>(
 #[napi]
 impl Drop for NativeEngine {
     fn drop(&mut self) {
-        self.destroy();
+        let slot = &mut *self.engine as *mut Option<Engine>;
+        // SAFETY: the hook was added with exactly this function and argument.
+        unsafe { napi::sys::napi_remove_env_cleanup_hook(self.env, Some(cleanup), slot.cast()) };
+        destroy_engine(&mut self.engine);
     }
 }
 
@@ -215,13 +241,19 @@ impl NativeEngine {
                 ))
             }
         };
+        let mut engine = Box::new(Some(engine));
+        let slot = &mut *engine as *mut Option<Engine>;
+        // SAFETY: slot lives as long as the NativeEngine, whose Drop removes the hook.
+        unsafe { napi::sys::napi_add_env_cleanup_hook(env.raw(), Some(cleanup), slot.cast()) };
         Ok(NativeEngine {
-            engine: Some(engine),
+            engine,
+            env: env.raw(),
         })
     }
 
     fn engine(&self) -> napi::Result<&Engine> {
         self.engine
+            .as_ref()
             .as_ref()
             .ok_or_else(|| napi::Error::from_reason("the engine is destroyed"))
     }
@@ -251,7 +283,8 @@ impl NativeEngine {
             ..ListenOptions::default()
         };
         let threaded = matches!(self.engine()?, Engine::Threaded(t) if t.len() > 1);
-        opts.reuse_port = threaded && network.is_tcp() && netpoll_core::sys::supports_reuseport_balancing();
+        opts.reuse_port =
+            threaded && network.is_tcp() && netpoll_core::sys::supports_reuseport_balancing();
         let first = Listener::bind(network, &address, opts.clone()).map_err(to_napi)?;
         let local = first.local_addr();
         let info = |ids| ListenInfo {
@@ -391,7 +424,9 @@ impl NativeEngine {
         for (i, e) in errors.iter().enumerate() {
             // SAFETY: error_object returns a value of this env's current scope.
             let v = error_object(env.raw(), e)?;
-            errs.set(i as u32, unsafe { Unknown::from_raw_unchecked(env.raw(), v) })?;
+            errs.set(i as u32, unsafe {
+                Unknown::from_raw_unchecked(env.raw(), v)
+            })?;
         }
         out.set("errors", errs)?;
         Ok(out)
@@ -410,7 +445,13 @@ impl NativeEngine {
 
     /// Pauses or resumes reading a connection (read backpressure).
     #[napi]
-    pub fn pause_read(&self, shard: u32, index: u32, generation: u32, paused: bool) -> napi::Result<()> {
+    pub fn pause_read(
+        &self,
+        shard: u32,
+        index: u32,
+        generation: u32,
+        paused: bool,
+    ) -> napi::Result<()> {
         let id = conn(index, generation);
         match self.engine()? {
             Engine::Inline(e) => e.with_shard(|s| s.pause_read(id, paused)),
@@ -422,14 +463,26 @@ impl NativeEngine {
     /// Sets a timer of a connection: kind 1 = read (arm for `ms`, 0 cancels), 2 = write
     /// timeout, 3 = idle timeout (0 = none).
     #[napi]
-    pub fn set_timer(&self, shard: u32, index: u32, generation: u32, kind: u32, ms: f64) -> napi::Result<()> {
+    pub fn set_timer(
+        &self,
+        shard: u32,
+        index: u32,
+        generation: u32,
+        kind: u32,
+        ms: f64,
+    ) -> napi::Result<()> {
         let id = conn(index, generation);
         let ms = ms.max(0.0) as u64;
         let command = match kind {
             1 => Command::ReadTimeout(id, ms),
             2 => Command::WriteTimeout(id, ms),
             3 => Command::IdleTimeout(id, ms),
-            _ => return Err(napi::Error::new(Status::InvalidArg, format!("bad timer kind {kind}"))),
+            _ => {
+                return Err(napi::Error::new(
+                    Status::InvalidArg,
+                    format!("bad timer kind {kind}"),
+                ))
+            }
         };
         match self.engine()? {
             Engine::Inline(e) => e.with_shard(|s| apply_timer(s, command)),
@@ -455,7 +508,8 @@ impl NativeEngine {
                     let _ = st.set_nodelay(nd);
                 }
                 if keep_alive_ms >= 0.0 {
-                    let idle = (keep_alive_ms > 0.0).then(|| Duration::from_millis(keep_alive_ms as u64));
+                    let idle =
+                        (keep_alive_ms > 0.0).then(|| Duration::from_millis(keep_alive_ms as u64));
                     let _ = st.set_keepalive(idle);
                 }
             }
@@ -470,7 +524,12 @@ impl NativeEngine {
 
     /// Local and remote addresses of a connection (`null` once it is closed).
     #[napi]
-    pub fn addresses(&self, shard: u32, index: u32, generation: u32) -> napi::Result<Option<ConnAddresses>> {
+    pub fn addresses(
+        &self,
+        shard: u32,
+        index: u32,
+        generation: u32,
+    ) -> napi::Result<Option<ConnAddresses>> {
         let id = conn(index, generation);
         match self.engine()? {
             Engine::Inline(e) => Ok(e.with_shard(|s| addresses(s.stream(id)))),
@@ -518,11 +577,7 @@ impl NativeEngine {
     /// Stops the engine: closes every connection and listener, joins reactor threads.
     #[napi]
     pub fn destroy(&mut self) {
-        match self.engine.take() {
-            Some(Engine::Inline(mut e)) => e.destroy(),
-            Some(Engine::Threaded(mut t)) => t.destroy(),
-            None => {}
-        }
+        destroy_engine(&mut self.engine);
     }
 }
 

@@ -46,11 +46,26 @@ impl BatchCallbacks {
             resource: ptr::null_mut(),
             context: ptr::null_mut(),
         };
-        check!(sys::napi_create_reference(env, on_batch, 1, &mut cb.on_batch));
-        check!(sys::napi_create_reference(env, after_batch, 1, &mut cb.after_batch));
+        check!(sys::napi_create_reference(
+            env,
+            on_batch,
+            1,
+            &mut cb.on_batch
+        ));
+        check!(sys::napi_create_reference(
+            env,
+            after_batch,
+            1,
+            &mut cb.after_batch
+        ));
         let mut resource = ptr::null_mut();
         check!(sys::napi_create_object(env, &mut resource));
-        check!(sys::napi_create_reference(env, resource, 1, &mut cb.resource));
+        check!(sys::napi_create_reference(
+            env,
+            resource,
+            1,
+            &mut cb.resource
+        ));
         let mut name = ptr::null_mut();
         check!(sys::napi_create_string_utf8(
             env,

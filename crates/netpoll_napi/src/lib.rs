@@ -5,6 +5,8 @@
 mod engine;
 mod inline_engine;
 mod js_call;
+mod link_buffer;
+mod pool_stats;
 mod threaded_engine;
 mod uv;
 

@@ -109,7 +109,9 @@ impl ThreadedEngine {
             if status != sys::Status::napi_ok {
                 // SAFETY: the function was not created, so finalize will not free ctx.
                 drop(unsafe { Box::from_raw(ctx) });
-                return Err(napi::Error::from_reason("creating a threadsafe function failed"));
+                return Err(napi::Error::from_reason(
+                    "creating a threadsafe function failed",
+                ));
             }
             let tsfn = Tsfn(tsfn);
             // SAFETY: tsfn was just created on this env.
@@ -126,8 +128,9 @@ impl ThreadedEngine {
                     )
                 };
             });
-            let shard = ThreadedShard::spawn(format!("netpoll-shard-{index}"), config.clone(), notify)
-                .map_err(|e| napi::Error::from_reason(e.to_string()))?;
+            let shard =
+                ThreadedShard::spawn(format!("netpoll-shard-{index}"), config.clone(), notify)
+                    .map_err(|e| napi::Error::from_reason(e.to_string()))?;
             // SAFETY: ctx is live (owned by the function until finalize).
             let _ = unsafe { &*ctx }.shard.set(shard);
         }
@@ -183,7 +186,10 @@ impl ThreadedEngine {
             }
             // SAFETY: released once; finalize frees ctx afterwards.
             unsafe {
-                sys::napi_release_threadsafe_function(tsfn.0, sys::ThreadsafeFunctionReleaseMode::abort)
+                sys::napi_release_threadsafe_function(
+                    tsfn.0,
+                    sys::ThreadsafeFunctionReleaseMode::abort,
+                )
             };
         }
     }

@@ -37,7 +37,10 @@ unsafe extern "C" fn free_handle(handle: *mut c_void) {
     unsafe {
         let base = (handle as *mut u64).sub(1);
         let words = *base as usize;
-        drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(base, words + 1)));
+        drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(
+            base,
+            words + 1,
+        )));
     }
 }
 

@@ -120,9 +120,7 @@ impl Shard {
                 .map(|b| IoSlice::new(b))
                 .collect();
             match conn.stream.write_vectored(&slices) {
-                Ok(0) => {
-                    return Err(NetError::from_io(&io::ErrorKind::WriteZero.into(), "write"))
-                }
+                Ok(0) => return Err(NetError::from_io(&io::ErrorKind::WriteZero.into(), "write")),
                 Ok(mut n) => {
                     conn.bytes_out += n as u64;
                     conn.output_len -= n;
@@ -202,7 +200,7 @@ impl Shard {
             self.discard(id);
             return Err(NetError::new(
                 "ERR_OUTPUT_LIMIT",
-                &format!("output queued on the connection would exceed {max_output} bytes"),
+                format!("output queued on the connection would exceed {max_output} bytes"),
             ));
         }
         let mut skip = written;

@@ -42,7 +42,10 @@ pub const CLOSE_LINGER_MS: u64 = 30_000;
 const LISTENER_BIT: usize = 1 << (usize::BITS - 1);
 /// Token of the shard's waker (threaded engine).
 pub(crate) const WAKER_TOKEN: Token = Token(usize::MAX);
-const _: () = assert!(usize::BITS == 64, "connection tokens pack index and generation");
+const _: () = assert!(
+    usize::BITS == 64,
+    "connection tokens pack index and generation"
+);
 
 fn conn_token(id: ConnId) -> Token {
     Token(id.index as usize | ((id.generation as usize) << 32))
@@ -153,7 +156,9 @@ impl Shard {
             return Some(Duration::ZERO);
         }
         let deadline = self.timers.next_deadline()?;
-        Some(Duration::from_millis(deadline.saturating_sub(self.now_ms())))
+        Some(Duration::from_millis(
+            deadline.saturating_sub(self.now_ms()),
+        ))
     }
 
     /// Waits up to `timeout` (`None`: until something happens) for readiness, then performs
@@ -235,9 +240,11 @@ impl Shard {
             }
         };
         let id = ListenerId(index as u32);
-        self.poll
-            .registry()
-            .register(&mut listener, Token(LISTENER_BIT | index), Interest::READABLE)?;
+        self.poll.registry().register(
+            &mut listener,
+            Token(LISTENER_BIT | index),
+            Interest::READABLE,
+        )?;
         self.listeners[index] = Some(ListenerSlot {
             listener,
             backing_off: false,
@@ -249,7 +256,10 @@ impl Shard {
 
     /// The listener `id`, if registered.
     pub fn listener(&self, id: ListenerId) -> Option<&Listener> {
-        self.listeners.get(id.0 as usize)?.as_ref().map(|s| &s.listener)
+        self.listeners
+            .get(id.0 as usize)?
+            .as_ref()
+            .map(|s| &s.listener)
     }
 
     /// Stops accepting on `id` and closes it (a Unix socket file is removed).
@@ -296,15 +306,10 @@ impl Shard {
 
     fn finish_connect(&mut self, id: ConnId, sink: &mut dyn EventSink) {
         let conn = self.conns.get_mut(id).expect("live");
-        let result = match conn.stream.take_error() {
-            Ok(None) => match conn.stream.peer_addr() {
-                Some(_) => Ok(()),
-                None => Err(NetError::from_io(
-                    &stdio::Error::from_raw_os_error(libc::ECONNREFUSED),
-                    "connect",
-                )),
-            },
-            Ok(Some(e)) | Err(e) => Err(NetError::from_io(&e, "connect")),
+        let result = match conn.stream.finish_connect() {
+            Ok(true) => Ok(()),
+            Ok(false) => return, // a spurious wake: the connect is still in progress
+            Err(e) => Err(NetError::from_io(&e, "connect")),
         };
         self.stats.events += 1;
         match result {
@@ -336,7 +341,11 @@ impl Shard {
         }
         conn.state = ConnState::Closing;
         conn.read_paused = true;
-        let linger = if conn.write_ms > 0 { conn.write_ms } else { CLOSE_LINGER_MS };
+        let linger = if conn.write_ms > 0 {
+            conn.write_ms
+        } else {
+            CLOSE_LINGER_MS
+        };
         let rearm = conn.write_timer.is_none();
         let timers: Vec<_> = [conn.idle_timer.take(), conn.read_timer.take()]
             .into_iter()

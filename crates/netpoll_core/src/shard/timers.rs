@@ -96,7 +96,7 @@ impl Shard {
                         sink.timeout(id, TimeoutKind::Write);
                         let e = NetError::new(
                             "ERR_WRITE_TIMEOUT",
-                            &format!("write timed out with {unsent} bytes unsent"),
+                            format!("write timed out with {unsent} bytes unsent"),
                         );
                         self.fail(id, Some(e), sink);
                     }

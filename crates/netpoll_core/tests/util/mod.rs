@@ -50,7 +50,11 @@ impl TempDir {
 
     /// `name` inside the directory, as a string (what `Listener::bind` takes).
     pub fn path(&self, name: &str) -> String {
-        self.0.join(name).to_str().expect("utf-8 temp path").to_string()
+        self.0
+            .join(name)
+            .to_str()
+            .expect("utf-8 temp path")
+            .to_string()
     }
 
     pub fn dir(&self) -> &Path {
@@ -107,7 +111,10 @@ pub fn retry<T>(what: &str, mut f: impl FnMut() -> io::Result<T>) -> io::Result<
     loop {
         match f() {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                assert!(Instant::now() < deadline, "{what}: still blocked after {TIMEOUT:?}");
+                assert!(
+                    Instant::now() < deadline,
+                    "{what}: still blocked after {TIMEOUT:?}"
+                );
                 std::thread::sleep(Duration::from_millis(1));
             }
             other => return other,

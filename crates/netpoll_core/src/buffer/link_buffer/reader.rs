@@ -183,6 +183,27 @@ impl LinkBuffer {
         Ok(out)
     }
 
+    /// Copies the next `dst.len()` readable bytes into `dst` and consumes them (like
+    /// `bytes::Buf::copy_to_slice`).
+    ///
+    /// Needs `dst.len() <= len()`, else fails with [`BufferError::NotEnough`], consuming and
+    /// writing nothing.
+    pub fn read_into(&mut self, dst: &mut [u8]) -> Result<(), BufferError> {
+        self.peek_into(dst)?;
+        self.consume(dst.len());
+        Ok(())
+    }
+
+    /// Copies the next `dst.len()` readable bytes into `dst` without consuming them.
+    ///
+    /// Needs `dst.len() <= len()`, else fails with [`BufferError::NotEnough`] and writes
+    /// nothing.
+    pub fn peek_into(&self, dst: &mut [u8]) -> Result<(), BufferError> {
+        self.check_readable(dst.len())?;
+        self.copy_readable(dst);
+        Ok(())
+    }
+
     /// Consumes and returns the next readable byte.
     ///
     /// Fails with [`BufferError::NotEnough`] (`need: 1, have: 0`) when nothing is readable.
