@@ -174,6 +174,8 @@ impl Reactor {
     fn run(mut self) {
         while !self.shared.stop.load(Ordering::SeqCst) {
             self.apply_commands();
+            // Results of the commands go out before the reactor may block in poll.
+            self.publish();
             let timeout = self.shard.poll_timeout();
             if let Err(e) = self.shard.run_once(timeout, &mut self.batch) {
                 // Only EINTR-like failures are expected here; never spin on a broken poll.

@@ -33,9 +33,9 @@ use netpoll_core::buffer::{BufferError, LinkBuffer};
 /// [`EXTERNAL_PIN_LIMIT`] allows.
 ///
 /// Measured on a 2-core VM (Node 20, write + flush + next of one size in a loop that yields
-/// to the event loop every 10 messages): external Buffers were slower than a copy below
-/// 64 KiB (finalizer and GC bookkeeping cost more than the memcpy), even at 64 KiB, and about
-/// 2x faster from 96 KiB up (2.3x at 1 MiB), where a fresh JS allocation plus copy is costly.
+/// to the event loop every 10 messages): up to 64 KiB external Buffers were no faster than a
+/// copy (their finalizer and GC bookkeeping cost as much as the memcpy); from 96 KiB up they
+/// were about 2x faster (2.3x at 1 MiB), where a fresh JS allocation plus copy is costly.
 pub const EXTERNAL_VIEW_MIN: usize = 128 * 1024;
 
 /// Most bytes that external views may pin at once, process-wide (64 MiB); past it, views are

@@ -1,0 +1,51 @@
+// The command line shared by echo-server and net-echo-server.
+'use strict'
+
+const USAGE = `options:
+  --listen tcp://HOST:PORT | unix://PATH   where to listen (default tcp://127.0.0.1:7000)
+  --protocol framed|raw                    framed: 4-byte big-endian length + payload (default)
+  --read-timeout MS  --idle-timeout MS     timeouts (default none)
+  --max-frame BYTES                        largest frame accepted (default 16 MiB)
+  --mode inline|threaded|auto  --pollers N (echo-server only)
+  --cork                                   (net-echo-server only) one write per read`
+
+function parseArgs(argv) {
+  const o = { listen: 'tcp://127.0.0.1:7000', protocol: 'framed', readTimeout: 0, idleTimeout: 0, maxFrame: 16 << 20, cork: false }
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    const v = () => {
+      if (i + 1 >= argv.length) fail(`${a} needs a value`)
+      return argv[++i]
+    }
+    const num = () => {
+      const n = Number(v())
+      if (!Number.isInteger(n) || n < 0) fail(`${a} needs a non-negative integer`)
+      return n
+    }
+    if (a === '--listen') o.listen = v()
+    else if (a === '--protocol') o.protocol = v()
+    else if (a === '--read-timeout') o.readTimeout = num()
+    else if (a === '--idle-timeout') o.idleTimeout = num()
+    else if (a === '--max-frame') o.maxFrame = num()
+    else if (a === '--mode') o.mode = v()
+    else if (a === '--pollers') o.pollers = num()
+    else if (a === '--cork') o.cork = true
+    else if (a === '--help' || a === '-h') {
+      console.log(USAGE)
+      process.exit(0)
+    } else fail(`unknown option ${a}`)
+  }
+  if (!['framed', 'raw'].includes(o.protocol)) fail('--protocol is framed or raw')
+  const m = /^(tcp|tcp4|tcp6|unix):\/\/(.+)$/.exec(o.listen)
+  if (!m) fail('--listen is tcp://HOST:PORT or unix://PATH')
+  o.network = m[1]
+  o.address = m[2]
+  return o
+}
+
+function fail(msg) {
+  console.error(`${msg}\n${USAGE}`)
+  process.exit(2)
+}
+
+module.exports = { parseArgs }

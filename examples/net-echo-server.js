@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+// The same echo server on Node's `net`, the baseline of every comparison:
+// `npm run net-echo-server -- --listen tcp://127.0.0.1:7001 [--cork]`.
+'use strict'
+const net = require('node:net')
+const fs = require('node:fs')
+const { parseArgs } = require('./cli')
+
+const o = parseArgs(process.argv.slice(2))
+
+function framed(socket) {
+  let buf = Buffer.alloc(0)
+  socket.on('data', (d) => {
+    buf = buf.length === 0 ? d : Buffer.concat([buf, d])
+    if (o.cork) socket.cork()
+    while (buf.length >= 4) {
+      const n = buf.readUInt32BE(0)
+      if (n > o.maxFrame) {
+        socket.destroy(Object.assign(new Error('frame too large'), { code: 'ERR_FRAME_TOO_LARGE' }))
+        return
+      }
+      if (buf.length < 4 + n) break
+      const out = Buffer.allocUnsafe(4 + n)
+      out.writeUInt32BE(n, 0)
+      buf.copy(out, 4, 4, 4 + n)
+      socket.write(out) // one write per response (uncorked), as the plain handler does
+      buf = buf.subarray(4 + n)
+    }
+    if (o.cork) socket.uncork()
+  })
+}
+
+const server = net.createServer((socket) => {
+  socket.setNoDelay(true)
+  socket.on('error', () => {})
+  if (o.readTimeout || o.idleTimeout) socket.setTimeout(o.readTimeout || o.idleTimeout, () => socket.destroy())
+  if (o.protocol === 'framed') framed(socket)
+  else socket.on('data', (d) => socket.write(d))
+})
+const listenArgs = o.network === 'unix' ? [o.address] : (() => {
+  const m = /^\[?(.*?)\]?:(\d+)$/.exec(o.address)
+  return [Number(m[2]), m[1]]
+})()
+if (o.network === 'unix' && fs.existsSync(o.address)) fs.unlinkSync(o.address)
+server.listen(...listenArgs, () => {
+  const a = server.address()
+  console.log(`listening ${typeof a === 'string' ? a : `${a.address}:${a.port}`}`)
+})
+const stop = () => server.close(() => process.exit(0))
+process.once('SIGTERM', stop)
+process.once('SIGINT', stop)
