@@ -167,3 +167,183 @@ pub fn digest(data: &[u8]) -> u64 {
         (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
     })
 }
+
+// ---- Shard helpers (shard_io, shard_timers, threaded) ----
+
+/// One record of a [`netpoll_core::batch::Batch`], with its error resolved.
+#[derive(Clone, Debug)]
+pub struct Ev {
+    pub kind: u32,
+    pub conn: netpoll_core::event::ConnId,
+    pub a: u32,
+    pub b: u32,
+    pub error: Option<netpoll_core::error::NetError>,
+}
+
+/// Every event seen so far, and the bytes read per connection (concatenated in order).
+#[derive(Default, Debug)]
+pub struct Log {
+    pub events: Vec<Ev>,
+    pub data: std::collections::HashMap<netpoll_core::event::ConnId, Vec<u8>>,
+}
+
+impl Log {
+    /// Moves the records of `batch` into the log and clears it.
+    pub fn absorb(&mut self, batch: &mut netpoll_core::batch::Batch) {
+        use netpoll_core::batch::{RecordKind, RECORD_LEN};
+        for r in batch.records.chunks_exact(RECORD_LEN) {
+            let conn = netpoll_core::event::ConnId {
+                index: r[1],
+                generation: r[2],
+            };
+            let (kind, a, b) = (r[0], r[3], r[4]);
+            let mut error = None;
+            if kind == RecordKind::Data as u32 {
+                let bytes = &batch.bytes()[a as usize..(a + b) as usize];
+                self.data.entry(conn).or_default().extend_from_slice(bytes);
+            } else if (kind == RecordKind::Connected as u32
+                || kind == RecordKind::Closed as u32
+                || kind == RecordKind::ListenerError as u32)
+                && a != 0
+            {
+                error = Some(batch.errors[a as usize - 1].clone());
+            }
+            self.events.push(Ev {
+                kind,
+                conn,
+                a,
+                b,
+                error,
+            });
+        }
+        batch.clear();
+    }
+
+    /// Events of `kind` for `conn`.
+    pub fn of(
+        &self,
+        kind: netpoll_core::batch::RecordKind,
+        conn: netpoll_core::event::ConnId,
+    ) -> Vec<&Ev> {
+        self.events
+            .iter()
+            .filter(|e| e.kind == kind as u32 && e.conn == conn)
+            .collect()
+    }
+
+    /// Events of `kind` for any connection.
+    pub fn all(&self, kind: netpoll_core::batch::RecordKind) -> Vec<&Ev> {
+        self.events
+            .iter()
+            .filter(|e| e.kind == kind as u32)
+            .collect()
+    }
+
+    /// Bytes read from `conn` so far.
+    pub fn bytes(&self, conn: netpoll_core::event::ConnId) -> &[u8] {
+        self.data.get(&conn).map_or(&[], |v| v.as_slice())
+    }
+}
+
+/// One round of `shard` (10 ms poll), its events added to `log`.
+pub fn step(shard: &mut netpoll_core::shard::Shard, log: &mut Log) {
+    let mut batch = netpoll_core::batch::Batch::default();
+    shard
+        .run_once(Some(Duration::from_millis(10)), &mut batch)
+        .expect("run_once");
+    log.absorb(&mut batch);
+}
+
+/// Runs `shard` until `done(log)` holds, failing after [`TIMEOUT`] with `what`.
+pub fn run_until(
+    shard: &mut netpoll_core::shard::Shard,
+    log: &mut Log,
+    what: &str,
+    mut done: impl FnMut(&Log) -> bool,
+) {
+    let deadline = Instant::now() + TIMEOUT;
+    while !done(log) {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not within {TIMEOUT:?}; events: {:?}",
+            log.events
+        );
+        step(shard, log);
+    }
+}
+
+/// Runs `shard` for `d`, collecting events.
+pub fn run_for(shard: &mut netpoll_core::shard::Shard, log: &mut Log, d: Duration) {
+    let end = Instant::now() + d;
+    while Instant::now() < end {
+        step(shard, log);
+    }
+}
+
+/// A shard with a loopback TCP listener on it: (shard, listener id, address).
+pub fn shard_with_listener(
+    config: netpoll_core::config::ShardConfig,
+) -> (
+    netpoll_core::shard::Shard,
+    netpoll_core::event::ListenerId,
+    std::net::SocketAddr,
+) {
+    let mut shard = netpoll_core::shard::Shard::new(config).expect("shard");
+    let l = Listener::bind(
+        netpoll_core::addr::Network::Tcp4,
+        "127.0.0.1:0",
+        netpoll_core::listener::ListenOptions::default(),
+    )
+    .expect("bind");
+    let addr = l.local_addr().as_inet().expect("inet");
+    let lid = shard.add_listener(l).expect("add_listener");
+    (shard, lid, addr)
+}
+
+/// Waits for the next `Accepted` record after the first `seen` ones and returns its id.
+pub fn next_accepted(
+    shard: &mut netpoll_core::shard::Shard,
+    log: &mut Log,
+    seen: usize,
+) -> netpoll_core::event::ConnId {
+    use netpoll_core::batch::RecordKind;
+    run_until(shard, log, "accepted", |l| {
+        l.all(RecordKind::Accepted).len() > seen
+    });
+    log.all(RecordKind::Accepted)[seen].conn
+}
+
+/// A blocking TCP client to `addr` with a 5 s read/write timeout; `rcvbuf` (if set) is
+/// applied before connecting, so the advertised window stays small.
+pub fn tcp_client(addr: std::net::SocketAddr, rcvbuf: Option<usize>) -> std::net::TcpStream {
+    let sock = socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )
+    .expect("socket");
+    if let Some(n) = rcvbuf {
+        sock.set_recv_buffer_size(n).expect("SO_RCVBUF");
+    }
+    sock.connect(&addr.into()).expect("connect");
+    let s: std::net::TcpStream = sock.into();
+    s.set_read_timeout(Some(TIMEOUT)).expect("read timeout");
+    s.set_write_timeout(Some(TIMEOUT)).expect("write timeout");
+    s
+}
+
+/// A small deterministic PRNG (xorshift64*), for piece sizes and payloads.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
