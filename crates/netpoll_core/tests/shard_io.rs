@@ -13,8 +13,7 @@ use netpoll_core::config::ShardConfig;
 use netpoll_core::listener::{ListenOptions, Listener};
 use netpoll_core::shard::{Shard, WriteStatus};
 use util::{
-    next_accepted, run_for, run_until, shard_with_listener, step, tcp_client, Log, Rng,
-    TempDir,
+    next_accepted, run_for, run_until, shard_with_listener, step, tcp_client, Log, Rng, TempDir,
 };
 
 #[test]
@@ -44,7 +43,9 @@ fn one_mib_in_random_pieces_arrives_in_order() {
         let mut off = 0;
         while off < payload.len() {
             let n = (1 + rng.next() as usize % 70_000).min(payload.len() - off);
-            client.write_all(&payload[off..off + n]).expect("client write");
+            client
+                .write_all(&payload[off..off + n])
+                .expect("client write");
             off += n;
         }
         client
@@ -143,8 +144,6 @@ fn peer_shutdown_reports_read_closed() {
 }
 
 #[test]
-#[ignore = "bug: src/shard/io.rs:74 read_ready returns on a short read, so a FIN arriving \
-            in the same readiness edge as the last bytes is never read: no ReadClosed"]
 fn peer_shutdown_right_after_data_reports_read_closed() {
     shutdown_case(true);
 }
@@ -194,10 +193,7 @@ fn pause_read_holds_data_until_resumed() {
         step(&mut shard, &mut log);
     }
     assert!(sent > 0);
-    assert!(
-        log.of(RecordKind::Data, id).is_empty(),
-        "data while paused"
-    );
+    assert!(log.of(RecordKind::Data, id).is_empty(), "data while paused");
     shard.pause_read(id, false);
     run_until(&mut shard, &mut log, "data after resume", |l| {
         l.bytes(id).len() >= sent
@@ -245,7 +241,9 @@ fn stale_ids_do_not_reach_the_connection_reusing_the_slot() {
     b.read_exact(&mut got).expect("read");
     assert_eq!(&got, b"fresh");
     b.write_all(b"still reading").expect("write");
-    run_until(&mut shard, &mut log, "data on new", |l| l.bytes(new).len() >= 13);
+    run_until(&mut shard, &mut log, "data on new", |l| {
+        l.bytes(new).len() >= 13
+    });
     assert_eq!(log.bytes(new), b"still reading");
     assert!(log.of(RecordKind::Timeout, new).is_empty());
 }
@@ -264,7 +262,9 @@ fn unix_socket_round_trip() {
         .expect("timeout");
     let id = next_accepted(&mut shard, &mut log, 0);
     client.write_all(b"ping").expect("write");
-    run_until(&mut shard, &mut log, "unix data", |l| l.bytes(id).len() >= 4);
+    run_until(&mut shard, &mut log, "unix data", |l| {
+        l.bytes(id).len() >= 4
+    });
     assert_eq!(log.bytes(id), b"ping");
     assert_eq!(shard.write(id, &[b"po", b"ng"]), Ok(WriteStatus::Done));
     let mut got = [0; 4];

@@ -2,6 +2,7 @@
 //! core types; every algorithm lives in the core crate.
 #![deny(missing_docs)]
 
+mod convert;
 mod engine;
 mod inline_engine;
 mod js_call;

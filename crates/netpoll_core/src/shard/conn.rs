@@ -33,6 +33,9 @@ pub(crate) struct Conn {
     pub read_paused: bool,
     /// The peer's FIN was read; no more reads.
     pub read_closed: bool,
+    /// Readiness said the peer closed its side: read until EOF even after a short read
+    /// (the FIN raises no further edge).
+    pub hup_seen: bool,
     /// Size of the next read, adapted to how full earlier reads were.
     pub read_size: usize,
     /// Last time (shard clock, ms) bytes moved in either direction.
@@ -61,6 +64,7 @@ impl Conn {
             output_len: 0,
             read_paused: false,
             read_closed: false,
+            hup_seen: false,
             read_size,
             last_activity: now,
             idle_ms: 0,

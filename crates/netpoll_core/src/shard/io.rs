@@ -71,7 +71,7 @@ impl Shard {
                     self.stats.events += 1;
                     sink.data(id, n);
                     budget -= n;
-                    if n < want {
+                    if n < want && !self.conns.get_mut(id).is_some_and(|c| c.hup_seen) {
                         return; // drained: later bytes raise a new readiness edge
                     }
                 }

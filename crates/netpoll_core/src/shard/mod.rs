@@ -207,6 +207,11 @@ impl Shard {
             if event.is_writable() || event.is_error() {
                 self.write_ready(id, sink);
             }
+            if event.is_read_closed() || event.is_error() {
+                if let Some(conn) = self.conns.get_mut(id) {
+                    conn.hup_seen = true;
+                }
+            }
             if event.is_readable() || event.is_read_closed() || event.is_error() {
                 self.read_ready(id, sink);
             }
