@@ -68,3 +68,15 @@ export function native<T>(call: () => T): T {
     throw fromNative(e)
   }
 }
+
+/** Checks a byte count: a non-negative integer, else a `RangeError` `ERR_OUT_OF_RANGE`. @internal */
+export function checkSize(n: unknown, what = 'n'): number {
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) {
+    const err = new RangeError(`${what} must be a non-negative integer, got ${String(n)}`) as RangeError & {
+      code: string
+    }
+    err.code = 'ERR_OUT_OF_RANGE'
+    throw err
+  }
+  return n
+}

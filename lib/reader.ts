@@ -2,7 +2,7 @@
  * The reading side of a connection (netpoll's `Reader`), over the bytes its shard delivered.
  */
 import { BufferChain } from './buffer-chain'
-import { codeError, NetpollError } from './errors'
+import { checkSize, codeError, NetpollError } from './errors'
 
 /** Hooks of the connection that owns a reader. @internal */
 export interface ReaderOwner {
@@ -18,17 +18,6 @@ interface Waiter {
   delim: number
   resolve: (n: number) => void
   reject: (e: Error) => void
-}
-
-function checkSize(n: unknown, what = 'n'): number {
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) {
-    const err = new RangeError(`${what} must be a non-negative integer, got ${String(n)}`) as RangeError & {
-      code: string
-    }
-    err.code = 'ERR_OUT_OF_RANGE'
-    throw err
-  }
-  return n
 }
 
 /**

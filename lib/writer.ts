@@ -3,7 +3,7 @@
  * and go out on `flush()`, coalesced with every other flush of the same batch into one
  * `writev` per connection.
  */
-import { codeError, NetpollError } from './errors'
+import { checkSize, codeError, NetpollError } from './errors'
 
 /** Hooks of the connection that owns a writer. @internal */
 export interface WriterOwner {
@@ -15,17 +15,6 @@ export interface WriterOwner {
   isOpen(): boolean
   /** The output limit was passed: close the connection with this error. */
   overLimit(e: NetpollError): void
-}
-
-function checkSize(n: unknown, what = 'n'): number {
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) {
-    const err = new RangeError(`${what} must be a non-negative integer, got ${String(n)}`) as RangeError & {
-      code: string
-    }
-    err.code = 'ERR_OUT_OF_RANGE'
-    throw err
-  }
-  return n
 }
 
 interface PendingFlush {
