@@ -193,37 +193,36 @@ pub fn error_array(env: sys::napi_env, errors: &[NetError]) -> napi::Result<sys:
     Ok(arr)
 }
 
-fn set_str(env: sys::napi_env, obj: sys::napi_value, key: &str, value: &str) -> napi::Result<()> {
+fn js_string(env: sys::napi_env, s: &str) -> napi::Result<sys::napi_value> {
     let mut v = ptr::null_mut();
     check!(sys::napi_create_string_utf8(
         env,
-        value.as_ptr().cast(),
-        value.len() as isize,
+        s.as_ptr().cast(),
+        s.len() as isize,
         &mut v
     ));
-    let mut k = ptr::null_mut();
-    check!(sys::napi_create_string_utf8(
-        env,
-        key.as_ptr().cast(),
-        key.len() as isize,
-        &mut k
-    ));
-    check!(sys::napi_set_property(env, obj, k, v));
+    Ok(v)
+}
+
+fn set_prop(
+    env: sys::napi_env,
+    obj: sys::napi_value,
+    key: &str,
+    value: sys::napi_value,
+) -> napi::Result<()> {
+    let k = js_string(env, key)?;
+    check!(sys::napi_set_property(env, obj, k, value));
     Ok(())
+}
+
+fn set_str(env: sys::napi_env, obj: sys::napi_value, key: &str, value: &str) -> napi::Result<()> {
+    set_prop(env, obj, key, js_string(env, value)?)
 }
 
 fn set_num(env: sys::napi_env, obj: sys::napi_value, key: &str, value: f64) -> napi::Result<()> {
     let mut v = ptr::null_mut();
     check!(sys::napi_create_double(env, value, &mut v));
-    let mut k = ptr::null_mut();
-    check!(sys::napi_create_string_utf8(
-        env,
-        key.as_ptr().cast(),
-        key.len() as isize,
-        &mut k
-    ));
-    check!(sys::napi_set_property(env, obj, k, v));
-    Ok(())
+    set_prop(env, obj, key, v)
 }
 
 /// One error as a plain JS object (the TS layer turns it into an `Error`).
