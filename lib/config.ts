@@ -6,7 +6,13 @@ import { availableParallelism } from 'node:os'
 /** Which engine runs the sockets. */
 export type EngineMode = 'inline' | 'threaded' | 'auto'
 
-/** How accepted connections are spread over shards (threaded engine). */
+/**
+ * How new connections are spread over shards (threaded engine with more than one poller).
+ * Dials always follow it. Accepted TCP connections on Linux are spread by the kernel
+ * (`SO_REUSEPORT`: one listening socket per shard, picked by a hash of the peer's address);
+ * elsewhere, and for Unix sockets, shard 0 accepts and hands each connection to the shard
+ * this policy picks.
+ */
 export type LoadBalance = 'round-robin' | 'random' | 'least-connections'
 
 /** Options of {@link configure}. Every field is optional. */
@@ -19,9 +25,12 @@ export interface ConfigOptions {
    * `NETPOLL_MODE` sets the default.
    */
   mode?: EngineMode
-  /** Reactor threads of the threaded engine. Default: cores − 1, at least 1, at most 4. */
+  /**
+   * Reactor threads of the threaded engine. Default: cores − 1, at least 1, at most 4; the
+   * environment variable `NETPOLL_POLLERS` sets the default.
+   */
   pollers?: number
-  /** Placement of dialed connections over shards (threaded engine). Default `round-robin`. */
+  /** Placement of new connections over shards (see {@link LoadBalance}). Default `round-robin`. */
   loadBalance?: LoadBalance
   /**
    * Read backpressure: above this many unconsumed input bytes on a connection, the shard
@@ -64,9 +73,16 @@ function positiveInt(name: string, v: unknown): number {
   return v
 }
 
+/** `NETPOLL_POLLERS` if set (tests run the threaded engine with several shards), else cores − 1 in 1..4. */
+function defaultPollers(): number {
+  const env = process.env.NETPOLL_POLLERS
+  if (env !== undefined && env !== '') return positiveInt('NETPOLL_POLLERS', Number(env))
+  return Math.min(4, Math.max(1, availableParallelism() - 1))
+}
+
 let current: Config = {
   mode: resolveMode((process.env.NETPOLL_MODE as EngineMode | undefined) ?? 'auto'),
-  pollers: Math.min(4, Math.max(1, availableParallelism() - 1)),
+  pollers: defaultPollers(),
   loadBalance: 'round-robin',
   highWaterMark: 4 * 1024 * 1024,
   lowWaterMark: 1024 * 1024,

@@ -2,7 +2,7 @@
  * A connection (netpoll's `Connection`): a {@link Reader} and a {@link Writer} over a socket
  * owned by a shard, liveness (`isActive`), timeouts and close callbacks.
  */
-import { codeError, NetpollError } from './errors'
+import { checkMs, codeError, NetpollError } from './errors'
 import type { Engine } from './engine'
 import { Reader } from './reader'
 import { Writer } from './writer'
@@ -53,6 +53,11 @@ export class Connection {
   onPeerClosed: ((conn: Connection) => void) | null = null
   /** @internal Called when a handler throws or rejects. */
   onHandlerError: ((error: unknown, conn: Connection) => void) | null = null
+  /**
+   * @internal Set on dialed connections: when the peer finished, the connection is closed
+   * even without a handler (buffered input stays readable), so close callbacks run.
+   */
+  closeOnPeerClose = false
 
   /** @internal */
   constructor(
@@ -231,12 +236,13 @@ export class Connection {
     this.readClosed = true
     this.reader.end(null)
     this.onPeerClosed?.(this)
-    this.maybeEndAfterPeerClose()
+    // Input that came with the FIN is still served before the close.
+    this.dispatch()
   }
 
   /** Without allowHalfOpen, a connection whose peer finished is closed once its handler is done. */
   private maybeEndAfterPeerClose(): void {
-    if (this.readClosed && !this.running && !this.closed && this.onRequest) this.close()
+    if (this.readClosed && !this.running && !this.closed && (this.onRequest || this.closeOnPeerClose)) this.close()
   }
 
   /** A timer fired. @internal */
@@ -280,11 +286,4 @@ export class Connection {
   get isClosed(): boolean {
     return this.closed
   }
-}
-
-function checkMs(ms: unknown): number {
-  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
-    throw new RangeError(`a timeout is a non-negative number of ms, got ${String(ms)}`)
-  }
-  return Math.floor(ms)
 }

@@ -51,7 +51,6 @@ export class Engine {
   private touched: Connection[] = []
   private live = 0
   private nextTag = 1
-  private nextShard = 0
   readonly shards: number
 
   constructor() {
@@ -59,7 +58,12 @@ export class Engine {
     this.native = native(
       () =>
         new binding.NativeEngine(
-          { mode: this.config.mode, pollers: this.config.pollers, maxOutput: this.config.maxOutput },
+          {
+            mode: this.config.mode,
+            pollers: this.config.pollers,
+            maxOutput: this.config.maxOutput,
+            loadBalance: this.config.loadBalance,
+          },
           ((shard: number, data: Buffer, records: Uint32Array, errors: ErrorFields[]) =>
             this.onBatch(shard, data, records, errors)) as (...args: unknown[]) => unknown,
           () => this.flushDirty(),
@@ -85,7 +89,7 @@ export class Engine {
       const a = records[r + 3]
       const b = records[r + 4]
       if (kind === ACCEPTED) {
-        this.accepted(shard, index, gen, a)
+        this.accepted(shard, index, gen, b === 0 ? shard : b - 1, a)
         continue
       }
       if (kind === CONNECTED) {
@@ -122,8 +126,9 @@ export class Engine {
     for (const conn of touched) conn.dispatch()
   }
 
-  private accepted(shard: number, index: number, gen: number, listenerId: number): void {
-    const target = this.listeners.get(key(shard, listenerId))
+  /** A connection on `shard`, accepted by listener `listenerId` of `listenerShard`. */
+  private accepted(shard: number, index: number, gen: number, listenerShard: number, listenerId: number): void {
+    const target = this.listeners.get(key(listenerShard, listenerId))
     const conn = this.register(shard, index, gen)
     if (target === undefined) {
       conn.close()
@@ -139,6 +144,7 @@ export class Engine {
     this.dials.delete(dialKey)
     this.retain(-1)
     if (error) {
+      dial.conn?.finish(error) // inline: the connection registered at dial time is gone
       if (!dial.cancelled) dial.reject(error)
       return
     }
@@ -238,8 +244,7 @@ export class Engine {
 
   /** Starts a dial to a resolved address; `pending` settles with the connect result. */
   dial(network: string, address: string, localAddress: string | undefined, timeoutMs: number, pending: PendingDial): () => void {
-    const shard = this.nextShard
-    this.nextShard = (this.nextShard + 1) % this.shards
+    const shard = this.shards > 1 ? this.native.pickShard() : 0
     const tag = this.nextTag++
     if (this.nextTag >= 2 ** 31) this.nextTag = 1
     const ids = native(() => this.native.dial(shard, network, address, localAddress, timeoutMs, tag))
@@ -247,8 +252,8 @@ export class Engine {
     if (ids.length === 2) {
       // Inline: the connection exists already; its connect result names it by id.
       dialKey = key(shard, ids[0])
+      // It counts for itself (register) until it closes, as the dial does until it settles.
       pending.conn = this.register(shard, ids[0], ids[1])
-      this.retain(-1) // counted by the dial until it settles
     }
     this.dials.set(dialKey, pending)
     this.retain(1)

@@ -80,3 +80,11 @@ export function checkSize(n: unknown, what = 'n'): number {
   }
   return n
 }
+
+/** Validates a timeout in ms (a non-negative finite number; fractions are dropped). */
+export function checkMs(ms: unknown): number {
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+    throw new RangeError(`a timeout is a non-negative number of ms, got ${String(ms)}`)
+  }
+  return Math.floor(ms)
+}

@@ -4,7 +4,8 @@
  * close callbacks; onDisconnect when the peer closes.
  */
 import type { Connection, OnRequest } from './connection'
-import { codeError } from './errors'
+import { getEngine } from './engine'
+import { checkMs, codeError } from './errors'
 import type { Listener } from './listener'
 
 /** Options of an {@link EventLoop}. */
@@ -23,6 +24,10 @@ export interface EventLoopOptions {
   writeTimeout?: number
   /** Idle timeout of every connection, in ms (0 = none, the default): a real close. */
   idleTimeout?: number
+  /** `TCP_NODELAY` on accepted TCP connections. Default true (RPC answers go out at once). */
+  noDelay?: boolean
+  /** TCP keepalive probes after this many ms of silence (`false`, the default: off). */
+  keepAlive?: number | false
 }
 
 /** The result of {@link EventLoop.shutdown}. */
@@ -43,6 +48,11 @@ export class EventLoop {
     private readonly options: EventLoopOptions = {},
   ) {
     if (typeof onRequest !== 'function') throw new TypeError('onRequest must be a function')
+    for (const t of [options.readTimeout, options.writeTimeout, options.idleTimeout]) if (t !== undefined) checkMs(t)
+    const ka = options.keepAlive
+    if (ka !== undefined && ka !== false && (typeof ka !== 'number' || !(ka > 0))) {
+      throw new RangeError(`keepAlive must be a positive number of ms or false, got ${String(ka)}`)
+    }
   }
 
   /**
@@ -73,6 +83,9 @@ export class EventLoop {
     if (o.readTimeout) conn.setReadTimeout(o.readTimeout)
     if (o.writeTimeout) conn.setWriteTimeout(o.writeTimeout)
     if (o.idleTimeout) conn.setIdleTimeout(o.idleTimeout)
+    if (o.noDelay === false || o.keepAlive) {
+      getEngine().setSocketOptions(conn, o.noDelay === false ? false : undefined, o.keepAlive || -1)
+    }
     conn.onHandlerError = o.onError ?? null
     conn.onPeerClosed = o.onDisconnect ?? null
     try {

@@ -19,12 +19,16 @@ export interface EngineStats {
   events: number
   /** Connections accepted. */
   accepted: number
+  /** Times accepting paused for lack of file descriptors (EMFILE/ENFILE), then retried. */
+  acceptBackoffs: number
+  /** Open connections of each shard, by shard index (placement, see `loadBalance`). */
+  connectionsPerShard: number[]
 }
 
 /** The engine's counters (all zero before the first listener or dial). */
 export function stats(): EngineStats {
   if (!engineStarted()) {
-    return { connections: 0, listeners: 0, timers: 0, bytesIn: 0, bytesOut: 0, bytesQueued: 0, events: 0, accepted: 0 }
+    return { connections: 0, listeners: 0, timers: 0, bytesIn: 0, bytesOut: 0, bytesQueued: 0, events: 0, accepted: 0, acceptBackoffs: 0, connectionsPerShard: [] }
   }
   return getEngine().stats()
 }

@@ -47,7 +47,9 @@ run('clippy', 'cargo', ['clippy', '--workspace', '--all-targets', '--', '-D', 'w
 run('cargo test', 'cargo', ['test', '--workspace'], { parse: cargoCounts })
 if (built) {
   for (const mode of ['inline', 'threaded']) {
-    run(`ava (${mode})`, 'npx', ['ava', '--tap'], { env: { NETPOLL_MODE: mode }, parse: tapCounts })
+    // Threaded with 2 shards, so cross-shard placement and hand-off are exercised too.
+    const env = mode === 'threaded' ? { NETPOLL_MODE: mode, NETPOLL_POLLERS: '2' } : { NETPOLL_MODE: mode }
+    run(`ava (${mode})`, 'npx', ['ava', '--tap'], { env, parse: tapCounts })
   }
 }
 if (process.env.NETPOLL_CI === '1') {

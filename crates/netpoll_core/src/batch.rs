@@ -20,7 +20,8 @@ pub const RECORD_LEN: usize = 5;
 pub enum RecordKind {
     /// Bytes of a connection: `a` = offset in `data`, `b` = length.
     Data = 1,
-    /// A connection was accepted: `a` = listener id.
+    /// A connection was accepted: `a` = listener id, `b` = 0 if the listener is on this
+    /// shard, else 1 + the index of the shard that accepted it and handed it over.
     Accepted = 2,
     /// A dial finished: `a` = error number (0 = connected), `b` = the dial's tag.
     Connected = 3,

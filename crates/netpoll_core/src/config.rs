@@ -23,6 +23,9 @@ pub struct ShardConfig {
     pub max_connections: usize,
     /// Readiness events fetched per poll. Default 1024.
     pub events_capacity: usize,
+    /// `TCP_NODELAY` on accepted TCP connections (small responses go out at once, as RPC
+    /// needs; writes are coalesced per batch anyway). Default true.
+    pub no_delay: bool,
 }
 
 impl Default for ShardConfig {
@@ -36,6 +39,7 @@ impl Default for ShardConfig {
             accept_backoff_ms: 100,
             max_connections: 1_000_000,
             events_capacity: 1024,
+            no_delay: true,
         }
     }
 }

@@ -77,7 +77,8 @@ enum Socket {
 ///
 /// With `reuse_port`, [`Listener::bind_shard_copy`] binds another socket to the same
 /// address, so each shard accepts on its own socket; the kernel spreads connections over
-/// them where [`sys::supports_reuseport_balancing`] (Linux).
+/// them where [`sys::supports_reuseport_balancing`] (Linux). The first socket still fails
+/// with `EADDRINUSE` when the port is taken, reuse_port or not.
 #[derive(Debug)]
 pub struct Listener {
     socket: Socket,
@@ -102,6 +103,10 @@ impl Listener {
         let mut first_err = None;
         for addr in &addrs {
             let result = match addr {
+                // `SO_REUSEPORT` lets any socket of the same user join the port, even one
+                // that is in use; claiming the port first gives `EADDRINUSE` as usual.
+                NetAddr::Inet(a) if opts.reuse_port => sys::claim_tcp_port(*a, &opts)
+                    .and_then(|a| Listener::bind_tcp(network, a, &opts)),
                 NetAddr::Inet(a) => Listener::bind_tcp(network, *a, &opts),
                 NetAddr::Unix(p) => Listener::bind_unix(p, &opts),
             };

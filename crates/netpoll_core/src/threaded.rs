@@ -8,10 +8,17 @@
 //! from clear to set; the consumer clears the flag *before* taking the outbox, so nothing is
 //! ever left behind without a wake. Commands are queued the same way: the first command
 //! after the reactor drained the queue wakes it (`mio::Waker`), the rest ride along.
+//!
+//! # Groups and placement
+//!
+//! Shards started together by [`ThreadedShard::spawn_group`] share a [`Balancer`]. A
+//! listener registered with `hand_off` (one accepting shard for the whole group, where the
+//! OS cannot balance accepts with `SO_REUSEPORT`) passes each accepted stream to the shard
+//! the policy picks, as an [`Command::Adopt`] on that shard's queue.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
@@ -22,6 +29,7 @@ use crate::config::ShardConfig;
 use crate::error::NetError;
 use crate::event::{ConnId, EventSink, ListenerId};
 use crate::listener::Listener;
+use crate::placement::{Balancer, Policy};
 use crate::shard::{Shard, ShardStats, WriteStatus, WAKER_TOKEN};
 use crate::stream::Stream;
 
@@ -33,8 +41,11 @@ pub type StreamFn = Box<dyn FnOnce(Option<&Stream>) + Send>;
 
 /// Work for a reactor thread.
 pub enum Command {
-    /// Register a listener (its id is reported back through the `reply`).
-    Listen(Listener, Reply<std::io::Result<ListenerId>>),
+    /// Register a listener (its id is reported back through the `reply`); with `true`, its
+    /// connections are handed to the shards of the group by the placement policy.
+    Listen(Listener, bool, Reply<std::io::Result<ListenerId>>),
+    /// Take a connection accepted on listener `ListenerId` of shard `u32` of the group.
+    Adopt(Stream, ListenerId, u32),
     /// Stop accepting on a listener and close it.
     Unlisten(ListenerId),
     /// Start a dial; its `connected` record carries `tag`.
@@ -67,11 +78,29 @@ struct Shared {
     notify: Box<dyn Fn() + Send + Sync>,
 }
 
+/// What the shards of one group share.
+struct Group {
+    balancer: Balancer,
+    /// Every shard's queue, by index (set once all are started).
+    peers: OnceLock<Vec<Arc<Shared>>>,
+}
+
 /// A shard running on its own thread (see the module docs). Dropping it stops and joins
 /// the thread, closing every connection and listener on it.
 pub struct ThreadedShard {
     shared: Arc<Shared>,
+    group: Arc<Group>,
     thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn enqueue(shared: &Shared, commands: impl IntoIterator<Item = Command>) {
+    let mut queue = lock(&shared.commands);
+    let was_empty = queue.is_empty();
+    queue.extend(commands);
+    drop(queue);
+    if was_empty {
+        let _ = shared.waker.wake();
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -81,43 +110,69 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl ThreadedShard {
     /// Starts a reactor thread named `name`; `notify` is called (on the reactor thread)
-    /// whenever events wait in the outbox and no wake is pending.
+    /// whenever events wait in the outbox and no wake is pending. A group of one.
     pub fn spawn(
         name: String,
         config: ShardConfig,
         notify: Box<dyn Fn() + Send + Sync>,
     ) -> std::io::Result<ThreadedShard> {
-        let shard = Shard::new(config)?;
-        let waker = Waker::new(shard.registry(), WAKER_TOKEN)?;
-        let shared = Arc::new(Shared {
-            commands: Mutex::new(Vec::new()),
-            outbox: Mutex::new(Batch::default()),
-            wake_pending: AtomicBool::new(false),
-            stop: AtomicBool::new(false),
-            stats: Mutex::new(ShardStats::default()),
-            waker,
-            notify,
+        let mut group = Self::spawn_group(&name, config, Policy::RoundRobin, vec![notify])?;
+        Ok(group.remove(0))
+    }
+
+    /// Starts one reactor thread per `notify` (named `<prefix>-<index>`), sharing a
+    /// placement `policy`. On an error, the threads already started are stopped.
+    pub fn spawn_group(
+        prefix: &str,
+        config: ShardConfig,
+        policy: Policy,
+        notify: Vec<Box<dyn Fn() + Send + Sync>>,
+    ) -> std::io::Result<Vec<ThreadedShard>> {
+        let group = Arc::new(Group {
+            balancer: Balancer::new(policy, notify.len()),
+            peers: OnceLock::new(),
         });
-        let thread_shared = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name(name)
-            .spawn(move || Reactor::new(shard, thread_shared).run())?;
-        Ok(ThreadedShard {
-            shared,
-            thread: Mutex::new(Some(thread)),
-        })
+        let mut prepared = Vec::new();
+        for notify in notify {
+            let shard = Shard::new(config.clone())?;
+            let waker = Waker::new(shard.registry(), WAKER_TOKEN)?;
+            let shared = Arc::new(Shared {
+                commands: Mutex::new(Vec::new()),
+                outbox: Mutex::new(Batch::default()),
+                wake_pending: AtomicBool::new(false),
+                stop: AtomicBool::new(false),
+                stats: Mutex::new(ShardStats::default()),
+                waker,
+                notify,
+            });
+            prepared.push((shard, shared));
+        }
+        let peers = prepared.iter().map(|(_, shared)| shared.clone()).collect();
+        let _ = group.peers.set(peers);
+        let mut shards = Vec::new();
+        for (index, (shard, shared)) in prepared.into_iter().enumerate() {
+            let reactor = Reactor::new(shard, shared.clone(), group.clone(), index);
+            let thread = std::thread::Builder::new()
+                .name(format!("{prefix}-{index}"))
+                .spawn(move || reactor.run())?;
+            shards.push(ThreadedShard {
+                shared,
+                group: group.clone(),
+                thread: Mutex::new(Some(thread)),
+            });
+        }
+        Ok(shards)
+    }
+
+    /// The shard the group's placement policy picks for a new connection (dials).
+    pub fn pick_shard(&self) -> usize {
+        self.group.balancer.pick()
     }
 
     /// Queues commands, waking the reactor only if no earlier command is still waiting (that
     /// one's wake covers these too: the reactor takes the whole queue at once).
     pub fn send(&self, commands: impl IntoIterator<Item = Command>) {
-        let mut queue = lock(&self.shared.commands);
-        let was_empty = queue.is_empty();
-        queue.extend(commands);
-        drop(queue);
-        if was_empty {
-            let _ = self.shared.waker.wake();
-        }
+        enqueue(&self.shared, commands);
     }
 
     /// Takes every event the reactor has reported since the last call (clearing the wake
@@ -156,16 +211,20 @@ impl Drop for ThreadedShard {
 struct Reactor {
     shard: Shard,
     shared: Arc<Shared>,
+    group: Arc<Group>,
+    index: usize,
     batch: Batch,
     /// Per connection, the sequence number of the last write applied (for `flushed`).
     write_seq: HashMap<ConnId, u32>,
 }
 
 impl Reactor {
-    fn new(shard: Shard, shared: Arc<Shared>) -> Reactor {
+    fn new(shard: Shard, shared: Arc<Shared>, group: Arc<Group>, index: usize) -> Reactor {
         Reactor {
             shard,
             shared,
+            group,
+            index,
             batch: Batch::default(),
             write_seq: HashMap::new(),
         }
@@ -182,6 +241,7 @@ impl Reactor {
                 eprintln!("netpoll: reactor poll failed: {e}");
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
+            self.place_handoffs();
             self.publish();
         }
         self.shard.close_all();
@@ -191,9 +251,22 @@ impl Reactor {
         let commands = std::mem::take(&mut *lock(&self.shared.commands));
         for command in commands {
             match command {
-                Command::Listen(listener, reply) => reply(self.shard.add_listener(listener)),
+                Command::Listen(listener, hand_off, reply) => {
+                    let result = self.shard.add_listener(listener);
+                    if let (Ok(id), true) = (&result, hand_off) {
+                        self.shard.hand_off_accepts(*id);
+                    }
+                    reply(result)
+                }
+                Command::Adopt(stream, listener, origin) => {
+                    self.group.balancer.placed(self.index);
+                    if let Some(conn) = self.shard.adopt_accepted(stream) {
+                        self.batch
+                            .push(RecordKind::Accepted, conn, listener.0, origin + 1);
+                    }
+                }
                 Command::Unlisten(id) => drop(self.shard.remove_listener(id)),
-                Command::Dial(stream, timeout, tag) => match self.shard.dial(stream, timeout) {
+                Command::Dial(stream, timeout, tag) => match self.dial(stream, timeout) {
                     Ok(id) => self.batch.dial_tags.push((id, tag)),
                     Err(e) => {
                         let id = ConnId {
@@ -232,9 +305,37 @@ impl Reactor {
         }
     }
 
+    /// Starts a dial placed here by the group's policy.
+    fn dial(&mut self, stream: Stream, timeout: u64) -> std::io::Result<ConnId> {
+        self.group.balancer.placed(self.index);
+        self.shard.dial(stream, timeout)
+    }
+
+    /// Sends the connections accepted on hand-off listeners to the shards the policy picks
+    /// (this one included).
+    fn place_handoffs(&mut self) {
+        for (stream, listener) in self.shard.take_handoffs() {
+            let target = self.group.balancer.pick();
+            let peer = self.group.peers.get().and_then(|p| p.get(target));
+            match peer {
+                Some(peer) if target != self.index => {
+                    enqueue(peer, [Command::Adopt(stream, listener, self.index as u32)])
+                }
+                _ => {
+                    self.group.balancer.placed(self.index);
+                    if let Some(conn) = self.shard.adopt_accepted(stream) {
+                        self.batch.accepted(listener, conn);
+                    }
+                }
+            }
+        }
+    }
+
     /// Moves this round's events to the outbox and wakes the consumer if needed.
     fn publish(&mut self) {
-        *lock(&self.shared.stats) = self.shard.stats();
+        let stats = self.shard.stats();
+        self.group.balancer.set_load(self.index, stats.connections);
+        *lock(&self.shared.stats) = stats;
         if self.batch.is_empty() {
             return;
         }

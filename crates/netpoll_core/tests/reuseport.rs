@@ -76,3 +76,21 @@ fn copies_need_reuse_port_and_tcp() {
     assert_eq!(e.code, "EINVAL");
     assert_eq!(e.address.as_deref(), Some(dir.path("r.sock").as_str()));
 }
+
+/// `SO_REUSEPORT` alone would let a second server of the same user join a port in use and
+/// silently take half its connections: binding a new listener must still be EADDRINUSE.
+#[test]
+fn a_port_in_use_is_eaddrinuse_even_with_reuse_port() {
+    let _g = util::serial();
+    let first = Listener::bind(Network::Tcp4, "127.0.0.1:0", reuse_port()).unwrap();
+    let port = first.local_addr().port().unwrap();
+    let before = util::fd_count();
+    let e = Listener::bind(Network::Tcp4, &format!("127.0.0.1:{port}"), reuse_port()).unwrap_err();
+    assert_eq!((e.code, e.port), ("EADDRINUSE", Some(port)));
+    assert_eq!(util::fd_count(), before, "no descriptor left open");
+    // A port held without reuse_port (by someone else) is refused the same way.
+    let plain = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = plain.local_addr().unwrap().port();
+    let e = Listener::bind(Network::Tcp4, &format!("127.0.0.1:{port}"), reuse_port()).unwrap_err();
+    assert_eq!(e.code, "EADDRINUSE");
+}

@@ -28,6 +28,22 @@ fn accept_reports_an_accepted_record() {
     assert!(shard.is_active(id));
     assert_eq!(shard.stats().connections, 1);
     assert_eq!(shard.stats().accepted, 1);
+    let stream = shard.stream(id).expect("open");
+    assert!(netpoll_core::sys::nodelay(stream).expect("getsockopt"));
+}
+
+#[test]
+fn no_delay_off_leaves_nagle_on() {
+    let config = ShardConfig {
+        no_delay: false,
+        ..ShardConfig::default()
+    };
+    let (mut shard, _, addr) = shard_with_listener(config);
+    let mut log = Log::default();
+    let _client = tcp_client(addr, None);
+    let id = next_accepted(&mut shard, &mut log, 0);
+    let stream = shard.stream(id).expect("open");
+    assert!(!netpoll_core::sys::nodelay(stream).expect("getsockopt"));
 }
 
 #[test]

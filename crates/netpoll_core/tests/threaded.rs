@@ -67,6 +67,7 @@ fn listen_accept_read_write_flush_and_stop() {
     let (tx, rx) = mpsc::channel();
     shard.send([Command::Listen(
         listener,
+        false,
         Box::new(move |r| {
             let _ = tx.send(r);
         }),

@@ -41,6 +41,10 @@ pub struct EngineStats {
     pub events: f64,
     /// Connections accepted.
     pub accepted: f64,
+    /// Times accepting paused for lack of file descriptors (EMFILE/ENFILE).
+    pub accept_backoffs: f64,
+    /// Open connections of each shard, by shard index.
+    pub connections_per_shard: Vec<f64>,
 }
 
 /// A core error as a napi error whose message is `netpoll:` + JSON of its fields; the TS
@@ -106,4 +110,6 @@ pub fn add_stats(total: &mut EngineStats, s: ShardStats) {
     total.bytes_queued += s.bytes_queued as f64;
     total.events += s.events as f64;
     total.accepted += s.accepted as f64;
+    total.accept_backoffs += s.accept_backoffs as f64;
+    total.connections_per_shard.push(s.connections as f64);
 }

@@ -12,6 +12,7 @@ use netpoll_core::config::ShardConfig;
 use netpoll_core::error::NetError;
 use netpoll_core::event::{ConnId, ListenerId};
 use netpoll_core::listener::{ListenOptions, Listener};
+use netpoll_core::placement::Policy;
 use netpoll_core::shard::{Shard, WriteStatus};
 use netpoll_core::stream::Stream;
 use netpoll_core::threaded::Command;
@@ -32,6 +33,8 @@ pub struct EngineOptions {
     pub max_output: Option<f64>,
     /// Most connections per shard.
     pub max_connections: Option<f64>,
+    /// Placement over shards: `round-robin` (default), `random` or `least-connections`.
+    pub load_balance: Option<String>,
 }
 
 /// Where a listener was bound, and its ids on the shards that accept for it.
@@ -125,6 +128,10 @@ impl NativeEngine {
         if let Some(v) = options.max_connections {
             config.max_connections = v as usize;
         }
+        let policy = match &options.load_balance {
+            Some(name) => Policy::parse(name).map_err(to_napi)?,
+            None => Policy::default(),
+        };
         let callbacks = BatchCallbacks::new(env.raw(), on_batch.raw(), after_batch.raw())?;
         let engine = match options.mode.as_str() {
             "inline" => Engine::Inline(InlineEngine::new(env.raw(), config, callbacks)?),
@@ -132,6 +139,7 @@ impl NativeEngine {
                 env.raw(),
                 options.pollers,
                 config,
+                policy,
                 callbacks,
             )?),
             other => {
@@ -207,14 +215,25 @@ impl NativeEngine {
                         listeners.push(listeners[0].bind_shard_copy().map_err(to_napi)?);
                     }
                 }
+                // Without per-shard copies, shard 0 accepts and hands connections over.
+                let hand_off = !opts.reuse_port && t.len() > 1;
                 let mut ids = Vec::new();
                 for (shard, l) in listeners.into_iter().enumerate() {
-                    let id = ask(t, shard as u32, |reply| Command::Listen(l, reply))?
+                    let id = ask(t, shard as u32, |reply| Command::Listen(l, hand_off, reply))?
                         .map_err(|e| io_err(e, "listen"))?;
                     ids.extend([shard as u32, id.0]);
                 }
                 Ok(info(ids))
             }
+        }
+    }
+
+    /// The shard for a new dial, by the placement policy (always 0 inline).
+    #[napi]
+    pub fn pick_shard(&self) -> napi::Result<u32> {
+        match self.engine()? {
+            Engine::Inline(_) => Ok(0),
+            Engine::Threaded(t) => t.pick_shard(),
         }
     }
 
@@ -462,6 +481,8 @@ impl NativeEngine {
             bytes_queued: 0.0,
             events: 0.0,
             accepted: 0.0,
+            accept_backoffs: 0.0,
+            connections_per_shard: Vec::new(),
         };
         match self.engine()? {
             Engine::Inline(e) => add_stats(&mut total, e.with_shard(|s| s.stats())),

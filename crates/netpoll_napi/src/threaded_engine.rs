@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 use napi::sys;
 use netpoll_core::batch::Batch;
 use netpoll_core::config::ShardConfig;
+use netpoll_core::placement::Policy;
 use netpoll_core::threaded::{Command, ThreadedShard};
 
 use crate::js_call::BatchCallbacks;
@@ -68,13 +69,15 @@ pub struct ThreadedEngine {
 }
 
 impl ThreadedEngine {
-    /// Starts `pollers` reactor threads.
+    /// Starts `pollers` reactor threads placing connections by `policy`.
     pub fn new(
         env: sys::napi_env,
         pollers: u32,
         config: ShardConfig,
+        policy: Policy,
         callbacks: BatchCallbacks,
     ) -> napi::Result<ThreadedEngine> {
+        let mut notifies = Vec::new();
         let callbacks = Rc::new(callbacks);
         let mut engine = ThreadedEngine {
             env,
@@ -128,11 +131,13 @@ impl ThreadedEngine {
                     )
                 };
             });
-            let shard =
-                ThreadedShard::spawn(format!("netpoll-shard-{index}"), config.clone(), notify)
-                    .map_err(|e| napi::Error::from_reason(e.to_string()))?;
+            notifies.push(notify as Box<dyn Fn() + Send + Sync>);
+        }
+        let shards = ThreadedShard::spawn_group("netpoll-shard", config, policy, notifies)
+            .map_err(|e| napi::Error::from_reason(e.to_string()))?;
+        for ((ctx, _), shard) in engine.shards.iter().zip(shards) {
             // SAFETY: ctx is live (owned by the function until finalize).
-            let _ = unsafe { &*ctx }.shard.set(shard);
+            let _ = unsafe { &**ctx }.shard.set(shard);
         }
         Ok(engine)
     }
@@ -153,6 +158,11 @@ impl ThreadedEngine {
             .shard
             .get()
             .ok_or_else(|| napi::Error::from_reason("shard stopped"))
+    }
+
+    /// The shard the placement policy picks for a new connection.
+    pub fn pick_shard(&self) -> napi::Result<u32> {
+        Ok(self.shard(0)?.pick_shard() as u32)
     }
 
     /// Queues commands on shard `index` with one wake.

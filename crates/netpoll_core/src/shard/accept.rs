@@ -5,7 +5,8 @@ use std::io;
 use super::timers::TimerKey;
 use super::Shard;
 use crate::error::NetError;
-use crate::event::{EventSink, ListenerId};
+use crate::event::{ConnId, EventSink, ListenerId};
+use crate::stream::Stream;
 use crate::sys;
 
 impl Shard {
@@ -22,23 +23,17 @@ impl Shard {
             }
             match slot.listener.accept() {
                 Ok((stream, _peer)) => {
-                    if self.conns.len() >= self.config.max_connections {
-                        drop(stream); // over the limit: refuse by closing at once
-                        continue;
-                    }
-                    match self.adopt(stream) {
-                        Ok(conn) => {
-                            self.stats.accepted += 1;
-                            self.stats.events += 1;
-                            sink.accepted(id, conn);
-                        }
-                        Err(_) => continue, // registration failed: the socket is dropped
+                    if slot.hand_off {
+                        self.handoffs.push((stream, id));
+                    } else if let Some(conn) = self.adopt_accepted(stream) {
+                        sink.accepted(id, conn);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if sys::is_fd_exhaustion(&e) => {
                     slot.backing_off = true;
+                    self.stats.accept_backoffs += 1;
                     let ms = self.config.accept_backoff_ms;
                     self.arm(ms, TimerKey::AcceptBackoff(id));
                     return;
@@ -54,6 +49,37 @@ impl Shard {
         }
         if !self.ready_listeners.contains(&id) {
             self.ready_listeners.push(id);
+        }
+    }
+
+    /// Places a connection accepted on a listener of this shard or, handed over, of another
+    /// one. Over `max_connections` the stream is dropped (the peer sees its connection
+    /// closed at once); a registration failure drops it too. The caller reports the
+    /// `accepted` event.
+    pub fn adopt_accepted(&mut self, stream: Stream) -> Option<ConnId> {
+        if self.conns.len() >= self.config.max_connections {
+            return None;
+        }
+        if self.config.no_delay && stream.is_tcp() {
+            let _ = stream.set_nodelay(true); // best effort: the connection works without it
+        }
+        let conn = self.adopt(stream).ok()?;
+        self.stats.accepted += 1;
+        self.stats.events += 1;
+        Some(conn)
+    }
+
+    /// Connections accepted on hand-off listeners since the last call, with their listener:
+    /// not yet on any shard (see [`Shard::hand_off_accepts`]).
+    pub fn take_handoffs(&mut self) -> Vec<(Stream, ListenerId)> {
+        std::mem::take(&mut self.handoffs)
+    }
+
+    /// Connections accepted on listener `id` are not adopted here but kept for
+    /// [`Shard::take_handoffs`]: a threaded engine places them on the shard its policy picks.
+    pub fn hand_off_accepts(&mut self, id: ListenerId) {
+        if let Some(Some(slot)) = self.listeners.get_mut(id.0 as usize) {
+            slot.hand_off = true;
         }
     }
 

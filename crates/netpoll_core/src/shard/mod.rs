@@ -70,6 +70,8 @@ pub struct ShardStats {
     pub events: u64,
     /// Connections accepted since the shard started.
     pub accepted: u64,
+    /// Times accepting paused because the process or system ran out of descriptors.
+    pub accept_backoffs: u64,
 }
 
 /// A reactor shard (see the module docs).
@@ -84,6 +86,8 @@ pub struct Shard {
     /// still had connections when their accept budget ran out: served again next round.
     ready_conns: Vec<ConnId>,
     ready_listeners: Vec<ListenerId>,
+    /// Accepted on hand-off listeners, waiting for the engine to place them.
+    handoffs: Vec<(Stream, ListenerId)>,
     epoch: Instant,
     stats: ShardStats,
 }
@@ -92,6 +96,8 @@ struct ListenerSlot {
     listener: Listener,
     /// Accepting is paused after EMFILE/ENFILE until the backoff timer fires.
     backing_off: bool,
+    /// Accepted connections go to `handoffs` instead of this shard.
+    hand_off: bool,
 }
 
 impl Shard {
@@ -106,6 +112,7 @@ impl Shard {
             timers: TimerWheel::new(),
             ready_conns: Vec::new(),
             ready_listeners: Vec::new(),
+            handoffs: Vec::new(),
             epoch: Instant::now(),
             stats: ShardStats::default(),
         })
@@ -253,6 +260,7 @@ impl Shard {
         self.listeners[index] = Some(ListenerSlot {
             listener,
             backing_off: false,
+            hand_off: false,
         });
         // Connections may already be waiting in the backlog.
         self.ready_listeners.push(id);

@@ -65,6 +65,22 @@ pub fn bind_tcp(addr: SocketAddr, opts: &ListenOptions) -> io::Result<TcpListene
     Ok(TcpListener::from_std(socket.into()))
 }
 
+/// Checks that `addr` is free the way a plain bind would (no `SO_REUSEPORT`, which would
+/// let us join a port another listener of this user holds) and returns it with the port
+/// the OS chose for port 0. The probe socket is closed again before returning.
+pub fn claim_tcp_port(addr: SocketAddr, opts: &ListenOptions) -> io::Result<SocketAddr> {
+    let socket = stream_socket(Domain::for_address(addr), Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(opts.ipv6_only)?;
+    }
+    socket.bind(&addr.into())?;
+    socket
+        .local_addr()?
+        .as_socket()
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EAFNOSUPPORT))
+}
+
 /// A listening Unix socket at `path` (which must not exist), non-blocking.
 pub fn bind_unix(path: &Path, backlog_len: u32) -> io::Result<UnixListener> {
     let socket = stream_socket(Domain::UNIX, None)?;

@@ -26,6 +26,11 @@ pub fn bind_tcp(_addr: SocketAddr, _opts: &ListenOptions) -> io::Result<TcpListe
 }
 
 /// Unsupported: see the module docs.
+pub fn claim_tcp_port(_addr: SocketAddr, _opts: &ListenOptions) -> io::Result<SocketAddr> {
+    unsupported()
+}
+
+/// Unsupported: see the module docs.
 pub fn bind_unix(_path: &Path, _backlog: u32) -> io::Result<UnixListener> {
     unsupported()
 }
