@@ -6,6 +6,14 @@ const { parseArgs } = require('./cli')
 const np = require('..')
 
 const o = parseArgs(process.argv.slice(2))
+
+// `kill -USR2 PID` prints one line `stats {process.memoryUsage()}` (after a full GC when node
+// runs with --expose-gc): the heap probe of `npm run bench`'s idle-connections scenario.
+process.on('SIGUSR2', () => {
+  globalThis.gc?.()
+  console.log(`stats ${JSON.stringify(process.memoryUsage())}`)
+})
+
 if (o.mode || o.pollers) np.configure({ ...(o.mode && { mode: o.mode }), ...(o.pollers && { pollers: o.pollers }) })
 
 function tooLarge(n) {

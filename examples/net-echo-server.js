@@ -8,6 +8,13 @@ const { parseArgs } = require('./cli')
 
 const o = parseArgs(process.argv.slice(2))
 
+// `kill -USR2 PID` prints one line `stats {process.memoryUsage()}` (after a full GC when node
+// runs with --expose-gc): the heap probe of `npm run bench`'s idle-connections scenario.
+process.on('SIGUSR2', () => {
+  globalThis.gc?.()
+  console.log(`stats ${JSON.stringify(process.memoryUsage())}`)
+})
+
 function framed(socket) {
   let buf = Buffer.alloc(0)
   socket.on('data', (d) => {

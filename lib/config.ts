@@ -35,7 +35,9 @@ export interface ConfigOptions {
   /**
    * Read backpressure: above this many unconsumed input bytes on a connection, the shard
    * stops reading it until the handler consumes below {@link ConfigOptions.lowWaterMark}.
-   * Default 4 MiB. (A read waiting for more bytes than this raises it for that read.)
+   * Default 4 MiB. (A read waiting for more bytes than this raises it for that read.) It
+   * also bounds the input each shard has read and JS has not taken yet, so a JS thread
+   * that falls behind holds the peers (TCP flow control) instead of growing memory.
    */
   highWaterMark?: number
   /** See {@link ConfigOptions.highWaterMark}. Default 1 MiB. */

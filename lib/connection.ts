@@ -146,12 +146,15 @@ export class Connection {
     if (!this.closed) this.engine.setTimer(this, TIMER_IDLE, checkMs(ms))
   }
 
-  /** The local end's address (`null` once closed). */
+  /**
+   * The local end's address. Read once and kept, so it stays available in close callbacks;
+   * `null` if the connection closed before it was first read.
+   */
   get localAddress(): NetAddress | null {
     return this.addresses().local
   }
 
-  /** The peer's address (`null` once closed). */
+  /** The peer's address; kept like {@link Connection.localAddress}. */
   get remoteAddress(): NetAddress | null {
     return this.addresses().remote
   }

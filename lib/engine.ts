@@ -62,6 +62,9 @@ export class Engine {
             mode: this.config.mode,
             pollers: this.config.pollers,
             maxOutput: this.config.maxOutput,
+            // Input in flight to JS is bounded like one connection's buffered input, so a
+            // reader never holds much more than twice the high-water mark.
+            maxPendingInput: this.config.highWaterMark,
             loadBalance: this.config.loadBalance,
           },
           ((shard: number, data: Buffer, records: Uint32Array, errors: ErrorFields[]) =>

@@ -56,6 +56,7 @@ if (process.env.NETPOLL_CI === '1') {
   // CI also proves the packages install and the workflows are valid.
   run('test:pack', 'npm', ['run', 'test:pack'])
   run('lint:workflows', 'npm', ['run', 'lint:workflows'])
+  run('bench smoke', 'npm', ['run', 'bench', '--', '--quick'])
 }
 console.log('\n=== summary')
 for (const s of steps) console.log(s)

@@ -45,6 +45,8 @@ pub struct Batch {
     /// the first `used` bytes are the batch's data.
     buf: Vec<u8>,
     used: usize,
+    /// See [`Batch::set_backlog`].
+    backlog: usize,
     /// Flat records, [`RECORD_LEN`] `u32`s each.
     pub records: Vec<u32>,
     /// Errors named by records.
@@ -62,6 +64,12 @@ impl Batch {
     /// The bytes read, back to back (records name them by offset and length).
     pub fn bytes(&self) -> &[u8] {
         &self.buf[..self.used]
+    }
+
+    /// Input bytes delivered earlier and still waiting for the consumer elsewhere (the
+    /// threaded outbox): they count towards [`EventSink::pending_input`].
+    pub fn set_backlog(&mut self, bytes: usize) {
+        self.backlog = bytes;
     }
 
     /// Empties the batch, keeping its memory.
@@ -166,6 +174,10 @@ impl EventSink for Batch {
     fn closed(&mut self, conn: ConnId, error: Option<NetError>) {
         let a = self.error_ref(error);
         self.push(RecordKind::Closed, conn, a, 0);
+    }
+
+    fn pending_input(&self) -> usize {
+        self.used + self.backlog
     }
 
     fn listener_error(&mut self, listener: ListenerId, error: NetError) {

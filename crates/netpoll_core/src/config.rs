@@ -26,6 +26,10 @@ pub struct ShardConfig {
     /// `TCP_NODELAY` on accepted TCP connections (small responses go out at once, as RPC
     /// needs; writes are coalesced per batch anyway). Default true.
     pub no_delay: bool,
+    /// Most input bytes read but not yet taken by the consumer (JS) per shard; beyond it
+    /// the shard holds its reads (the kernel's buffers and TCP flow control hold the
+    /// peers) until the consumer catches up. Default 16 MiB.
+    pub max_pending_input: usize,
 }
 
 impl Default for ShardConfig {
@@ -40,6 +44,7 @@ impl Default for ShardConfig {
             max_connections: 1_000_000,
             events_capacity: 1024,
             no_delay: true,
+            max_pending_input: 16 << 20,
         }
     }
 }

@@ -66,4 +66,11 @@ pub trait EventSink {
     fn closed(&mut self, conn: ConnId, error: Option<NetError>);
     /// A listener failed in a way that stops it accepting (not EMFILE, which backs off).
     fn listener_error(&mut self, listener: ListenerId, error: NetError);
+    /// Bytes of input this sink holds that its consumer has not taken yet. At
+    /// [`ShardConfig::max_pending_input`](crate::config::ShardConfig::max_pending_input)
+    /// the shard stops reading until it drops, so a consumer that falls behind bounds the
+    /// memory instead of the peers. Default 0 (never holds).
+    fn pending_input(&self) -> usize {
+        0
+    }
 }

@@ -46,8 +46,8 @@ pub enum Command {
     Listen(Listener, bool, Reply<std::io::Result<ListenerId>>),
     /// Take a connection accepted on listener `ListenerId` of shard `u32` of the group.
     Adopt(Stream, ListenerId, u32),
-    /// Stop accepting on a listener and close it.
-    Unlisten(ListenerId),
+    /// Stop accepting on a listener and close it; `reply` is called once it is closed.
+    Unlisten(ListenerId, Reply<()>),
     /// Start a dial; its `connected` record carries `tag`.
     Dial(Stream, u64, u32),
     /// Write bytes; `seq` is reported by the `flushed` record that covers them.
@@ -72,6 +72,8 @@ struct Shared {
     commands: Mutex<Vec<Command>>,
     outbox: Mutex<Batch>,
     wake_pending: AtomicBool,
+    /// The reactor holds reads until the consumer takes the outbox: wake it when it does.
+    reads_held: AtomicBool,
     stop: AtomicBool,
     stats: Mutex<ShardStats>,
     waker: Waker,
@@ -140,6 +142,7 @@ impl ThreadedShard {
                 commands: Mutex::new(Vec::new()),
                 outbox: Mutex::new(Batch::default()),
                 wake_pending: AtomicBool::new(false),
+                reads_held: AtomicBool::new(false),
                 stop: AtomicBool::new(false),
                 stats: Mutex::new(ShardStats::default()),
                 waker,
@@ -182,6 +185,10 @@ impl ThreadedShard {
         let mut outbox = lock(&self.shared.outbox);
         std::mem::swap(&mut *outbox, into);
         outbox.clear();
+        drop(outbox);
+        if self.shared.reads_held.swap(false, Ordering::SeqCst) {
+            let _ = self.shared.waker.wake();
+        }
     }
 
     /// The shard's counters as of its last round.
@@ -236,6 +243,9 @@ impl Reactor {
             // Results of the commands go out before the reactor may block in poll.
             self.publish();
             let timeout = self.shard.poll_timeout();
+            // Input the consumer has not taken yet counts against the shard's input limit.
+            let backlog = lock(&self.shared.outbox).bytes().len();
+            self.batch.set_backlog(backlog);
             if let Err(e) = self.shard.run_once(timeout, &mut self.batch) {
                 // Only EINTR-like failures are expected here; never spin on a broken poll.
                 eprintln!("netpoll: reactor poll failed: {e}");
@@ -243,6 +253,13 @@ impl Reactor {
             }
             self.place_handoffs();
             self.publish();
+            if self.shard.has_held_reads() {
+                self.shared.reads_held.store(true, Ordering::SeqCst);
+                // Taken meanwhile? Then no wake comes: run again at once.
+                if lock(&self.shared.outbox).bytes().is_empty() {
+                    let _ = self.shared.waker.wake();
+                }
+            }
         }
         self.shard.close_all();
     }
@@ -265,7 +282,10 @@ impl Reactor {
                             .push(RecordKind::Accepted, conn, listener.0, origin + 1);
                     }
                 }
-                Command::Unlisten(id) => drop(self.shard.remove_listener(id)),
+                Command::Unlisten(id, reply) => {
+                    drop(self.shard.remove_listener(id));
+                    reply(())
+                }
                 Command::Dial(stream, timeout, tag) => match self.dial(stream, timeout) {
                     Ok(id) => self.batch.dial_tags.push((id, tag)),
                     Err(e) => {

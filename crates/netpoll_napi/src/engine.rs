@@ -33,6 +33,9 @@ pub struct EngineOptions {
     pub max_output: Option<f64>,
     /// Most connections per shard.
     pub max_connections: Option<f64>,
+    /// Most input bytes read per shard and not yet taken by JS (see the core's
+    /// `ShardConfig::max_pending_input`); the TS layer passes its high-water mark.
+    pub max_pending_input: Option<f64>,
     /// Placement over shards: `round-robin` (default), `random` or `least-connections`.
     pub load_balance: Option<String>,
 }
@@ -124,6 +127,9 @@ impl NativeEngine {
         let mut config = ShardConfig::default();
         if let Some(v) = options.max_output {
             config.max_output = v as usize;
+        }
+        if let Some(v) = options.max_pending_input {
+            config.max_pending_input = (v as usize).max(1);
         }
         if let Some(v) = options.max_connections {
             config.max_connections = v as usize;
@@ -237,12 +243,13 @@ impl NativeEngine {
         }
     }
 
-    /// Stops accepting on listener `id` of `shard` and closes it.
+    /// Stops accepting on listener `id` of `shard` and closes it before returning.
     #[napi]
     pub fn unlisten(&self, shard: u32, id: u32) -> napi::Result<()> {
         match self.engine()? {
             Engine::Inline(e) => drop(e.with_shard(|s| s.remove_listener(ListenerId(id)))),
-            Engine::Threaded(t) => t.send(shard, vec![Command::Unlisten(ListenerId(id))])?,
+            // Waits for the reactor: once this returns, new connections are refused.
+            Engine::Threaded(t) => ask(t, shard, |reply| Command::Unlisten(ListenerId(id), reply))?,
         }
         Ok(())
     }

@@ -67,9 +67,16 @@ impl Inner {
         self.rearm_timer();
     }
 
-    /// Starts the timer for the shard's next deadline (0 ms when budgets left work over).
+    /// Starts the timer for the shard's next deadline (0 ms when budgets left work over, or
+    /// when reads were held for a batch JS has taken by now).
     fn rearm_timer(&self) {
-        let timeout = self.shard.borrow().poll_timeout();
+        let shard = self.shard.borrow();
+        let timeout = if shard.has_held_reads() {
+            Some(Duration::ZERO)
+        } else {
+            shard.poll_timeout()
+        };
+        drop(shard);
         if let Some(timer) = self.timer.borrow().as_ref() {
             match timeout {
                 Some(d) => timer.timer_start(d.as_millis() as u64, on_timer),

@@ -31,6 +31,8 @@ pub(crate) struct Conn {
     pub output_len: usize,
     /// The owner asked the shard to stop reading (read backpressure).
     pub read_paused: bool,
+    /// In the shard's `held_reads` (its consumer was behind when it was readable).
+    pub read_held: bool,
     /// The peer's FIN was read; no more reads.
     pub read_closed: bool,
     /// Readiness said the peer closed its side: read until EOF even after a short read
@@ -63,6 +65,7 @@ impl Conn {
             output: VecDeque::new(),
             output_len: 0,
             read_paused: false,
+            read_held: false,
             read_closed: false,
             hup_seen: false,
             read_size,

@@ -41,6 +41,14 @@ impl Shard {
             if conn.read_paused || conn.read_closed || conn.state != ConnState::Open {
                 return;
             }
+            if sink.pending_input() >= self.config.max_pending_input {
+                // The consumer is behind: read this one again once it caught up.
+                if !conn.read_held {
+                    conn.read_held = true;
+                    self.held_reads.push(id);
+                }
+                return;
+            }
             if budget == 0 {
                 if !self.ready_conns.contains(&id) {
                     self.ready_conns.push(id);

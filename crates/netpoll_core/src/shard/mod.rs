@@ -86,6 +86,9 @@ pub struct Shard {
     /// still had connections when their accept budget ran out: served again next round.
     ready_conns: Vec<ConnId>,
     ready_listeners: Vec<ListenerId>,
+    /// Readable connections not read because the consumer was behind (see
+    /// [`ShardConfig::max_pending_input`]).
+    held_reads: Vec<ConnId>,
     /// Accepted on hand-off listeners, waiting for the engine to place them.
     handoffs: Vec<(Stream, ListenerId)>,
     epoch: Instant,
@@ -113,6 +116,7 @@ impl Shard {
             ready_conns: Vec::new(),
             ready_listeners: Vec::new(),
             handoffs: Vec::new(),
+            held_reads: Vec::new(),
             epoch: Instant::now(),
             stats: ShardStats::default(),
         })
@@ -150,6 +154,12 @@ impl Shard {
         }
     }
 
+    /// Whether reads are held until the consumer takes the input it has (see
+    /// [`ShardConfig::max_pending_input`]): the driver runs the shard again after that.
+    pub fn has_held_reads(&self) -> bool {
+        !self.held_reads.is_empty()
+    }
+
     /// Whether work is left that must run without waiting for new readiness (budgets ran
     /// out): the driver should call [`Shard::run_once`] again with a zero timeout.
     pub fn has_ready_work(&self) -> bool {
@@ -177,6 +187,14 @@ impl Shard {
         sink: &mut dyn EventSink,
     ) -> stdio::Result<u64> {
         let before = self.stats.events;
+        if !self.held_reads.is_empty() && sink.pending_input() < self.config.max_pending_input {
+            for id in std::mem::take(&mut self.held_reads) {
+                if let Some(conn) = self.conns.get_mut(id) {
+                    conn.read_held = false;
+                    self.ready_conns.push(id);
+                }
+            }
+        }
         let timeout = if self.has_ready_work() {
             Some(Duration::ZERO)
         } else {

@@ -133,6 +133,7 @@ mod tests {
         let path = Path::new("/tmp/never");
         let fd = std::fs::File::open("/dev/null").unwrap();
         is_unsupported(bind_tcp(addr, &ListenOptions::default()));
+        is_unsupported(claim_tcp_port(addr, &ListenOptions::default()));
         is_unsupported(bind_unix(path, 1));
         is_unsupported(connect_tcp(addr, None));
         is_unsupported(connect_unix(path));

@@ -1,0 +1,121 @@
+//! Single-connection streaming throughput over the raw echo protocol: bytes are written as
+//! fast as the socket takes them (with a bounded amount unanswered) and every echoed byte is
+//! verified against what was sent.
+
+use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
+
+use mio::{Events, Interest, Poll, Token};
+
+use crate::pattern::{fail_verification, Pattern, PERIOD};
+use crate::report::Report;
+use crate::server_stats::{own_cpu_s, sample, ServerDelta};
+use crate::target::Target;
+
+/// Bytes per write and per read.
+const CHUNK: usize = 256 * 1024;
+
+/// A streaming run.
+pub struct StreamPlan {
+    /// The server (raw protocol).
+    pub target: Target,
+    /// Most bytes sent and not yet echoed.
+    pub window: usize,
+    /// Load before the measurement.
+    pub warmup: Duration,
+    /// Length of the measurement.
+    pub duration: Duration,
+    /// The server process to sample, if known.
+    pub server_pid: Option<u32>,
+}
+
+/// Runs `plan` and prints its report.
+pub fn run(plan: &StreamPlan) -> Result<(), String> {
+    let io_err = |e: io::Error| e.to_string();
+    let mut poll = Poll::new().map_err(io_err)?;
+    let mut events = Events::with_capacity(16);
+    let mut stream = plan.target.connect().map_err(io_err)?;
+    poll.registry()
+        .register(
+            &mut stream,
+            Token(0),
+            Interest::READABLE | Interest::WRITABLE,
+        )
+        .map_err(io_err)?;
+    let pattern = Pattern::new(CHUNK);
+    let mut buf = vec![0u8; CHUNK];
+    let (mut sent, mut received) = (0u64, 0u64);
+    let mut connected = false;
+    let warm_end = Instant::now() + plan.warmup;
+    let (mut measuring, mut end, mut base) = (false, warm_end + plan.duration, 0u64);
+    let (mut server0, mut cpu0) = (None, 0.0);
+    loop {
+        let now = Instant::now();
+        if !measuring && now >= warm_end {
+            measuring = true;
+            server0 = plan.server_pid.and_then(sample);
+            cpu0 = own_cpu_s();
+            end = Instant::now() + plan.duration;
+            base = received;
+        }
+        if measuring && now >= end {
+            break;
+        }
+        let wait = if measuring { end } else { warm_end }.saturating_duration_since(now);
+        poll.poll(&mut events, Some(wait.max(Duration::from_micros(100))))
+            .map_err(io_err)?;
+        if events.is_empty() {
+            continue;
+        }
+        if !connected {
+            connected = stream.connected().map_err(io_err)?;
+            if !connected {
+                continue;
+            }
+        }
+        // Read everything available, verifying it.
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) => return Err("the server closed the stream".into()),
+                Ok(n) => {
+                    let offset = (received % PERIOD as u64) as usize;
+                    if let Err(m) = pattern.verify(offset, &buf[..n]) {
+                        fail_verification(&format!(
+                            "stream offset {}: {m}",
+                            received + m.at as u64
+                        ));
+                    }
+                    received += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("read: {e}")),
+            }
+        }
+        // Write while the window and the socket allow.
+        while sent - received < plan.window as u64 {
+            let room = (plan.window as u64 - (sent - received)).min(CHUNK as u64) as usize;
+            let offset = (sent % PERIOD as u64) as usize;
+            match stream.write(pattern.slice(offset, room)) {
+                Ok(n) => sent += n as u64,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("write: {e}")),
+            }
+        }
+    }
+    let secs = plan.duration.as_secs_f64();
+    let bytes = received - base;
+    let server = ServerDelta::between(server0, plan.server_pid.and_then(sample));
+    let mut r = Report::new("stream");
+    r.str("transport", crate::echo::transport(&plan.target))
+        .int("window", plan.window as u64)
+        .num("duration_s", secs)
+        .int("bytes", bytes)
+        .num("gbps", bytes as f64 / secs / 1e9)
+        .int("errors", 0)
+        .server(server, "cpu_per_mib_us", bytes >> 20)
+        .num("client_cpu_s", own_cpu_s() - cpu0);
+    r.print();
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! The shard's input limit: when the consumer does not take what was read, the shard holds
+//! its reads (bounded memory, the peer held by TCP flow control) and resumes, losing
+//! nothing, once the consumer catches up.
+
+mod util;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use netpoll_core::batch::{Batch, RecordKind};
+use netpoll_core::config::ShardConfig;
+use util::{digest, next_accepted, shard_with_listener, tcp_client, Log, Rng, TIMEOUT};
+
+const LIMIT: usize = 256 << 10;
+
+#[test]
+fn reads_are_held_while_the_consumer_is_behind_then_resume_losslessly() {
+    let config = ShardConfig {
+        max_pending_input: LIMIT,
+        ..ShardConfig::default()
+    };
+    let max_read = config.max_read;
+    let (mut shard, _, addr) = shard_with_listener(config);
+    let mut log = Log::default();
+    let mut client = tcp_client(addr, None);
+    let id = next_accepted(&mut shard, &mut log, 0);
+
+    let payload = Rng(7).bytes(8 << 20);
+    let sent = digest(&payload);
+    let writer = std::thread::spawn(move || {
+        client.write_all(&payload).expect("client write");
+        client
+    });
+
+    // A consumer that takes nothing for 300 ms: the batch grows to the limit, no further.
+    let mut batch = Batch::default();
+    let end = Instant::now() + Duration::from_millis(300);
+    while Instant::now() < end {
+        let timeout = shard.poll_timeout().unwrap_or(Duration::from_millis(20));
+        shard
+            .run_once(Some(timeout.min(Duration::from_millis(20))), &mut batch)
+            .expect("run_once");
+    }
+    let held = batch.bytes().len();
+    assert!(held >= LIMIT, "read only {held} bytes before holding");
+    assert!(
+        held < LIMIT + max_read,
+        "{held} bytes pending: the limit was passed"
+    );
+    assert!(shard.has_held_reads());
+    assert!(
+        !shard.has_ready_work(),
+        "held reads must not make the shard spin"
+    );
+
+    // The consumer catches up: everything arrives, in order.
+    log.absorb(&mut batch);
+    let deadline = Instant::now() + TIMEOUT;
+    while log.bytes(id).len() < 8 << 20 {
+        assert!(
+            Instant::now() < deadline,
+            "got {} bytes",
+            log.bytes(id).len()
+        );
+        let timeout = if shard.has_held_reads() {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(20)
+        };
+        shard.run_once(Some(timeout), &mut batch).expect("run_once");
+        log.absorb(&mut batch);
+    }
+    assert_eq!(digest(log.bytes(id)), sent);
+    assert!(!shard.has_held_reads());
+    assert!(log.of(RecordKind::Closed, id).is_empty());
+    drop(writer.join().expect("writer"));
+}
+
+/// The same on a reactor thread: the outbox JS has not taken counts, and taking it wakes
+/// the reactor to read again (no new readiness edge would).
+#[test]
+fn a_reactor_thread_holds_reads_until_its_outbox_is_taken() {
+    use netpoll_core::addr::Network;
+    use netpoll_core::listener::{ListenOptions, Listener};
+    use netpoll_core::threaded::{Command, ThreadedShard};
+
+    let config = ShardConfig {
+        max_pending_input: LIMIT,
+        ..ShardConfig::default()
+    };
+    let max_read = config.max_read;
+    let shard =
+        ThreadedShard::spawn("np-test-held".into(), config, Box::new(|| {})).expect("spawn");
+    let listener =
+        Listener::bind(Network::Tcp4, "127.0.0.1:0", ListenOptions::default()).expect("bind");
+    let addr = listener.local_addr().as_inet().expect("inet");
+    let (tx, rx) = std::sync::mpsc::channel();
+    shard.send([Command::Listen(
+        listener,
+        false,
+        Box::new(move |r| {
+            let _ = tx.send(r);
+        }),
+    )]);
+    rx.recv_timeout(TIMEOUT).expect("reply").expect("listen");
+
+    let mut client = tcp_client(addr, None);
+    let payload = Rng(9).bytes(8 << 20);
+    let sent = digest(&payload);
+    let writer = std::thread::spawn(move || {
+        client.write_all(&payload).expect("client write");
+        client
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let read = shard.stats().bytes_in as usize;
+    assert!(read >= LIMIT, "read only {read}");
+    assert!(
+        read < LIMIT + 2 * max_read,
+        "{read} bytes read while nothing was taken"
+    );
+
+    let mut log = Log::default();
+    let mut batch = Batch::default();
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        shard.take_events(&mut batch);
+        log.absorb(&mut batch);
+        let got: usize = log
+            .all(RecordKind::Accepted)
+            .first()
+            .map_or(0, |a| log.bytes(a.conn).len());
+        if got == 8 << 20 {
+            let id = log.all(RecordKind::Accepted)[0].conn;
+            assert_eq!(digest(log.bytes(id)), sent);
+            break;
+        }
+        assert!(Instant::now() < deadline, "got {got} bytes");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    drop(writer.join().expect("writer"));
+    shard.stop();
+}
