@@ -38,10 +38,12 @@ export function readExactly(s: net.Socket, n: number, ms = 10_000): Promise<Buff
       if (got >= n) done(null)
     }
     const onEnd = (): void => done(new Error(`ended with ${got}/${n} bytes`))
+    const onClose = (): void => done(new Error(`closed with ${got}/${n} bytes`))
     function done(e: Error | null): void {
       clearTimeout(timer)
       s.off('data', onData)
       s.off('end', onEnd)
+      s.off('close', onClose)
       if (e) reject(e)
       else {
         const all = Buffer.concat(parts)
@@ -51,6 +53,7 @@ export function readExactly(s: net.Socket, n: number, ms = 10_000): Promise<Buff
     }
     s.on('data', onData)
     s.on('end', onEnd)
+    s.on('close', onClose)
   })
 }
 

@@ -20,6 +20,17 @@ function tooLarge(n) {
   return Object.assign(new Error(`frame of ${n} bytes exceeds --max-frame ${o.maxFrame}`), { code: 'ERR_FRAME_TOO_LARGE' })
 }
 
+// Sends what the handler wrote. Like a pipelining RPC server (and like `socket.write` in
+// net-echo-server.js, which never waits), the handler waits for the kernel to take the bytes
+// only when no further request is buffered: answers to requests that arrived together then
+// leave in one writev. A failed flush closes the connection (the close is what reports it), so
+// a flush that is not awaited needs no handler of its own.
+function send(conn) {
+  const sent = conn.writer.flush()
+  if (conn.reader.len() === 0) return sent
+  sent.catch(() => {})
+}
+
 // framed: read one whole frame, answer with a separately built buffer (netpoll-benchmark's rule).
 async function framed(conn) {
   const n = (await conn.reader.next(4)).readUInt32BE(0)
@@ -29,12 +40,12 @@ async function framed(conn) {
   out.writeUInt32BE(n, 0)
   payload.copy(out, 4)
   conn.writer.writeBinary(out)
-  await conn.writer.flush()
+  await send(conn)
 }
 
 async function raw(conn) {
   conn.writer.writeBinary(await conn.reader.next(conn.reader.len()))
-  await conn.writer.flush()
+  await send(conn)
 }
 
 ;(async () => {

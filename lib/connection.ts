@@ -58,6 +58,8 @@ export class Connection {
    * even without a handler (buffered input stays readable), so close callbacks run.
    */
   closeOnPeerClose = false
+  /** @internal Whether the engine holds this connection for its next batched write. */
+  writeQueued = false
 
   /** @internal */
   constructor(

@@ -6,7 +6,7 @@
  */
 import { Config, freezeConfig } from './config'
 import { Connection, NetAddress } from './connection'
-import { codeError, ErrorFields, native, netError, NetpollError } from './errors'
+import { codeError, ErrorFields, internalError, native, netError, NetpollError } from './errors'
 import { native as binding } from './native'
 
 const DATA = 1
@@ -46,8 +46,12 @@ export class Engine {
   private readonly conns = new Map<number, Connection>()
   private readonly listeners = new Map<number, AcceptTarget>()
   private readonly dials = new Map<number, PendingDial>()
-  private readonly dirty = new Set<Connection>()
+  /** Connections with flushed output waiting for the batched write (each once: `writeQueued`). */
+  private dirty: Connection[] = []
   private flushQueued = false
+  private readonly flushTask = (): void => this.flushDirty()
+  /** The `[index, generation, count → status, seq]` array of writeBatch, reused (null while in use). */
+  private spareMeta: Uint32Array | null = new Uint32Array(256)
   private touched: Connection[] = []
   private live = 0
   private nextTag = 1
@@ -67,9 +71,8 @@ export class Engine {
             maxPendingInput: this.config.highWaterMark,
             loadBalance: this.config.loadBalance,
           },
-          ((shard: number, data: Buffer, records: Uint32Array, errors: ErrorFields[]) =>
-            this.onBatch(shard, data, records, errors)) as (...args: unknown[]) => unknown,
-          () => this.flushDirty(),
+          ((shard: number, data: Buffer, base: number, records: Uint32Array, length: number, errors?: ErrorFields[]) =>
+            this.onBatch(shard, data, base, records, length, errors)) as (...args: unknown[]) => unknown,
         ),
     )
     this.shards = this.native.shards()
@@ -83,9 +86,21 @@ export class Engine {
     else if (before > 0 && this.live === 0) this.native.setRef(false)
   }
 
-  private onBatch(shard: number, data: Buffer, records: Uint32Array, errors: ErrorFields[]): void {
-    const err = (i: number): NetpollError | null => (i === 0 ? null : netError(errors[i - 1]))
-    for (let r = 0; r < records.length; r += RECORD) {
+  /**
+   * A batch of shard `shard`: the first `length` entries of `records` (an array the native
+   * side reuses: read it now), whose bytes are `data[base + offset ..]` (JS-owned, never
+   * written again, so views of it may be kept).
+   */
+  private onBatch(
+    shard: number,
+    data: Buffer,
+    base: number,
+    records: Uint32Array,
+    length: number,
+    errors: ErrorFields[] | undefined,
+  ): void {
+    const err = (i: number): NetpollError | null => (i === 0 || !errors ? null : netError(errors[i - 1]))
+    for (let r = 0; r < length; r += RECORD) {
       const kind = records[r]
       const index = records[r + 1]
       const gen = records[r + 2]
@@ -107,7 +122,7 @@ export class Engine {
       if (conn === undefined || conn.generation !== gen) continue // closed since: stale
       switch (kind) {
         case DATA:
-          conn.data(data.subarray(a, a + b))
+          conn.data(data.subarray(base + a, base + a + b))
           this.touched.push(conn)
           break
         case FLUSHED:
@@ -173,50 +188,82 @@ export class Engine {
       this.conns.delete(k)
       this.retain(-1)
     }
-    this.dirty.delete(conn)
   }
 
-  /** Output of `conn` waits to be written with the batch (or the current microtask). */
+  /**
+   * Output of `conn` waits for the batched write. It runs on the next tick: after every
+   * Promise continuation queued by now has run (Node runs the tick queue once the microtask
+   * queue is empty), so all the handlers a batch woke — and every request they can serve from
+   * input already buffered — share one writev per connection and one native call.
+   */
   markDirty(conn: Connection): void {
-    this.dirty.add(conn)
+    if (conn.writeQueued) return
+    conn.writeQueued = true
+    this.dirty.push(conn)
     if (!this.flushQueued) {
       this.flushQueued = true
-      queueMicrotask(() => this.flushDirty())
+      process.nextTick(this.flushTask)
     }
   }
 
   /** Writes every dirty connection's output: one native call per shard. */
   flushDirty(): void {
     this.flushQueued = false
-    if (this.dirty.size === 0) return
-    const byShard = new Map<number, Connection[]>()
-    for (const conn of this.dirty) {
-      const list = byShard.get(conn.shard)
-      if (list) list.push(conn)
-      else byShard.set(conn.shard, [conn])
+    const dirty = this.dirty
+    if (dirty.length === 0) return
+    this.dirty = []
+    for (const conn of dirty) conn.writeQueued = false
+    if (this.shards === 1) {
+      this.writeShard(0, dirty)
+      return
     }
-    this.dirty.clear()
-    for (const [shard, list] of byShard) {
-      const meta = new Uint32Array(list.length * 4)
-      const bufs: Buffer[] = []
-      list.forEach((conn, i) => {
-        const w = conn.writer
-        meta[i * 4] = conn.index
-        meta[i * 4 + 1] = conn.generation
-        meta[i * 4 + 2] = w.submitted.length
-        meta[i * 4 + 3] = w.currentSeq
-        for (const b of w.submitted) bufs.push(b)
-        w.submitted = []
-      })
-      const { statuses, errors } = this.native.writeBatch(shard, meta, bufs) as {
-        statuses: Int32Array
-        errors: ErrorFields[]
-      }
-      list.forEach((conn, i) => {
-        const s = statuses[i]
-        if (s === 0) conn.flushed(0)
-        else if (s < 0) conn.finish(netError(errors[-s - 1]))
-      })
+    const byShard: Connection[][] = []
+    for (const conn of dirty) (byShard[conn.shard] ??= []).push(conn)
+    byShard.forEach((list, shard) => this.writeShard(shard, list))
+  }
+
+  /** One writeBatch of the connections of `shard` in `list` that have output waiting. */
+  private writeShard(shard: number, list: Connection[]): void {
+    let count = 0
+    for (const conn of list) if (!conn.isClosed && conn.writer.submitted.length > 0) list[count++] = conn
+    if (count === 0) return
+    // A close callback run below may flush (re-enter): the array is taken out while in use.
+    let meta = this.spareMeta
+    this.spareMeta = null
+    if (meta === null || meta.length < count * 4) meta = new Uint32Array(Math.max(256, count * 8))
+    const bufs: Buffer[] = []
+    for (let i = 0; i < count; i++) {
+      const conn = list[i]
+      const w = conn.writer
+      meta[i * 4] = conn.index
+      meta[i * 4 + 1] = conn.generation
+      meta[i * 4 + 2] = w.submitted.length
+      meta[i * 4 + 3] = w.currentSeq
+      for (const b of w.submitted) bufs.push(b)
+      w.submitted = []
+    }
+    let errors: ErrorFields[] | null
+    try {
+      errors = this.native.writeBatch(shard, meta, count, bufs) as ErrorFields[] | null
+    } catch (e) {
+      // An internal failure (a Rust panic turned into an Error): these connections' state
+      // is unknown, so they are closed with the error; every other one keeps going.
+      this.spareMeta = meta
+      const error = internalError(e)
+      for (let i = 0; i < count; i++) list[i].fail(error)
+      return
+    }
+    // Statuses (0 written, 1 queued, 2 + k failed with errors[k]) are read before any
+    // callback can run.
+    let failed: number[] | null = null
+    for (let i = 0; i < count; i++) {
+      const s = meta[i * 4 + 2]
+      if (s === 0) list[i].flushed(0)
+      else if (s > 1) (failed ??= []).push(i, s - 2)
+    }
+    this.spareMeta = meta
+    if (failed !== null && errors) {
+      for (let j = 0; j < failed.length; j += 2) list[failed[j]].finish(netError(errors[failed[j + 1]]))
     }
   }
 

@@ -55,7 +55,11 @@ const NATIVE_PREFIX = 'netpoll:'
  */
 export function fromNative(e: unknown): unknown {
   if (e instanceof Error && e.message.startsWith(NATIVE_PREFIX)) {
-    return netError(JSON.parse(e.message.slice(NATIVE_PREFIX.length)) as ErrorFields)
+    try {
+      return netError(JSON.parse(e.message.slice(NATIVE_PREFIX.length)) as ErrorFields)
+    } catch {
+      return e // not one of ours after all: keep it as it is
+    }
   }
   return e
 }
@@ -87,4 +91,17 @@ export function checkMs(ms: unknown): number {
     throw new RangeError(`a timeout is a non-negative number of ms, got ${String(ms)}`)
   }
   return Math.floor(ms)
+}
+
+/**
+ * An error from an internal failure (a Rust panic caught at the native boundary becomes a JS
+ * Error): code `ERR_INTERNAL`, the original as `cause`. Our own coded errors pass through.
+ * @internal
+ */
+export function internalError(e: unknown): NetpollError {
+  const n = fromNative(e)
+  if (n !== e) return n as NetpollError // one of ours, with its own code
+  const err = codeError('ERR_INTERNAL', `netpoll internal error: ${e instanceof Error ? e.message : String(e)}`)
+  err.cause = e
+  return err
 }

@@ -12,11 +12,22 @@ export interface ReaderOwner {
   consumedSome(): void
 }
 
+/** What a read does with its bytes. */
+const enum Op {
+  Take,
+  Peek,
+  Skip,
+  Slice,
+}
+
+/** A read waiting for bytes: performed by {@link Reader} as soon as they are buffered. */
 interface Waiter {
   /** Bytes needed, or -1 for "until delim". */
   need: number
   delim: number
-  resolve: (n: number) => void
+  /** What the read does with its `n` bytes once they are buffered. */
+  op: Op
+  resolve: (value: unknown) => void
   reject: (e: Error) => void
 }
 
@@ -47,39 +58,31 @@ export class Reader {
     return this.chain.len
   }
 
-  /** The next `n` bytes, consumed. The Buffer is a view (no copy) unless it spans chunks. */
-  async next(n: number): Promise<Buffer> {
-    await this.wait(checkSize(n))
-    const out = this.chain.take(n)
-    this.owner?.consumedSome()
-    return out
+  /**
+   * The next `n` bytes, consumed. The Buffer is a view (no copy) unless it spans chunks.
+   * Bytes already buffered are taken at once (the Promise is already resolved); a read that
+   * waits takes its bytes as soon as they arrive.
+   */
+  next(n: number): Promise<Buffer> {
+    return this.read(n, 0, Op.Take)
   }
 
   /** The next `n` bytes, not consumed. */
-  async peek(n: number): Promise<Buffer> {
-    await this.wait(checkSize(n))
-    const out = this.chain.peek(n)
-    this.recheck()
-    return out
+  peek(n: number): Promise<Buffer> {
+    return this.read(n, 0, Op.Peek)
   }
 
   /** Consumes `n` bytes. */
-  async skip(n: number): Promise<void> {
-    await this.wait(checkSize(n))
-    this.chain.skip(n)
-    this.owner?.consumedSome()
+  skip(n: number): Promise<void> {
+    return this.read(n, 0, Op.Skip)
   }
 
   /** The bytes up to and including the first `delim` byte (0–255), consumed. */
-  async until(delim: number): Promise<Buffer> {
+  until(delim: number): Promise<Buffer> {
     if (!Number.isInteger(delim) || delim < 0 || delim > 255) {
-      throw new RangeError(`delim must be a byte (0-255), got ${String(delim)}`)
+      return Promise.reject(new RangeError(`delim must be a byte (0-255), got ${String(delim)}`))
     }
-    let n = this.waiters.length === 0 ? this.chain.indexOf(delim) : -1
-    if (n < 0) n = await this.waitFor(-1, delim)
-    const out = this.chain.take(n)
-    this.owner?.consumedSome()
-    return out
+    return this.read(-1, delim, Op.Take)
   }
 
   /** The next `n` bytes decoded as a string (`utf8` by default), consumed. */
@@ -101,11 +104,8 @@ export class Reader {
    * The next `n` bytes as an independent {@link Reader} over the same memory (no copy),
    * consumed from this one: hand a whole frame to another part of the program.
    */
-  async slice(n: number): Promise<Reader> {
-    await this.wait(checkSize(n))
-    const part = this.chain.split(n)
-    this.owner?.consumedSome()
-    return new Reader(null, part)
+  slice(n: number): Promise<Reader> {
+    return this.read(n, 0, Op.Slice)
   }
 
   /**
@@ -116,16 +116,50 @@ export class Reader {
     // Consumed chunks are dropped as soon as they are consumed: nothing is held.
   }
 
-  private wait(n: number): Promise<number> | number {
-    // Reads are served in call order: a read never overtakes one that is waiting.
-    if (this.waiters.length === 0 && this.chain.len >= n) return n
-    return this.waitFor(n, 0)
+  /** Performs `op` on the next `n` bytes (all buffered). */
+  private perform(op: Op, n: number): unknown {
+    switch (op) {
+      case Op.Take:
+        return this.chain.take(n)
+      case Op.Peek:
+        return this.chain.peek(n)
+      case Op.Skip:
+        this.chain.skip(n)
+        return undefined
+      case Op.Slice:
+        return new Reader(null, this.chain.split(n))
+    }
   }
 
-  private waitFor(need: number, delim: number): Promise<number> {
+  /** Bytes a read of `need` (or until `delim` when −1) can take now, or −1. */
+  private available(need: number, delim: number): number {
+    if (need < 0) return this.chain.indexOf(delim)
+    return this.chain.len >= need ? need : -1
+  }
+
+  /**
+   * Performs `op` at once when its bytes are buffered and no read waits (reads are served in
+   * call order: one never overtakes a waiting one), else when they arrive.
+   */
+  private read<T>(need: number, delim: number, op: Op): Promise<T> {
+    if (need >= 0) {
+      try {
+        checkSize(need)
+      } catch (e) {
+        return Promise.reject(e)
+      }
+    }
+    if (this.waiters.length === 0) {
+      const n = this.available(need, delim)
+      if (n >= 0) {
+        const out = this.perform(op, n) as T
+        if (op !== Op.Peek) this.owner?.consumedSome()
+        return Promise.resolve(out)
+      }
+    }
     if (this.ended) return Promise.reject(this.ended)
-    return new Promise<number>((resolve, reject) => {
-      this.waiters.push({ need, delim, resolve, reject })
+    return new Promise<T>((resolve, reject) => {
+      this.waiters.push({ need, delim, op, resolve: resolve as (v: unknown) => void, reject })
       if (this.waiters.length === 1) this.owner?.armReadTimeout(true)
     })
   }
@@ -135,25 +169,24 @@ export class Reader {
     return this.waiters.length > 0 ? this.waiters[0].need : 0
   }
 
-  /** Bytes arrived: wake the reads they satisfy, in order. @internal */
+  /** Bytes arrived: perform the reads they satisfy, in order. @internal */
   push(buf: Buffer): void {
     this.chain.push(buf)
     this.wakeWaiters()
   }
 
   private wakeWaiters(): void {
+    let consumed = false
     while (this.waiters.length > 0) {
       const w = this.waiters[0]
-      let n = w.need
-      if (n < 0) n = this.chain.indexOf(w.delim)
-      if (n < 0 || this.chain.len < n) return
+      const n = this.available(w.need, w.delim)
+      if (n < 0) break
       this.waiters.shift()
-      // Resolve with the count; the continuation takes the bytes. Later waiters are checked
-      // again after it consumed (consumedSome → wake) — here we stop to keep the order.
-      w.resolve(n)
       if (this.waiters.length === 0) this.owner?.armReadTimeout(false)
-      return
+      consumed ||= w.op !== Op.Peek
+      w.resolve(this.perform(w.op, n))
     }
+    if (consumed) this.owner?.consumedSome()
   }
 
   /** Re-checks waiters after a consumer took bytes. @internal */

@@ -23,12 +23,17 @@ export interface EngineStats {
   acceptBackoffs: number
   /** Open connections of each shard, by shard index (placement, see `loadBalance`). */
   connectionsPerShard: number[]
+  /**
+   * Panics caught in the native addon since it loaded, each turned into a JS Error or a
+   * connection closed with `ERR_INTERNAL` — never a crash. Zero unless there is a bug.
+   */
+  panics: number
 }
 
 /** The engine's counters (all zero before the first listener or dial). */
 export function stats(): EngineStats {
   if (!engineStarted()) {
-    return { connections: 0, listeners: 0, timers: 0, bytesIn: 0, bytesOut: 0, bytesQueued: 0, events: 0, accepted: 0, acceptBackoffs: 0, connectionsPerShard: [] }
+    return { connections: 0, listeners: 0, timers: 0, bytesIn: 0, bytesOut: 0, bytesQueued: 0, events: 0, accepted: 0, acceptBackoffs: 0, connectionsPerShard: [], panics: 0 }
   }
   return getEngine().stats()
 }

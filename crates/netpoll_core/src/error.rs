@@ -43,6 +43,8 @@ pub mod code {
     pub const ERR_INVALID_ADDRESS: &str = "ERR_INVALID_ADDRESS";
     /// The loop or listener is shutting down and refuses new work.
     pub const ERR_SHUTDOWN: &str = "ERR_SHUTDOWN";
+    /// A connection closed because of an internal error (a caught panic).
+    pub const ERR_INTERNAL: &str = "ERR_INTERNAL";
     /// A host name did not resolve (Node's code for `getaddrinfo` failures).
     pub const ENOTFOUND: &str = "ENOTFOUND";
     /// An error without an errno we can name.

@@ -7,6 +7,7 @@ pub mod buffer;
 pub mod config;
 pub mod error;
 pub mod event;
+pub mod fault;
 pub mod listener;
 pub mod placement;
 pub mod shard;

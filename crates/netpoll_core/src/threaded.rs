@@ -17,6 +17,7 @@
 //! the policy picks, as an [`Command::Adopt`] on that shard's queue.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
@@ -237,98 +238,132 @@ impl Reactor {
         }
     }
 
+    /// Runs rounds until stopped. A panic in a round (a bug, or an injected fault) closes
+    /// the connection being served with an error and the reactor carries on.
     fn run(mut self) {
         while !self.shared.stop.load(Ordering::SeqCst) {
-            self.apply_commands();
-            // Results of the commands go out before the reactor may block in poll.
-            self.publish();
-            let timeout = self.shard.poll_timeout();
-            // Input the consumer has not taken yet counts against the shard's input limit.
-            let backlog = lock(&self.shared.outbox).bytes().len();
-            self.batch.set_backlog(backlog);
-            if let Err(e) = self.shard.run_once(timeout, &mut self.batch) {
-                // Only EINTR-like failures are expected here; never spin on a broken poll.
-                eprintln!("netpoll: reactor poll failed: {e}");
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            self.place_handoffs();
-            self.publish();
-            if self.shard.has_held_reads() {
-                self.shared.reads_held.store(true, Ordering::SeqCst);
-                // Taken meanwhile? Then no wake comes: run again at once.
-                if lock(&self.shared.outbox).bytes().is_empty() {
-                    let _ = self.shared.waker.wake();
-                }
+            let round = std::panic::catch_unwind(AssertUnwindSafe(|| self.round()));
+            if round.is_err() {
+                self.shard.recover(&mut self.batch);
+                self.publish();
             }
         }
         self.shard.close_all();
     }
 
+    fn round(&mut self) {
+        self.apply_commands();
+        // Results of the commands go out before the reactor may block in poll.
+        self.publish();
+        let timeout = self.shard.poll_timeout();
+        // Input the consumer has not taken yet counts against the shard's input limit.
+        let backlog = lock(&self.shared.outbox).bytes().len();
+        self.batch.set_backlog(backlog);
+        if let Err(e) = self.shard.run_once(timeout, &mut self.batch) {
+            // Only EINTR-like failures are expected here; never spin on a broken poll.
+            eprintln!("netpoll: reactor poll failed: {e}");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        self.place_handoffs();
+        self.publish();
+        if self.shard.has_held_reads() {
+            self.shared.reads_held.store(true, Ordering::SeqCst);
+            // Taken meanwhile? Then no wake comes: run again at once.
+            if lock(&self.shared.outbox).bytes().is_empty() {
+                let _ = self.shared.waker.wake();
+            }
+        }
+    }
+
+    /// Applies the queued commands, each on its own: a panic in one (see `run`) loses only
+    /// that one.
     fn apply_commands(&mut self) {
         let commands = std::mem::take(&mut *lock(&self.shared.commands));
         for command in commands {
-            match command {
-                Command::Listen(listener, hand_off, reply) => {
-                    let result = self.shard.add_listener(listener);
-                    if let (Ok(id), true) = (&result, hand_off) {
-                        self.shard.hand_off_accepts(*id);
-                    }
-                    reply(result)
-                }
-                Command::Adopt(stream, listener, origin) => {
-                    self.group.balancer.placed(self.index);
-                    if let Some(conn) = self.shard.adopt_accepted(stream) {
-                        self.batch
-                            .push(RecordKind::Accepted, conn, listener.0, origin + 1);
-                    }
-                }
-                Command::Unlisten(id, reply) => {
-                    drop(self.shard.remove_listener(id));
-                    reply(())
-                }
-                Command::Dial(stream, timeout, tag) => match self.dial(stream, timeout) {
-                    Ok(id) => self.batch.dial_tags.push((id, tag)),
-                    Err(e) => {
-                        let id = ConnId {
-                            index: u32::MAX,
-                            generation: 0,
-                        };
-                        self.batch.dial_tags.push((id, tag));
-                        self.batch
-                            .connected(id, Err(NetError::from_io(&e, "connect")));
-                    }
-                },
-                Command::Write(id, bufs, seq) => {
-                    self.write_seq.insert(id, seq);
-                    match self.shard.write_bytes(id, &bufs) {
-                        Ok(WriteStatus::Done) => {
-                            self.batch.push(RecordKind::Flushed, id, 0, seq.max(1))
-                        }
-                        Ok(WriteStatus::Queued(_)) => {}
-                        // Closed since: the owner learns it from the `closed` record.
-                        Err(e) if e.code == "ERR_CONN_CLOSED" => {}
-                        Err(e) => self.batch.closed(id, Some(e)),
-                    }
-                }
-                Command::Close(id, abort) => {
-                    self.write_seq.remove(&id);
-                    self.shard.close(id, abort)
-                }
-                Command::PauseRead(id, paused) => self.shard.pause_read(id, paused),
-                Command::ReadTimeout(id, 0) => self.shard.cancel_read_timeout(id),
-                Command::ReadTimeout(id, ms) => self.shard.arm_read_timeout(id, ms),
-                Command::IdleTimeout(id, ms) => self.shard.set_idle_timeout(id, ms),
-                Command::WriteTimeout(id, ms) => self.shard.set_write_timeout(id, ms),
-                Command::WithStream(id, f) => f(self.shard.stream(id)),
-                Command::CloseAll(reply) => reply(self.shard.close_all()),
+            let applied = std::panic::catch_unwind(AssertUnwindSafe(|| self.apply(command)));
+            if applied.is_err() {
+                self.shard.recover(&mut self.batch);
             }
+        }
+    }
+
+    fn apply(&mut self, command: Command) {
+        match command {
+            Command::Listen(listener, hand_off, reply) => {
+                let result = self.shard.add_listener(listener);
+                if let (Ok(id), true) = (&result, hand_off) {
+                    self.shard.hand_off_accepts(*id);
+                }
+                reply(result)
+            }
+            Command::Adopt(stream, listener, origin) => {
+                if let Some(conn) = self.adopt_placed(stream) {
+                    self.batch
+                        .push(RecordKind::Accepted, conn, listener.0, origin + 1);
+                }
+            }
+            Command::Unlisten(id, reply) => {
+                drop(self.shard.remove_listener(id));
+                reply(())
+            }
+            Command::Dial(stream, timeout, tag) => match self.dial(stream, timeout) {
+                Ok(id) => self.batch.dial_tags.push((id, tag)),
+                Err(e) => {
+                    let id = ConnId {
+                        index: u32::MAX,
+                        generation: 0,
+                    };
+                    self.batch.dial_tags.push((id, tag));
+                    self.batch
+                        .connected(id, Err(NetError::from_io(&e, "connect")));
+                }
+            },
+            Command::Write(id, bufs, seq) => {
+                self.write_seq.insert(id, seq);
+                match self.shard.write_bytes(id, &bufs) {
+                    Ok(WriteStatus::Done) => {
+                        self.batch.push(RecordKind::Flushed, id, 0, seq.max(1))
+                    }
+                    Ok(WriteStatus::Queued(_)) => {}
+                    // Closed since: the owner learns it from the `closed` record.
+                    Err(e) if e.code == "ERR_CONN_CLOSED" => {}
+                    Err(e) => self.batch.closed(id, Some(e)),
+                }
+            }
+            Command::Close(id, abort) => {
+                self.write_seq.remove(&id);
+                self.shard.close(id, abort)
+            }
+            Command::PauseRead(id, paused) => self.shard.pause_read(id, paused),
+            Command::ReadTimeout(id, 0) => self.shard.cancel_read_timeout(id),
+            Command::ReadTimeout(id, ms) => self.shard.arm_read_timeout(id, ms),
+            Command::IdleTimeout(id, ms) => self.shard.set_idle_timeout(id, ms),
+            Command::WriteTimeout(id, ms) => self.shard.set_write_timeout(id, ms),
+            Command::WithStream(id, f) => f(self.shard.stream(id)),
+            Command::CloseAll(reply) => reply(self.shard.close_all()),
         }
     }
 
     /// Starts a dial placed here by the group's policy.
     fn dial(&mut self, stream: Stream, timeout: u64) -> std::io::Result<ConnId> {
+        let result = self.shard.dial(stream, timeout);
+        self.took_placed();
+        result
+    }
+
+    /// Takes in a connection the group's policy placed here.
+    fn adopt_placed(&mut self, stream: Stream) -> Option<ConnId> {
+        let conn = self.shard.adopt_accepted(stream);
+        self.took_placed();
+        conn
+    }
+
+    /// A placed connection is in this shard's count now: the balancer sees it at once (not
+    /// only at the next publish), so a burst of placements stays balanced.
+    fn took_placed(&self) {
         self.group.balancer.placed(self.index);
-        self.shard.dial(stream, timeout)
+        let connections = self.shard.connection_count();
+        self.group.balancer.set_load(self.index, connections);
     }
 
     /// Sends the connections accepted on hand-off listeners to the shards the policy picks
@@ -342,8 +377,7 @@ impl Reactor {
                     enqueue(peer, [Command::Adopt(stream, listener, self.index as u32)])
                 }
                 _ => {
-                    self.group.balancer.placed(self.index);
-                    if let Some(conn) = self.shard.adopt_accepted(stream) {
+                    if let Some(conn) = self.adopt_placed(stream) {
                         self.batch.accepted(listener, conn);
                     }
                 }

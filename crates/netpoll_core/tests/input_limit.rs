@@ -80,29 +80,12 @@ fn reads_are_held_while_the_consumer_is_behind_then_resume_losslessly() {
 /// the reactor to read again (no new readiness edge would).
 #[test]
 fn a_reactor_thread_holds_reads_until_its_outbox_is_taken() {
-    use netpoll_core::addr::Network;
-    use netpoll_core::listener::{ListenOptions, Listener};
-    use netpoll_core::threaded::{Command, ThreadedShard};
-
     let config = ShardConfig {
         max_pending_input: LIMIT,
         ..ShardConfig::default()
     };
     let max_read = config.max_read;
-    let shard =
-        ThreadedShard::spawn("np-test-held".into(), config, Box::new(|| {})).expect("spawn");
-    let listener =
-        Listener::bind(Network::Tcp4, "127.0.0.1:0", ListenOptions::default()).expect("bind");
-    let addr = listener.local_addr().as_inet().expect("inet");
-    let (tx, rx) = std::sync::mpsc::channel();
-    shard.send([Command::Listen(
-        listener,
-        false,
-        Box::new(move |r| {
-            let _ = tx.send(r);
-        }),
-    )]);
-    rx.recv_timeout(TIMEOUT).expect("reply").expect("listen");
+    let (shard, _, addr) = util::threaded_with_listener("np-test-held", config);
 
     let mut client = tcp_client(addr, None);
     let payload = Rng(9).bytes(8 << 20);

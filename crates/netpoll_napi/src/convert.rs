@@ -45,6 +45,9 @@ pub struct EngineStats {
     pub accept_backoffs: f64,
     /// Open connections of each shard, by shard index.
     pub connections_per_shard: Vec<f64>,
+    /// Panics caught in the addon since it loaded (each turned into an error or a closed
+    /// connection, never a crash). Zero unless there is a bug or an injected fault.
+    pub panics: f64,
 }
 
 /// A core error as a napi error whose message is `netpoll:` + JSON of its fields; the TS
@@ -101,15 +104,20 @@ pub fn addresses(stream: Option<&Stream>) -> Option<ConnAddresses> {
     })
 }
 
-pub fn add_stats(total: &mut EngineStats, s: ShardStats) {
-    total.connections += s.connections as f64;
-    total.listeners += s.listeners as f64;
-    total.timers += s.timers as f64;
-    total.bytes_in += s.bytes_in as f64;
-    total.bytes_out += s.bytes_out as f64;
-    total.bytes_queued += s.bytes_queued as f64;
-    total.events += s.events as f64;
-    total.accepted += s.accepted as f64;
-    total.accept_backoffs += s.accept_backoffs as f64;
-    total.connections_per_shard.push(s.connections as f64);
+/// The counters of every shard, summed (connections also per shard).
+pub fn sum_stats(shards: &[ShardStats]) -> EngineStats {
+    let sum = |f: fn(&ShardStats) -> f64| shards.iter().map(f).sum::<f64>();
+    EngineStats {
+        connections: sum(|s| s.connections as f64),
+        listeners: sum(|s| s.listeners as f64),
+        timers: sum(|s| s.timers as f64),
+        bytes_in: sum(|s| s.bytes_in as f64),
+        bytes_out: sum(|s| s.bytes_out as f64),
+        bytes_queued: sum(|s| s.bytes_queued as f64),
+        events: sum(|s| s.events as f64),
+        accepted: sum(|s| s.accepted as f64),
+        accept_backoffs: sum(|s| s.accept_backoffs as f64),
+        connections_per_shard: shards.iter().map(|s| s.connections as f64).collect(),
+        panics: netpoll_core::fault::panics() as f64,
+    }
 }

@@ -17,7 +17,7 @@ use netpoll_core::shard::{Shard, WriteStatus};
 use netpoll_core::stream::Stream;
 use netpoll_core::threaded::Command;
 
-use crate::convert::{add_stats, addresses, io_err, to_napi, ConnAddresses, EngineStats};
+use crate::convert::{addresses, io_err, sum_stats, to_napi, ConnAddresses, EngineStats};
 use crate::inline_engine::InlineEngine;
 use crate::js_call::{error_object, BatchCallbacks};
 use crate::threaded_engine::ThreadedEngine;
@@ -115,15 +115,13 @@ impl Drop for NativeEngine {
 
 #[napi]
 impl NativeEngine {
-    /// Starts an engine delivering batches to `onBatch(shard, data, records, errors)` and
-    /// calling `afterBatch()` after each batch's microtasks.
-    #[napi(constructor)]
-    pub fn new(
-        env: Env,
-        options: EngineOptions,
-        on_batch: Function<'_>,
-        after_batch: Function<'_>,
-    ) -> napi::Result<Self> {
+    /// Starts an engine delivering batches to
+    /// `onBatch(shard, data, base, records, length, errors)`: the first `length` entries of
+    /// `records` are the batch's records (reused for every batch: read them during the call),
+    /// a record's bytes are `data[base + offset ..][.. length]` (JS-owned memory that is never
+    /// written again), `errors` is `undefined` when no record names one.
+    #[napi(constructor, catch_unwind)]
+    pub fn new(env: Env, options: EngineOptions, on_batch: Function<'_>) -> napi::Result<Self> {
         let mut config = ShardConfig::default();
         if let Some(v) = options.max_output {
             config.max_output = v as usize;
@@ -134,11 +132,12 @@ impl NativeEngine {
         if let Some(v) = options.max_connections {
             config.max_connections = v as usize;
         }
+        netpoll_core::fault::count_panics();
         let policy = match &options.load_balance {
             Some(name) => Policy::parse(name).map_err(to_napi)?,
             None => Policy::default(),
         };
-        let callbacks = BatchCallbacks::new(env.raw(), on_batch.raw(), after_batch.raw())?;
+        let callbacks = BatchCallbacks::new(env.raw(), on_batch.raw())?;
         let engine = match options.mode.as_str() {
             "inline" => Engine::Inline(InlineEngine::new(env.raw(), config, callbacks)?),
             "threaded" => Engine::Threaded(ThreadedEngine::new(
@@ -173,7 +172,7 @@ impl NativeEngine {
     }
 
     /// Number of shards.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn shards(&self) -> napi::Result<u32> {
         Ok(match self.engine()? {
             Engine::Inline(_) => 1,
@@ -182,7 +181,7 @@ impl NativeEngine {
     }
 
     /// Binds a listener and starts accepting on it.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn listen(
         &self,
         network: String,
@@ -235,7 +234,7 @@ impl NativeEngine {
     }
 
     /// The shard for a new dial, by the placement policy (always 0 inline).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn pick_shard(&self) -> napi::Result<u32> {
         match self.engine()? {
             Engine::Inline(_) => Ok(0),
@@ -244,7 +243,7 @@ impl NativeEngine {
     }
 
     /// Stops accepting on listener `id` of `shard` and closes it before returning.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn unlisten(&self, shard: u32, id: u32) -> napi::Result<()> {
         match self.engine()? {
             Engine::Inline(e) => drop(e.with_shard(|s| s.remove_listener(ListenerId(id)))),
@@ -256,7 +255,7 @@ impl NativeEngine {
 
     /// Starts a dial to a resolved address on `shard`. Inline: returns `[index, generation]`
     /// at once; threaded: returns `[]` and the `connected` record carries `tag`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn dial(
         &self,
         shard: u32,
@@ -296,56 +295,68 @@ impl NativeEngine {
         }
     }
 
-    /// Writes the buffers of many connections of one shard: `conns` holds
+    /// Writes the buffers of `count` connections of one shard: `conns` holds
     /// `[index, generation, bufferCount, seq]` per connection, `bufs` their buffers in order.
-    /// Returns one status per connection: 0 written, 1 queued (a `flushed` record follows),
-    /// -(k+1) failed with `errors[k]` (the connection is closed).
-    #[napi]
-    pub fn write_batch(
+    /// Each connection's `bufferCount` is replaced by its status: 0 written, 1 queued (a
+    /// `flushed` record follows), 2 + k failed with `errors[k]` (the connection is closed).
+    /// Returns `errors`, or `null` when none failed.
+    #[napi(catch_unwind)]
+    pub fn write_batch<'env>(
         &self,
-        env: Env,
+        env: &'env Env,
         shard: u32,
-        conns: Uint32Array,
-        bufs: Vec<Buffer>,
-    ) -> napi::Result<Object<'_>> {
-        let mut statuses = vec![0i32; conns.len() / 4];
+        mut conns: Uint32ArraySlice<'_>,
+        count: u32,
+        bufs: Vec<BufferSlice<'_>>,
+    ) -> napi::Result<Option<Array<'env>>> {
+        // SAFETY: the array is only read and written here, during this synchronous call.
+        let conns = unsafe { conns.as_mut() }
+            .get_mut(..count as usize * 4)
+            .ok_or_else(|| napi::Error::from_reason("writeBatch: count exceeds conns"))?;
         let mut errors = Vec::new();
         let mut next = 0usize;
+        let mut slices: Vec<&[u8]> = Vec::new();
         match self.engine()? {
             Engine::Inline(e) => e.with_shard(|s: &mut Shard| {
-                for (i, c) in conns.chunks_exact(4).enumerate() {
+                for c in conns.chunks_exact_mut(4) {
                     let n = c[2] as usize;
-                    let slices: Vec<&[u8]> =
-                        bufs[next..next + n].iter().map(|b| b.as_ref()).collect();
+                    slices.clear();
+                    slices.extend(bufs[next..next + n].iter().map(|b| &b[..]));
                     next += n;
-                    statuses[i] = match s.write(conn(c[0], c[1]), &slices) {
+                    c[2] = match s.write_caught(conn(c[0], c[1]), &slices) {
                         Ok(WriteStatus::Done) => 0,
                         Ok(WriteStatus::Queued(_)) => 1,
                         Err(err) => {
                             errors.push(err);
-                            -(errors.len() as i32)
+                            1 + errors.len() as u32
                         }
                     };
                 }
             }),
             Engine::Threaded(t) => {
-                let mut commands = Vec::with_capacity(statuses.len());
-                for (i, c) in conns.chunks_exact(4).enumerate() {
+                let mut commands = Vec::with_capacity(conns.len() / 4);
+                for c in conns.chunks_exact_mut(4) {
                     let n = c[2] as usize;
-                    // The reactor thread cannot read JS memory: one copy per buffer.
-                    let owned = bufs[next..next + n]
-                        .iter()
-                        .map(|b| bytes::Bytes::copy_from_slice(b))
-                        .collect();
+                    // The reactor thread cannot read JS memory: one copy per connection.
+                    let part = &bufs[next..next + n];
+                    let mut owned = Vec::with_capacity(part.iter().map(|b| b.len()).sum());
+                    for b in part {
+                        owned.extend_from_slice(b);
+                    }
                     next += n;
-                    commands.push(Command::Write(conn(c[0], c[1]), owned, c[3]));
-                    statuses[i] = 1;
+                    commands.push(Command::Write(
+                        conn(c[0], c[1]),
+                        vec![bytes::Bytes::from(owned)],
+                        c[3],
+                    ));
+                    c[2] = 1;
                 }
                 t.send(shard, commands)?;
             }
         }
-        let mut out = Object::new(&env)?;
-        out.set("statuses", Int32Array::new(statuses))?;
+        if errors.is_empty() {
+            return Ok(None);
+        }
         let mut errs = env.create_array(errors.len() as u32)?;
         for (i, e) in errors.iter().enumerate() {
             // SAFETY: error_object returns a value of this env's current scope.
@@ -354,12 +365,11 @@ impl NativeEngine {
                 Unknown::from_raw_unchecked(env.raw(), v)
             })?;
         }
-        out.set("errors", errs)?;
-        Ok(out)
+        Ok(Some(errs))
     }
 
     /// Closes a connection (gracefully: queued output is written first, unless `abort`).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn close(&self, shard: u32, index: u32, generation: u32, abort: bool) -> napi::Result<()> {
         let id = conn(index, generation);
         match self.engine()? {
@@ -370,7 +380,7 @@ impl NativeEngine {
     }
 
     /// Pauses or resumes reading a connection (read backpressure).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn pause_read(
         &self,
         shard: u32,
@@ -388,7 +398,7 @@ impl NativeEngine {
 
     /// Sets a timer of a connection: kind 1 = read (arm for `ms`, 0 cancels), 2 = write
     /// timeout, 3 = idle timeout (0 = none).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_timer(
         &self,
         shard: u32,
@@ -419,7 +429,7 @@ impl NativeEngine {
 
     /// Applies socket options to a TCP connection: `noDelay`, and keepalive after
     /// `keepAliveMs` of idleness (negative: leave as is; 0: off).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_socket_options(
         &self,
         shard: u32,
@@ -449,7 +459,7 @@ impl NativeEngine {
     }
 
     /// Local and remote addresses of a connection (`null` once it is closed).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn addresses(
         &self,
         shard: u32,
@@ -467,7 +477,7 @@ impl NativeEngine {
 
     /// Whether the engine keeps the process alive (the TS layer refs it while anything
     /// user-visible is open).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_ref(&self, referenced: bool) -> napi::Result<()> {
         match self.engine()? {
             Engine::Inline(e) => e.set_ref(referenced),
@@ -477,33 +487,19 @@ impl NativeEngine {
     }
 
     /// Counters summed over all shards.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn stats(&self) -> napi::Result<EngineStats> {
-        let mut total = EngineStats {
-            connections: 0.0,
-            listeners: 0.0,
-            timers: 0.0,
-            bytes_in: 0.0,
-            bytes_out: 0.0,
-            bytes_queued: 0.0,
-            events: 0.0,
-            accepted: 0.0,
-            accept_backoffs: 0.0,
-            connections_per_shard: Vec::new(),
+        let shards = match self.engine()? {
+            Engine::Inline(e) => vec![e.with_shard(|s| s.stats())],
+            Engine::Threaded(t) => (0..t.len() as u32)
+                .map(|i| t.shard(i).map(|s| s.stats()))
+                .collect::<napi::Result<_>>()?,
         };
-        match self.engine()? {
-            Engine::Inline(e) => add_stats(&mut total, e.with_shard(|s| s.stats())),
-            Engine::Threaded(t) => {
-                for i in 0..t.len() as u32 {
-                    add_stats(&mut total, t.shard(i)?.stats());
-                }
-            }
-        }
-        Ok(total)
+        Ok(sum_stats(&shards))
     }
 
     /// Stops the engine: closes every connection and listener, joins reactor threads.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn destroy(&mut self) {
         destroy_engine(&mut self.engine);
     }

@@ -41,28 +41,35 @@ unsafe extern "C" fn on_timer(handle: *mut c_void) {
 }
 
 impl Inner {
-    /// Runs one round of the shard and hands its events to JS.
+    /// Runs one round of the shard and hands its events to JS. A panic in the round (a
+    /// bug, or an injected fault) closes the connection being served with an error, and
+    /// the engine carries on.
     fn run(&self) {
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let round = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut batch = self.batch.borrow_mut();
+            batch.clear();
+            if let Err(e) = self
+                .shard
+                .borrow_mut()
+                .run_once(Some(Duration::ZERO), &mut *batch)
             {
-                let mut batch = self.batch.borrow_mut();
-                batch.clear();
-                if let Err(e) = self
-                    .shard
-                    .borrow_mut()
-                    .run_once(Some(Duration::ZERO), &mut *batch)
-                {
-                    eprintln!("netpoll: inline poll failed: {e}");
-                }
+                eprintln!("netpoll: inline poll failed: {e}");
             }
+        }));
+        if round.is_err() {
+            // The borrows of the round were released while unwinding.
+            let mut batch = self.batch.borrow_mut();
+            self.shard.borrow_mut().recover(&mut *batch);
+        }
+        let delivered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             // No Rust borrow is held while JS runs: JS calls back into the engine freely.
             let batch = self.batch.borrow();
             if !batch.is_empty() {
                 self.callbacks.deliver(0, &batch);
             }
         }));
-        if outcome.is_err() {
-            eprintln!("netpoll: a panic in the inline engine was caught; the engine keeps running");
+        if delivered.is_err() {
+            eprintln!("netpoll: a panic while delivering a batch was caught");
         }
         self.rearm_timer();
     }

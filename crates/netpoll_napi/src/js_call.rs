@@ -1,21 +1,48 @@
 //! Calling JS from outside a JS frame (a libuv callback or a threadsafe-function callback):
-//! the batch callbacks, with a handle scope and `napi_make_callback`, so that microtasks and
+//! the batch callback, with a handle scope and `napi_make_callback`, so that microtasks and
 //! Promise continuations run after each batch as they do after a `net` 'data' event.
+//!
+//! A batch costs no allocation in the steady state: its bytes are appended to a JS-owned
+//! slab Buffer (see [`Slab`]) and its records copied into one reused `Uint32Array`.
 
+use std::cell::RefCell;
 use std::ptr;
 
 use napi::sys;
 use netpoll_core::batch::Batch;
 use netpoll_core::error::NetError;
 
-/// References to the two JS functions a batch is delivered to, and the async context they
-/// run in. Lives on the JS thread only.
+/// Bytes of a batch at most this long are copied into the shared slab; longer ones get a
+/// Buffer of their own (so a small view JS keeps never pins much more than it needs).
+const SLAB_COPY_MAX: usize = 16 * 1024;
+/// Size of a slab.
+const SLAB_SIZE: usize = 64 * 1024;
+
+/// A JS-owned Buffer that batch bytes are appended to, like Node's own Buffer pool: each
+/// batch's bytes go to a region never written before, so every view JS took of an earlier
+/// batch keeps its bytes. When it is full (or JS detached it) the next batch starts a new one;
+/// the old one lives on for as long as JS holds views of it.
+struct Slab {
+    buffer: sys::napi_ref,
+    used: usize,
+}
+
+/// The JS-owned `Uint32Array` the records of each batch are copied into. Only `onBatch`
+/// sees it, and it reads it before returning, so it is reused for every batch.
+struct Records {
+    array: sys::napi_ref,
+    capacity: usize,
+}
+
+/// References to the JS function a batch is delivered to, the async context it runs in and
+/// the JS-owned memory batches are copied into. Lives on the JS thread only.
 pub struct BatchCallbacks {
     env: sys::napi_env,
     on_batch: sys::napi_ref,
-    after_batch: sys::napi_ref,
     resource: sys::napi_ref,
     context: sys::napi_async_context,
+    slab: RefCell<Option<Slab>>,
+    records: RefCell<Option<Records>>,
 }
 
 macro_rules! check {
@@ -32,31 +59,22 @@ macro_rules! check {
 }
 
 impl BatchCallbacks {
-    /// Keeps `on_batch(shard, data, records, errors)` and `after_batch()` alive for calls from
+    /// Keeps `on_batch(shard, data, base, records, length, errors)` alive for calls from
     /// outside JS frames.
-    pub fn new(
-        env: sys::napi_env,
-        on_batch: sys::napi_value,
-        after_batch: sys::napi_value,
-    ) -> napi::Result<BatchCallbacks> {
+    pub fn new(env: sys::napi_env, on_batch: sys::napi_value) -> napi::Result<BatchCallbacks> {
         let mut cb = BatchCallbacks {
             env,
             on_batch: ptr::null_mut(),
-            after_batch: ptr::null_mut(),
             resource: ptr::null_mut(),
             context: ptr::null_mut(),
+            slab: RefCell::new(None),
+            records: RefCell::new(None),
         };
         check!(sys::napi_create_reference(
             env,
             on_batch,
             1,
             &mut cb.on_batch
-        ));
-        check!(sys::napi_create_reference(
-            env,
-            after_batch,
-            1,
-            &mut cb.after_batch
         ));
         let mut resource = ptr::null_mut();
         check!(sys::napi_create_object(env, &mut resource));
@@ -77,8 +95,9 @@ impl BatchCallbacks {
         Ok(cb)
     }
 
-    /// Delivers `batch` of shard `shard` to JS, then calls `after_batch` once every microtask
-    /// the batch queued has run. Must run on the JS thread, outside any JS frame.
+    /// Delivers `batch` of shard `shard` to JS; the microtasks it queued (Promise
+    /// continuations, the batched write) run before this returns. Must run on the JS thread,
+    /// outside any JS frame.
     pub fn deliver(&self, shard: u32, batch: &Batch) {
         let env = self.env;
         let mut scope = ptr::null_mut();
@@ -88,8 +107,7 @@ impl BatchCallbacks {
         }
         let result = self
             .batch_args(shard, batch)
-            .and_then(|args| self.call(self.on_batch, &args))
-            .and_then(|_| self.call(self.after_batch, &[]));
+            .and_then(|args| self.call(self.on_batch, &args));
         if let Err(e) = result {
             // Only a bug of ours gets here (the TS layer catches user errors): surface it as
             // an uncaught exception rather than losing it.
@@ -136,45 +154,149 @@ impl BatchCallbacks {
         Ok(())
     }
 
-    fn batch_args(&self, shard: u32, batch: &Batch) -> napi::Result<Vec<sys::napi_value>> {
+    /// `(shard, data, base, records, length, errors)`: the batch's bytes are
+    /// `data[base + offset ..]`, its records the first `length` entries of `records`.
+    fn batch_args(&self, shard: u32, batch: &Batch) -> napi::Result<[sys::napi_value; 6]> {
         let env = self.env;
         let mut shard_v = ptr::null_mut();
         check!(sys::napi_create_uint32(env, shard, &mut shard_v));
-        // The bytes go to JS-owned memory: views JS keeps stay valid as long as it holds them.
-        let data = batch.bytes();
-        let mut data_v = ptr::null_mut();
-        let mut data_ptr = ptr::null_mut();
-        check!(sys::napi_create_buffer_copy(
+        let (data_v, base) = self.data_buffer(batch.bytes())?;
+        let mut base_v = ptr::null_mut();
+        check!(sys::napi_create_uint32(env, base as u32, &mut base_v));
+        let records_v = self.records_array(&batch.records)?;
+        let mut length_v = ptr::null_mut();
+        check!(sys::napi_create_uint32(
             env,
-            data.len(),
-            data.as_ptr().cast(),
-            &mut data_ptr,
-            &mut data_v
+            batch.records.len() as u32,
+            &mut length_v
         ));
-        let records = &batch.records;
+        let errors_v = if batch.errors.is_empty() {
+            let mut undefined = ptr::null_mut();
+            check!(sys::napi_get_undefined(env, &mut undefined));
+            undefined
+        } else {
+            error_array(env, &batch.errors)?
+        };
+        Ok([shard_v, data_v, base_v, records_v, length_v, errors_v])
+    }
+
+    /// The Buffer holding a copy of `data`, and where in it the copy starts.
+    fn data_buffer(&self, data: &[u8]) -> napi::Result<(sys::napi_value, usize)> {
+        let env = self.env;
+        if data.len() > SLAB_COPY_MAX {
+            let mut value = ptr::null_mut();
+            let mut out = ptr::null_mut();
+            check!(sys::napi_create_buffer_copy(
+                env,
+                data.len(),
+                data.as_ptr().cast(),
+                &mut out,
+                &mut value
+            ));
+            return Ok((value, 0));
+        }
+        let mut slab = self.slab.borrow_mut();
+        if let Some(s) = slab.as_mut() {
+            let mut value = ptr::null_mut();
+            check!(sys::napi_get_reference_value(env, s.buffer, &mut value));
+            let mut start = ptr::null_mut();
+            let mut len = 0usize;
+            // The Buffer is asked for its memory every time: JS may have detached it
+            // (transferred its ArrayBuffer), and then it reports no bytes.
+            check!(sys::napi_get_buffer_info(env, value, &mut start, &mut len));
+            if len == SLAB_SIZE && !start.is_null() && s.used + data.len() <= SLAB_SIZE {
+                let base = s.used;
+                // SAFETY: `start` is the live backing store of `value` (SLAB_SIZE bytes, held
+                // by our reference), and base + data.len() <= SLAB_SIZE. The region
+                // [base, base + len) was never handed to JS, so no view JS holds changes.
+                unsafe {
+                    ptr::copy_nonoverlapping(
+                        data.as_ptr(),
+                        start.cast::<u8>().add(base),
+                        data.len(),
+                    )
+                };
+                s.used += data.len();
+                return Ok((value, base));
+            }
+            // SAFETY: our reference; JS views keep the Buffer alive without it.
+            unsafe { sys::napi_delete_reference(env, s.buffer) };
+            *slab = None;
+        }
+        let mut value = ptr::null_mut();
+        let mut start = ptr::null_mut();
+        check!(sys::napi_create_buffer(
+            env, SLAB_SIZE, &mut start, &mut value
+        ));
+        if !data.is_empty() {
+            // SAFETY: `start` is the fresh Buffer's SLAB_SIZE bytes; data.len() <= SLAB_SIZE.
+            unsafe { ptr::copy_nonoverlapping(data.as_ptr(), start.cast::<u8>(), data.len()) };
+        }
+        let mut buffer = ptr::null_mut();
+        check!(sys::napi_create_reference(env, value, 1, &mut buffer));
+        *slab = Some(Slab {
+            buffer,
+            used: data.len(),
+        });
+        Ok((value, 0))
+    }
+
+    /// The shared records array with `records` copied to its start (grown when too small).
+    fn records_array(&self, records: &[u32]) -> napi::Result<sys::napi_value> {
+        let env = self.env;
+        let mut slot = self.records.borrow_mut();
+        if let Some(r) = slot.as_ref() {
+            let mut value = ptr::null_mut();
+            check!(sys::napi_get_reference_value(env, r.array, &mut value));
+            let mut kind = 0;
+            let mut len = 0usize;
+            let mut data = ptr::null_mut();
+            let mut ab = ptr::null_mut();
+            let mut offset = 0usize;
+            // Asked every time, like the slab: a detached array reports no elements.
+            check!(sys::napi_get_typedarray_info(
+                env,
+                value,
+                &mut kind,
+                &mut len,
+                &mut data,
+                &mut ab,
+                &mut offset
+            ));
+            if len == r.capacity && len >= records.len() && !data.is_null() {
+                // SAFETY: `data` is the live backing store of the Uint32Array `value` of
+                // `len` >= records.len() elements, held by our reference.
+                unsafe { ptr::copy_nonoverlapping(records.as_ptr(), data.cast(), records.len()) };
+                return Ok(value);
+            }
+            // SAFETY: our reference, dropped before the array is replaced.
+            unsafe { sys::napi_delete_reference(env, r.array) };
+            *slot = None;
+        }
+        let capacity = records.len().next_power_of_two().max(1024);
         let mut ab = ptr::null_mut();
-        let mut ab_ptr: *mut std::ffi::c_void = ptr::null_mut();
+        let mut data: *mut std::ffi::c_void = ptr::null_mut();
         check!(sys::napi_create_arraybuffer(
             env,
-            records.len() * 4,
-            &mut ab_ptr,
+            capacity * 4,
+            &mut data,
             &mut ab
         ));
-        if !records.is_empty() {
-            // SAFETY: ab_ptr is a fresh ArrayBuffer of records.len() * 4 bytes.
-            unsafe { ptr::copy_nonoverlapping(records.as_ptr(), ab_ptr.cast(), records.len()) };
-        }
-        let mut records_v = ptr::null_mut();
+        // SAFETY: `data` is the fresh ArrayBuffer's capacity * 4 bytes, capacity >= len.
+        unsafe { ptr::copy_nonoverlapping(records.as_ptr(), data.cast(), records.len()) };
+        let mut value = ptr::null_mut();
         check!(sys::napi_create_typedarray(
             env,
             sys::TypedarrayType::uint32_array,
-            records.len(),
+            capacity,
             ab,
             0,
-            &mut records_v
+            &mut value
         ));
-        let errors_v = error_array(env, &batch.errors)?;
-        Ok(vec![shard_v, data_v, records_v, errors_v])
+        let mut array = ptr::null_mut();
+        check!(sys::napi_create_reference(env, value, 1, &mut array));
+        *slot = Some(Records { array, capacity });
+        Ok(value)
     }
 }
 
@@ -264,8 +386,13 @@ impl Drop for BatchCallbacks {
         unsafe {
             sys::napi_async_destroy(self.env, self.context);
             sys::napi_delete_reference(self.env, self.on_batch);
-            sys::napi_delete_reference(self.env, self.after_batch);
             sys::napi_delete_reference(self.env, self.resource);
+            if let Some(slab) = self.slab.get_mut().take() {
+                sys::napi_delete_reference(self.env, slab.buffer);
+            }
+            if let Some(records) = self.records.get_mut().take() {
+                sys::napi_delete_reference(self.env, records.array);
+            }
         }
     }
 }

@@ -184,25 +184,25 @@ impl Default for NativeLinkBuffer {
 #[napi]
 impl NativeLinkBuffer {
     /// An empty buffer on the global pool.
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new() -> Self {
         NativeLinkBuffer::default()
     }
 
     /// Readable (flushed, unread) bytes.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn len(&self) -> f64 {
         self.buf().len() as f64
     }
 
     /// Whether nothing is readable.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn is_empty(&self) -> bool {
         self.buf().is_empty()
     }
 
     /// Consumes and returns `n` bytes (a copy below 128 KiB, else an external view).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn next<'env>(&self, env: &'env Env, n: f64) -> Result<BufferSlice<'env>, &'static str> {
         let n = size("next", "n", n)?;
         let bytes = self.buf().next(n).map_err(|e| buffer_error("next", e))?;
@@ -210,7 +210,7 @@ impl NativeLinkBuffer {
     }
 
     /// Returns a copy of the next `n` bytes without consuming them.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn peek<'env>(&self, env: &'env Env, n: f64) -> Result<BufferSlice<'env>, &'static str> {
         let n = size("peek", "n", n)?;
         let bytes = self.buf().peek(n).map_err(|e| buffer_error("peek", e))?;
@@ -218,14 +218,14 @@ impl NativeLinkBuffer {
     }
 
     /// Consumes `n` bytes.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn skip(&self, n: f64) -> Result<(), &'static str> {
         let n = size("skip", "n", n)?;
         self.buf().skip(n).map_err(|e| buffer_error("skip", e))
     }
 
     /// Consumes and returns the bytes up to and including the first `delim`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn until<'env>(
         &self,
         env: &'env Env,
@@ -240,7 +240,7 @@ impl NativeLinkBuffer {
     }
 
     /// Consumes `n` bytes and decodes them as UTF-8 (invalid sequences become U+FFFD).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn read_string(&self, n: f64) -> Result<String, &'static str> {
         let n = size("readString", "n", n)?;
         self.buf()
@@ -249,7 +249,7 @@ impl NativeLinkBuffer {
     }
 
     /// Consumes `n` bytes and returns a copy.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn read_binary<'env>(
         &self,
         env: &'env Env,
@@ -264,7 +264,7 @@ impl NativeLinkBuffer {
     }
 
     /// Copies the next `dst.length` bytes into `dst` and consumes them.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn read_into(&self, mut dst: BufferSlice) -> Result<(), &'static str> {
         self.buf()
             .read_into(&mut dst)
@@ -272,7 +272,7 @@ impl NativeLinkBuffer {
     }
 
     /// Copies the next `dst.length` bytes into `dst` without consuming them.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn peek_into(&self, mut dst: BufferSlice) -> Result<(), &'static str> {
         self.buf()
             .peek_into(&mut dst)
@@ -280,7 +280,7 @@ impl NativeLinkBuffer {
     }
 
     /// Consumes and returns one byte.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn read_byte(&self) -> Result<u32, &'static str> {
         self.buf()
             .read_byte()
@@ -289,7 +289,7 @@ impl NativeLinkBuffer {
     }
 
     /// Splits off the next `n` bytes as an independent buffer (no copy).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn slice(&self, n: f64) -> Result<NativeLinkBuffer, &'static str> {
         let n = size("slice", "n", n)?;
         let inner = self.buf().slice(n).map_err(|e| buffer_error("slice", e))?;
@@ -299,19 +299,19 @@ impl NativeLinkBuffer {
     }
 
     /// Gives back memory no longer needed; earlier results stay valid.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn release(&self) {
         self.buf().release();
     }
 
     /// Pending (written, unflushed) bytes.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn malloc_len(&self) -> f64 {
         self.buf().malloc_len() as f64
     }
 
     /// Keeps the first `n` pending bytes.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn malloc_ack(&self, n: f64) -> Result<(), &'static str> {
         let n = size("mallocAck", "n", n)?;
         self.buf()
@@ -320,19 +320,19 @@ impl NativeLinkBuffer {
     }
 
     /// Appends a copy of `data`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn write_binary(&self, data: &[u8]) {
         self.buf().write_binary(data);
     }
 
     /// Appends `s` as UTF-8.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn write_string(&self, s: String) {
         self.buf().write_string(&s);
     }
 
     /// Appends one byte.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn write_byte(&self, b: f64) -> Result<(), &'static str> {
         let b = byte("writeByte", "byte", b)?;
         self.buf().write_byte(b);
@@ -340,7 +340,7 @@ impl NativeLinkBuffer {
     }
 
     /// Inserts a copy of `data` before the last `remainLen` pending bytes.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn write_direct(&self, data: &[u8], remain_len: f64) -> Result<(), &'static str> {
         let remain_len = size("writeDirect", "remainLen", remain_len)?;
         self.buf()
@@ -349,7 +349,7 @@ impl NativeLinkBuffer {
     }
 
     /// Moves all of `other`'s bytes here as pending bytes (no copy); `other` is left empty.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn append(&self, other: &NativeLinkBuffer) -> Result<(), &'static str> {
         let mut me = self.buf();
         let Ok(mut them) = other.inner.try_borrow_mut() else {
@@ -364,7 +364,7 @@ impl NativeLinkBuffer {
     }
 
     /// Makes every pending byte readable.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn flush(&self) {
         self.buf().flush();
     }

@@ -21,7 +21,7 @@ pub struct NativePoolStats {
 }
 
 /// A snapshot of the global buffer pool's counters.
-#[napi]
+#[napi(catch_unwind)]
 pub fn pool_stats() -> NativePoolStats {
     let s = BufferPool::global().stats();
     NativePoolStats {

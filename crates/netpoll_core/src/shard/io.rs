@@ -34,6 +34,7 @@ impl Shard {
         let now = self.now_ms();
         let (min_read, max_read) = (self.config.min_read, self.config.max_read);
         let mut budget = self.config.read_budget;
+        crate::fault::check(crate::fault::Site::Decode);
         loop {
             let Some(conn) = self.conns.get_mut(id) else {
                 return;
@@ -164,12 +165,18 @@ impl Shard {
     /// socket error; on `ERR_OUTPUT_LIMIT` and socket errors the connection is closed (and
     /// not reported: the caller has the error).
     pub fn write(&mut self, id: ConnId, bufs: &[&[u8]]) -> Result<WriteStatus, NetError> {
-        self.write_with(id, bufs, |b| Bytes::copy_from_slice(b))
+        self.current = Some(id);
+        let result = self.write_with(id, bufs, |b| Bytes::copy_from_slice(b));
+        self.current = None;
+        result
     }
 
     /// Like [`Shard::write`], for buffers the shard may keep by reference (no copy).
     pub fn write_bytes(&mut self, id: ConnId, bufs: &[Bytes]) -> Result<WriteStatus, NetError> {
-        self.write_with(id, bufs, Bytes::clone)
+        self.current = Some(id);
+        let result = self.write_with(id, bufs, Bytes::clone);
+        self.current = None;
+        result
     }
 
     fn write_with<B: AsRef<[u8]>>(
@@ -186,6 +193,7 @@ impl Shard {
         if conn.state != ConnState::Open {
             return Err(NetError::new("ERR_CONN_CLOSED", "the connection is closed"));
         }
+        crate::fault::check(crate::fault::Site::Write);
         let total: usize = bufs.iter().map(|b| b.as_ref().len()).sum();
         let mut written = 0;
         if conn.output.is_empty() {

@@ -18,6 +18,7 @@
 mod accept;
 mod conn;
 mod io;
+mod recover;
 
 pub use io::WriteStatus;
 mod timers;
@@ -72,6 +73,8 @@ pub struct ShardStats {
     pub accepted: u64,
     /// Times accepting paused because the process or system ran out of descriptors.
     pub accept_backoffs: u64,
+    /// Panics caught while this shard ran, each followed by [`Shard::recover`].
+    pub panics: u64,
 }
 
 /// A reactor shard (see the module docs).
@@ -89,6 +92,8 @@ pub struct Shard {
     /// Readable connections not read because the consumer was behind (see
     /// [`ShardConfig::max_pending_input`]).
     held_reads: Vec<ConnId>,
+    /// The connection being served, so that a panic can be pinned on it (see `recover`).
+    current: Option<ConnId>,
     /// Accepted on hand-off listeners, waiting for the engine to place them.
     handoffs: Vec<(Stream, ListenerId)>,
     epoch: Instant,
@@ -116,6 +121,7 @@ impl Shard {
             ready_conns: Vec::new(),
             ready_listeners: Vec::new(),
             handoffs: Vec::new(),
+            current: None,
             held_reads: Vec::new(),
             epoch: Instant::now(),
             stats: ShardStats::default(),
@@ -205,6 +211,7 @@ impl Shard {
             Err(e) if e.kind() == stdio::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
+        crate::fault::check(crate::fault::Site::Reactor);
         self.serve_ready(sink);
         let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
         for event in events.iter() {
@@ -223,6 +230,7 @@ impl Shard {
             let Some(state) = self.conn_state(id) else {
                 continue; // stale: the connection closed and its slot moved on
             };
+            self.current = Some(id);
             if state == ConnState::Connecting {
                 if event.is_writable() || event.is_error() || event.is_write_closed() {
                     self.finish_connect(id, sink);
@@ -241,6 +249,7 @@ impl Shard {
                 self.read_ready(id, sink);
             }
         }
+        self.current = None;
         self.events = events;
         self.expire_timers(sink);
         Ok(self.stats.events - before)
@@ -426,6 +435,11 @@ impl Shard {
             self.remove_listener(ListenerId(i as u32));
         }
         ids.len()
+    }
+
+    /// Number of connections on the shard.
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
     }
 
     /// Ids of every connection on the shard.

@@ -347,3 +347,34 @@ impl Rng {
         (0..n).map(|_| self.next() as u8).collect()
     }
 }
+
+/// A reactor thread (its events only taken, never notified) with a loopback TCP listener
+/// registered on it: (shard, listener id, address).
+pub fn threaded_with_listener(
+    name: &str,
+    config: netpoll_core::config::ShardConfig,
+) -> (
+    netpoll_core::threaded::ThreadedShard,
+    netpoll_core::event::ListenerId,
+    std::net::SocketAddr,
+) {
+    use netpoll_core::threaded::{Command, ThreadedShard};
+    let shard = ThreadedShard::spawn(name.into(), config, Box::new(|| {})).expect("spawn");
+    let listener = Listener::bind(
+        netpoll_core::addr::Network::Tcp4,
+        "127.0.0.1:0",
+        netpoll_core::listener::ListenOptions::default(),
+    )
+    .expect("bind");
+    let addr = listener.local_addr().as_inet().expect("inet");
+    let (tx, rx) = std::sync::mpsc::channel();
+    shard.send([Command::Listen(
+        listener,
+        false,
+        Box::new(move |r| {
+            let _ = tx.send(r);
+        }),
+    )]);
+    let id = rx.recv_timeout(TIMEOUT).expect("reply").expect("listen");
+    (shard, id, addr)
+}
