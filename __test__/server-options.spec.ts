@@ -247,9 +247,11 @@ test('write timeout: a peer that never reads is closed with ERR_WRITE_TIMEOUT', 
 test('shutdown: refuses new connections at once, lets in-flight handlers answer, forces stragglers', async (t) => {
   const ln = await createListener('tcp', '127.0.0.1:0')
   const port = ln.address.port!
+  let started = 0
   const loop = new EventLoop(async (conn) => {
     const n = (await conn.reader.next(4)).readUInt32BE(0)
     const p = await conn.reader.next(n)
+    started++
     // 'slow' answers after 100 ms (inside the deadline); 'stuck' never does.
     await new Promise((r) => setTimeout(r, p.toString() === 'stuck' ? 60_000 : 100).unref())
     conn.writer.writeBinary(frame(p))
@@ -261,8 +263,7 @@ test('shutdown: refuses new connections at once, lets in-flight handlers answer,
   const stuck = await netConnect({ host: '127.0.0.1', port })
   for (const s of slow) s.write(frame(Buffer.from('slow')))
   stuck.write(frame(Buffer.from('stuck')))
-  await until(() => loop.connections === 12)
-  await new Promise((r) => setTimeout(r, 20)) // the handlers are running
+  await until(() => loop.connections === 12 && started === 11) // every handler is running
   const idleClosed = new Promise((r) => idle.on('close', r))
   const stuckClosed = new Promise((r) => stuck.on('close', r))
   const result = loop.shutdown({ timeout: 600 })

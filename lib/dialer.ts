@@ -49,6 +49,22 @@ function abortError(): NetpollError {
   return e
 }
 
+/** `ip` → `ip:0` (any port), `v6` → `[v6]:0`; `ip:port` and `[v6]:port` unchanged. */
+function withPort(local: string | undefined): string | undefined {
+  if (local === undefined || /^\[.*\]:\d+$/.test(local) || /^[^:]*:\d+$/.test(local)) return local
+  return isIP(local) === 6 ? `[${local}]:0` : `${local}:0`
+}
+
+/** Adds the dialed address and port to a connect error that lacks them (TCP). */
+function withTarget(e: NetpollError, network: Network, target: string): NetpollError {
+  if (network === 'unix' || e.address !== undefined) return e
+  const { host, port } = splitHostPort(target)
+  e.address = host
+  e.port = Number(port)
+  e.message = `${e.message} ${target}`
+  return e
+}
+
 function dialOne(network: Network, target: string, options: DialOptions): Promise<Connection> {
   return new Promise<Connection>((resolve, reject) => {
     const signal = options.signal
@@ -58,12 +74,18 @@ function dialOne(network: Network, target: string, options: DialOptions): Promis
       reject(abortError())
     }
     const done = (): void => signal?.removeEventListener('abort', onAbort)
+    // The signal may have been aborted while the address was being resolved.
+    if (signal?.aborted) {
+      reject(abortError())
+      return
+    }
     try {
-      cancel = getEngine().dial(network, target, options.localAddress, options.timeout ?? 0, {
+      cancel = getEngine().dial(network, target, withPort(options.localAddress), options.timeout ?? 0, {
         conn: null,
         cancelled: false,
         resolve: (conn) => {
           done()
+          conn.closeOnPeerClose = true
           if (network !== 'unix') {
             const ka = options.keepAlive
             getEngine().setSocketOptions(conn, options.noDelay ?? true, ka === undefined || ka === false ? 0 : ka)
@@ -72,7 +94,7 @@ function dialOne(network: Network, target: string, options: DialOptions): Promis
         },
         reject: (e) => {
           done()
-          reject(e)
+          reject(withTarget(e, network, target))
         },
       })
     } catch (e) {

@@ -2,10 +2,12 @@
  * Finds and loads the native addon: first a local build in the package root (what
  * `npm run build` writes, for development), then the prebuilt platform package
  * `netpoll-<platform>`. Anything else throws an `Error` with code `ERR_UNSUPPORTED_PLATFORM`.
+ * The environment variable `NETPOLL_NATIVE_PATH` (a path to a `.node` file) overrides both, for
+ * instrumented builds such as the AddressSanitizer one of `npm run test:sanitize`.
  * @internal
  */
 import { existsSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import type * as Binding from '../binding'
 
 /** The platforms we publish binaries for: key → Rust target triple. */
@@ -71,16 +73,26 @@ export interface LoadedBinding {
   readonly binding: typeof Binding
   /** Absolute path of the `.node` file that was loaded. */
   readonly path: string
-  /** `'local'` for a build in the package directory, `'package'` for the platform package. */
-  readonly source: 'local' | 'package'
+  /**
+   * `'local'` for a build in the package directory, `'package'` for the platform package,
+   * `'env'` for the file named by `NETPOLL_NATIVE_PATH`.
+   */
+  readonly source: 'local' | 'package' | 'env'
 }
 
 /**
  * Loads the addon for `key` from `root` (the package directory), or throws
  * `ERR_UNSUPPORTED_PLATFORM` naming the expected package and how to build from source.
- * Returns the binding together with the path it came from.
+ * Returns the binding together with the path it came from. When `NETPOLL_NATIVE_PATH` is set,
+ * that file is loaded instead (relative paths resolve against the working directory).
  */
 export function loadNativeBinding(root: string, key: string = platformKey()): LoadedBinding {
+  const override = process.env.NETPOLL_NATIVE_PATH
+  if (override) {
+    // Explicitly chosen binary: load exactly it, and let a failure surface as it is.
+    const path = resolve(override)
+    return { binding: require(path), path, source: 'env' }
+  }
   const packageName = `netpoll-${key}`
   const local = join(root, `netpoll.${key}.node`)
   const failures: string[] = []

@@ -12,6 +12,8 @@ import {
   type CloseCallback,
   type ConfigOptions,
   Connection,
+  ConnectionPool,
+  type ConnectionPoolStats,
   Dialer,
   type DialOptions,
   type EngineMode,
@@ -22,14 +24,19 @@ import {
   type ListenerOptions,
   type LoadBalance,
   type MaybePromise,
+  MuxClient,
+  type MuxClientOptions,
   type NetAddress,
   type NetpollError,
   type Network,
   type NocopyReader,
   type NocopyWriter,
   type OnRequest,
+  type PoolGetOptions,
+  type PoolOptions,
   type PoolStats,
   Reader,
+  ShardQueue,
   type ShutdownResult,
   SUPPORTED_PLATFORMS,
   UnsupportedPlatformError,
@@ -294,4 +301,51 @@ export async function client(): Promise<void> {
   expectType<Buffer>(await conn.reader.next(4))
   conn.close()
   c2.close()
+}
+
+// ---- client: ConnectionPool -----------------------------------------------------------------------
+export async function pool(): Promise<void> {
+  const options: PoolOptions = {
+    maxIdle: 256,
+    maxIdlePerAddress: 64,
+    idleTimeout: 60_000,
+    minIdle: 1,
+    maxConnections: 16,
+    getTimeout: 1000,
+    evictInterval: 1000,
+    dial: { timeout: 1000, noDelay: true, keepAlive: 30_000 },
+  }
+  const p = new ConnectionPool(options)
+  new ConnectionPool()
+  const getOptions: PoolGetOptions = { timeout: 500, signal: AbortSignal.timeout(1000) }
+  const conn: Connection = await p.get('tcp', '127.0.0.1:9000', getOptions)
+  await p.get('unix', '/tmp/netpoll.sock')
+  // @ts-expect-error unknown network
+  await p.get('udp', '127.0.0.1:9000')
+  p.put(conn)
+  const s: ConnectionPoolStats = p.stats()
+  expectType<number>(s.idle + s.inUse + s.dialing + s.waiting + s.dialed + s.dialFailed + s.reused + s.evicted + s.timedOut)
+  // @ts-expect-error dial options are nested under `dial`
+  new ConnectionPool({ timeout: 1000 })
+  p.close()
+}
+
+// ---- client: multiplexing (ShardQueue, MuxClient) -------------------------------------------------
+export async function mux(conn: Connection): Promise<void> {
+  const queue = new ShardQueue(conn)
+  const header = Buffer.alloc(4)
+  expectType<Promise<void>>(queue.add(header, new Uint8Array(2)))
+  await queue.add(Buffer.from('one part'))
+  expectType<number>(queue.pending)
+  // @ts-expect-error frames are bytes
+  queue.add('text')
+
+  const options: MuxClientOptions = { maxFrame: 1 << 20 }
+  const client = new MuxClient(conn, options)
+  new MuxClient(conn)
+  const body: Reader = await client.request(Buffer.from('ping'))
+  expectType<Buffer>(await body.next(body.len()))
+  expectType<number>(client.pending)
+  expectType<boolean>(client.isActive())
+  client.close()
 }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod event;
 pub mod fault;
+pub mod frame;
 pub mod listener;
 pub mod placement;
 pub mod shard;

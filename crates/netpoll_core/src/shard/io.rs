@@ -95,6 +95,24 @@ impl Shard {
         }
     }
 
+    /// The socket reported an error or a full hang-up. A connection still reading finds out
+    /// by its next read; one whose peer already finished sending (no more reads) would
+    /// never notice, so it is closed here: with the socket's error (a reset after the FIN),
+    /// or cleanly when nothing is left to write.
+    pub(super) fn hung_up(&mut self, id: ConnId, sink: &mut dyn EventSink) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        if conn.state != ConnState::Open || !conn.read_closed {
+            return;
+        }
+        match conn.stream.take_error() {
+            Ok(Some(e)) => self.fail(id, Some(NetError::from_io(&e, "read")), sink),
+            Ok(None) if conn.output.is_empty() => self.fail(id, None, sink),
+            _ => {} // output queued: its write reports the failure
+        }
+    }
+
     pub(super) fn write_ready(&mut self, id: ConnId, sink: &mut dyn EventSink) {
         let Some(conn) = self.conns.get_mut(id) else {
             return;

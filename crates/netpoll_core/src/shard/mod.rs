@@ -248,6 +248,9 @@ impl Shard {
             if event.is_readable() || event.is_read_closed() || event.is_error() {
                 self.read_ready(id, sink);
             }
+            if event.is_error() || (event.is_read_closed() && event.is_write_closed()) {
+                self.hung_up(id, sink);
+            }
         }
         self.current = None;
         self.events = events;
