@@ -18,7 +18,7 @@ test('framed echo over TCP, answered to a net client', async (t) => {
     const p = randomBytes(size)
     s.write(frame(p))
     const back = await readExactly(s, 4 + size)
-    t.deepEqual(back, frame(p))
+    t.true(back.equals(frame(p)), `echo of ${size} bytes`)
   }
   s.destroy()
   t.deepEqual(await loop.shutdown({ timeout: 1000 }), { forced: 0 })

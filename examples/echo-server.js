@@ -7,11 +7,12 @@ const np = require('..')
 
 const o = parseArgs(process.argv.slice(2))
 
-// `kill -USR2 PID` prints one line `stats {process.memoryUsage()}` (after a full GC when node
-// runs with --expose-gc): the heap probe of `npm run bench`'s idle-connections scenario.
+// `kill -USR2 PID` prints one line `stats {process.memoryUsage(), netpoll, pool}` (after a full
+// GC when node runs with --expose-gc): the heap probe of `npm run bench`'s idle-connections
+// scenario, and the counters `npm run soak` compares at start and end.
 process.on('SIGUSR2', () => {
   globalThis.gc?.()
-  console.log(`stats ${JSON.stringify(process.memoryUsage())}`)
+  console.log(`stats ${JSON.stringify({ ...process.memoryUsage(), netpoll: np.stats(), pool: np.poolStats() })}`)
 })
 
 if (o.mode || o.pollers) np.configure({ ...(o.mode && { mode: o.mode }), ...(o.pollers && { pollers: o.pollers }) })

@@ -5,7 +5,7 @@
  */
 import type { Connection, OnRequest } from './connection'
 import { getEngine } from './engine'
-import { checkMs, codeError } from './errors'
+import { checkMs, codeError, NetpollError } from './errors'
 import type { Listener } from './listener'
 
 /** Options of an {@link EventLoop}. */
@@ -28,6 +28,28 @@ export interface EventLoopOptions {
   noDelay?: boolean
   /** TCP keepalive probes after this many ms of silence (`false`, the default: off). */
   keepAlive?: number | false
+  /**
+   * Most connections this loop serves at once; a connection accepted beyond it is closed at
+   * once (counted in `stats().refused`). Default: no limit of its own (the engine's
+   * per-shard limit still applies).
+   */
+  maxConnections?: number
+}
+
+/** Counters of one {@link EventLoop}, from {@link EventLoop.stats}. */
+export interface EventLoopStats {
+  /** Connections open now. */
+  connections: number
+  /** Connections accepted and served since the loop was created. */
+  accepted: number
+  /** Connections closed since (by either side, for any reason). */
+  closed: number
+  /** Of those, closed with an error (reset, timeout, output limit, internal error…). */
+  closedWithError: number
+  /** Connections closed at once because of `maxConnections` or a shutdown in progress. */
+  refused: number
+  /** Handlers (onRequest, onConnect, onPrepare) that threw or rejected. */
+  handlerErrors: number
 }
 
 /** The result of {@link EventLoop.shutdown}. */
@@ -41,6 +63,16 @@ export class EventLoop {
   private readonly conns = new Set<Connection>()
   private readonly listeners = new Set<Listener>()
   private stopped = false
+  private readonly counts = { accepted: 0, closed: 0, closedWithError: 0, refused: 0, handlerErrors: 0 }
+  private readonly closed = (conn: Connection, error: NetpollError | null): void => {
+    this.conns.delete(conn)
+    this.counts.closed++
+    if (error) this.counts.closedWithError++
+  }
+  private readonly handlerError = (error: unknown, conn: Connection): void => {
+    this.counts.handlerErrors++
+    this.options.onError?.(error, conn)
+  }
 
   /** Creates a server calling `onRequest` for input on each connection. */
   constructor(
@@ -49,6 +81,10 @@ export class EventLoop {
   ) {
     if (typeof onRequest !== 'function') throw new TypeError('onRequest must be a function')
     for (const t of [options.readTimeout, options.writeTimeout, options.idleTimeout]) if (t !== undefined) checkMs(t)
+    const max = options.maxConnections
+    if (max !== undefined && (!Number.isInteger(max) || max <= 0)) {
+      throw new RangeError(`maxConnections must be a positive integer, got ${String(max)}`)
+    }
     const ka = options.keepAlive
     if (ka !== undefined && ka !== false && (typeof ka !== 'number' || !(ka > 0))) {
       throw new RangeError(`keepAlive must be a positive number of ms or false, got ${String(ka)}`)
@@ -73,20 +109,22 @@ export class EventLoop {
   }
 
   private accept(conn: Connection): void {
-    if (this.stopped) {
+    const o = this.options
+    if (this.stopped || (o.maxConnections !== undefined && this.conns.size >= o.maxConnections)) {
+      this.counts.refused++
       conn.close()
       return
     }
-    const o = this.options
+    this.counts.accepted++
     this.conns.add(conn)
-    conn.addCloseCallback(() => this.conns.delete(conn))
+    conn.addCloseCallback(this.closed)
     if (o.readTimeout) conn.setReadTimeout(o.readTimeout)
     if (o.writeTimeout) conn.setWriteTimeout(o.writeTimeout)
     if (o.idleTimeout) conn.setIdleTimeout(o.idleTimeout)
     if (o.noDelay === false || o.keepAlive) {
       getEngine().setSocketOptions(conn, o.noDelay === false ? false : undefined, o.keepAlive || -1)
     }
-    conn.onHandlerError = o.onError ?? null
+    conn.onHandlerError = this.handlerError
     conn.onPeerClosed = o.onDisconnect ?? null
     try {
       o.onPrepare?.(conn)
@@ -95,14 +133,14 @@ export class EventLoop {
         connected.then(
           () => conn.setOnRequest(this.onRequest),
           (e) => {
-            o.onError?.(e, conn)
+            this.handlerError(e, conn)
             conn.close()
           },
         )
         return
       }
     } catch (e) {
-      o.onError?.(e, conn)
+      this.handlerError(e, conn)
       conn.close()
       return
     }
@@ -112,6 +150,11 @@ export class EventLoop {
   /** Open connections of this loop. */
   get connections(): number {
     return this.conns.size
+  }
+
+  /** This loop's counters (see {@link EventLoopStats}). */
+  stats(): EventLoopStats {
+    return { connections: this.conns.size, ...this.counts }
   }
 
   /**
