@@ -9,7 +9,8 @@ import { netConnect, until } from './helpers'
 const HWM = 256 << 10
 const LWM = 64 << 10
 const MAX_OUTPUT = 1 << 20
-configure({ highWaterMark: HWM, lowWaterMark: LWM, maxOutput: MAX_OUTPUT })
+const MAX_FRAME = 1 << 20
+configure({ highWaterMark: HWM, lowWaterMark: LWM, maxOutput: MAX_OUTPUT, maxFrame: MAX_FRAME })
 
 test('a flooding peer is held at the high-water mark while the handler consumes slowly; nothing is lost', async (t) => {
   t.timeout(60_000)
@@ -77,6 +78,48 @@ test('a writer that ignores backpressure gets ERR_OUTPUT_LIMIT and its connectio
   t.is(closeCode, 'ERR_OUTPUT_LIMIT')
   t.true(written < 64 << 20, 'stopped long before the 64 MiB')
   t.true(writeError === undefined || ['ERR_OUTPUT_LIMIT', 'ERR_CONN_CLOSED'].includes(writeError.code))
+  s.destroy()
+  await loop.shutdown({ timeout: 1000 })
+})
+
+test('a declared length over maxFrame is refused at once, before any byte is buffered for it', async (t) => {
+  const ln = await createListener('tcp', '127.0.0.1:0')
+  const errors: string[] = []
+  let buffered = -1
+  const loop = new EventLoop(
+    async (conn) => {
+      const n = (await conn.reader.next(4)).readUInt32BE(0)
+      buffered = conn.reader.len()
+      await conn.reader.next(n) // 2 GiB declared: must reject, not wait for it
+    },
+    { onError: (e) => errors.push((e as NetpollError).code) },
+  )
+  loop.serve(ln)
+  const s = await netConnect({ host: '127.0.0.1', port: ln.address.port! })
+  const header = Buffer.alloc(4)
+  header.writeUInt32BE(0x7fffffff, 0)
+  s.write(Buffer.concat([header, Buffer.alloc(1000)]))
+  await new Promise((r) => s.on('close', r)) // the handler's rejection closed the connection
+  t.deepEqual(errors, ['ERR_FRAME_TOO_LARGE'])
+  t.true(buffered <= 1000)
+  await loop.shutdown({ timeout: 1000 })
+})
+
+test('until() whose delimiter is not within maxFrame bytes is refused', async (t) => {
+  const ln = await createListener('tcp', '127.0.0.1:0')
+  let code: string | undefined
+  const loop = new EventLoop(async (conn) => {
+    await conn.reader.until(0x0a).catch((e: NetpollError) => {
+      code = e.code
+      conn.close()
+    })
+  })
+  loop.serve(ln)
+  const s = await netConnect({ host: '127.0.0.1', port: ln.address.port! })
+  s.on('error', () => {})
+  s.write(Buffer.alloc(MAX_FRAME + (64 << 10), 0x61)) // no newline anywhere
+  await until(() => code !== undefined, 10_000)
+  t.is(code, 'ERR_FRAME_TOO_LARGE')
   s.destroy()
   await loop.shutdown({ timeout: 1000 })
 })

@@ -47,6 +47,13 @@ export interface ConfigOptions {
    * beyond it writes fail with `ERR_OUTPUT_LIMIT` and the connection is closed. Default 64 MiB.
    */
   maxOutput?: number
+  /**
+   * The largest single read a handler may ask for (`reader.next(n)` and the others, or the
+   * bytes `until` may scan): a larger one rejects with `ERR_FRAME_TOO_LARGE` at once, before
+   * any byte is buffered for it. A peer that declares a huge length is refused instead of
+   * being buffered. Default 64 MiB.
+   */
+  maxFrame?: number
 }
 
 /** The effective configuration (see {@link ConfigOptions} for each field). */
@@ -57,6 +64,7 @@ export interface Config {
   highWaterMark: number
   lowWaterMark: number
   maxOutput: number
+  maxFrame: number
 }
 
 function resolveMode(mode: EngineMode): 'inline' | 'threaded' {
@@ -89,6 +97,7 @@ let current: Config = {
   highWaterMark: 4 * 1024 * 1024,
   lowWaterMark: 1024 * 1024,
   maxOutput: 64 * 1024 * 1024,
+  maxFrame: 64 * 1024 * 1024,
 }
 let frozen = false
 
@@ -121,6 +130,7 @@ export function configure(options: ConfigOptions): void {
   if (options.highWaterMark !== undefined) next.highWaterMark = positiveInt('highWaterMark', options.highWaterMark)
   if (options.lowWaterMark !== undefined) next.lowWaterMark = positiveInt('lowWaterMark', options.lowWaterMark)
   if (options.maxOutput !== undefined) next.maxOutput = positiveInt('maxOutput', options.maxOutput)
+  if (options.maxFrame !== undefined) next.maxFrame = positiveInt('maxFrame', options.maxFrame)
   if (next.lowWaterMark > next.highWaterMark) {
     throw new RangeError('lowWaterMark must not exceed highWaterMark')
   }

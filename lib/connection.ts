@@ -78,6 +78,7 @@ export class Connection {
         }
       },
       consumedSome: () => this.consumed(),
+      maxRead: engine.config.maxFrame,
     })
     this.writer = new Writer({
       scheduleFlush: () => this.engine.markDirty(this),

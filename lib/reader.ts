@@ -10,6 +10,8 @@ export interface ReaderOwner {
   armReadTimeout(waiting: boolean): void
   /** Called after bytes were consumed (to resume reading below the low-water mark). */
   consumedSome(): void
+  /** The largest single read (`configure({ maxFrame })`). */
+  readonly maxRead: number
 }
 
 /** What a read does with its bytes. */
@@ -37,6 +39,10 @@ interface Waiter {
  * timeout passed; the connection stays open) or `ERR_CONN_CLOSED` (the connection closed or
  * the peer finished sending first). Returned Buffers view JS-owned memory: they stay valid
  * for as long as you hold them, whatever the reader does afterwards.
+ *
+ * A read of more than `configure({ maxFrame })` bytes (or an `until` whose delimiter is not
+ * within that many bytes) rejects with `ERR_FRAME_TOO_LARGE` before any byte is buffered for
+ * it, so a length a peer declares can never make the library buffer without bound.
  */
 export class Reader {
   /** @internal */
@@ -148,6 +154,7 @@ export class Reader {
       } catch (e) {
         return Promise.reject(e)
       }
+      if (need > this.maxRead()) return Promise.reject(this.tooLarge(need))
     }
     if (this.waiters.length === 0) {
       const n = this.available(need, delim)
@@ -157,6 +164,7 @@ export class Reader {
         return Promise.resolve(out)
       }
     }
+    if (need < 0 && this.chain.len > this.maxRead()) return Promise.reject(this.tooLarge(this.chain.len))
     if (this.ended) return Promise.reject(this.ended)
     return new Promise<T>((resolve, reject) => {
       this.waiters.push({ need, delim, op, resolve: resolve as (v: unknown) => void, reject })
@@ -164,9 +172,23 @@ export class Reader {
     })
   }
 
-  /** The most bytes any waiting read needs (the backpressure mark must not starve it). @internal */
+  private maxRead(): number {
+    return this.owner?.maxRead ?? Number.POSITIVE_INFINITY
+  }
+
+  private tooLarge(n: number): NetpollError {
+    return codeError('ERR_FRAME_TOO_LARGE', `a read of ${n} bytes exceeds maxFrame (${this.maxRead()} bytes)`)
+  }
+
+  /**
+   * The bytes the first waiting read needs (the backpressure mark must not starve it; for
+   * `until`, maxFrame). @internal
+   */
   neededBytes(): number {
-    return this.waiters.length > 0 ? this.waiters[0].need : 0
+    if (this.waiters.length === 0) return 0
+    const need = this.waiters[0].need
+    // An `until` may scan up to maxFrame bytes for its delimiter.
+    return need < 0 ? Math.min(this.maxRead(), Number.MAX_SAFE_INTEGER) : need
   }
 
   /** Bytes arrived: perform the reads they satisfy, in order. @internal */
@@ -180,7 +202,16 @@ export class Reader {
     while (this.waiters.length > 0) {
       const w = this.waiters[0]
       const n = this.available(w.need, w.delim)
-      if (n < 0) break
+      if (n < 0) {
+        // An `until` whose delimiter is not within maxFrame bytes will never fit.
+        if (w.need < 0 && this.chain.len > this.maxRead()) {
+          this.waiters.shift()
+          if (this.waiters.length === 0) this.owner?.armReadTimeout(false)
+          w.reject(this.tooLarge(this.chain.len))
+          continue
+        }
+        break
+      }
       this.waiters.shift()
       if (this.waiters.length === 0) this.owner?.armReadTimeout(false)
       consumed ||= w.op !== Op.Peek

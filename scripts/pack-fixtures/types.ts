@@ -19,6 +19,7 @@ import {
   type EngineMode,
   EventLoop,
   type EventLoopOptions,
+  type EventLoopStats,
   LinkBuffer,
   Listener,
   type ListenerOptions,
@@ -103,6 +104,7 @@ export function configuration(): void {
     highWaterMark: 4 << 20,
     lowWaterMark: 1 << 20,
     maxOutput: 64 << 20,
+    maxFrame: 16 << 20,
   }
   configure(options)
   configure({})
@@ -119,10 +121,12 @@ export function configuration(): void {
   expectType<'inline' | 'threaded'>(config.mode)
   expectType<number>(config.pollers)
   expectType<LoadBalance>(config.loadBalance)
-  expectType<number>(config.highWaterMark + config.lowWaterMark + config.maxOutput)
+  expectType<number>(config.highWaterMark + config.lowWaterMark + config.maxOutput + config.maxFrame)
 
   const s = stats()
   expectType<number>(s.connections + s.listeners + s.timers + s.bytesIn + s.bytesOut + s.bytesQueued + s.events + s.accepted)
+  expectType<number>(s.acceptBackoffs + s.panics)
+  expectType<number[]>(s.connectionsPerShard)
 }
 
 // ---- LinkBuffer and poolStats ------------------------------------------------------------------
@@ -264,8 +268,14 @@ export async function server(): Promise<void> {
     readTimeout: 1000,
     writeTimeout: 1000,
     idleTimeout: 60_000,
+    noDelay: true,
+    keepAlive: 30_000,
+    maxConnections: 10_000,
   }
   const loop = new EventLoop(onRequest, options)
+  new EventLoop(onRequest, { keepAlive: false })
+  const ls: EventLoopStats = loop.stats()
+  expectType<number>(ls.connections + ls.accepted + ls.closed + ls.closedWithError + ls.refused + ls.handlerErrors)
   new EventLoop((conn) => conn.setOnRequest(onRequest))
   // @ts-expect-error the handler is required
   new EventLoop()
