@@ -313,3 +313,27 @@ test('maxConnections refuses the extra connection; stats() counts accepted, refu
   t.deepEqual(loop.stats(), { connections: 0, accepted: 2, closed: 2, closedWithError: 2, refused: 1, handlerErrors: 1 })
   await loop.shutdown({ timeout: 1000 })
 })
+
+test('conn.stats() counts bytes in, out, buffered and queued', async (t) => {
+  const ln = await createListener('tcp', '127.0.0.1:0')
+  let server: Connection | null = null
+  const loop = new EventLoop(async () => {}, { onPrepare: (c) => (server = c) })
+  loop.serve(ln)
+  const s = await netConnect({ host: '127.0.0.1', port: ln.address.port! })
+  await until(() => server !== null)
+  const conn = server as unknown as Connection
+  conn.setOnRequest(null)
+  t.deepEqual(conn.stats(), { bytesIn: 0, bytesOut: 0, bytesBuffered: 0, bytesQueued: 0 })
+  s.write(Buffer.alloc(1000, 1))
+  await until(() => conn.stats().bytesIn === 1000)
+  t.is(conn.stats().bytesBuffered, 1000)
+  await conn.reader.next(400)
+  t.is(conn.stats().bytesBuffered, 600)
+  conn.writer.writeBinary(Buffer.alloc(300))
+  t.is(conn.stats().bytesQueued, 300)
+  await conn.writer.flush()
+  t.like(conn.stats(), { bytesIn: 1000, bytesOut: 300, bytesBuffered: 600, bytesQueued: 0 })
+  t.is((await readExactly(s, 300)).length, 300)
+  s.destroy()
+  await loop.shutdown({ timeout: 1000 })
+})

@@ -31,6 +31,18 @@ const TIMER_READ = 1
 const TIMER_WRITE = 2
 const TIMER_IDLE = 3
 
+/** Counters of one connection, from {@link Connection.stats}. */
+export interface ConnectionStats {
+  /** Bytes received from the peer. */
+  bytesIn: number
+  /** Bytes handed over by `flush()` so far (written, or queued for the kernel). */
+  bytesOut: number
+  /** Bytes received and not yet consumed by a read. */
+  bytesBuffered: number
+  /** Bytes written or flushed and not yet taken by the kernel. */
+  bytesQueued: number
+}
+
 /** A connection. Created by an {@link EventLoop} (server side) or by `dial` (client side). */
 export class Connection {
   /** Reads the bytes the peer sent. */
@@ -49,6 +61,7 @@ export class Connection {
   private onRequest: OnRequest | null = null
   private closeCallbacks: CloseCallback[] = []
   private addrs: { local: NetAddress | null; remote: NetAddress | null } | null = null
+  private bytesIn = 0
   /** @internal Called when the peer finished sending (server: onDisconnect). */
   onPeerClosed: ((conn: Connection) => void) | null = null
   /** @internal Called when a handler throws or rejects. */
@@ -119,6 +132,17 @@ export class Connection {
     this.closeCallbacks.push(callback)
   }
 
+  /** This connection's counters (see {@link ConnectionStats}). */
+  stats(): ConnectionStats {
+    const w = this.writer
+    return {
+      bytesIn: this.bytesIn,
+      bytesOut: w.flushedTotal,
+      bytesBuffered: this.reader.len(),
+      bytesQueued: w.inFlight + w.mallocLen(),
+    }
+  }
+
   /** Sets (or replaces) the handler called when input arrives; `null` removes it. */
   setOnRequest(handler: OnRequest | null): void {
     this.onRequest = handler
@@ -173,6 +197,7 @@ export class Connection {
   /** Bytes of a batch for this connection. @internal */
   data(buf: Buffer): void {
     if (this.closed) return
+    this.bytesIn += buf.length
     this.reader.push(buf)
     const mark = Math.max(this.engine.config.highWaterMark, this.reader.neededBytes())
     if (!this.readPaused && this.reader.len() > mark) {

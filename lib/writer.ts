@@ -35,6 +35,8 @@ export class Writer {
   submitted: Buffer[] = []
   /** Bytes handed over by flushes and not yet confirmed written. @internal */
   inFlight = 0
+  /** Bytes handed over by all flushes so far. @internal */
+  flushedTotal = 0
   private seq = 0
   private flushes: PendingFlush[] = []
 
@@ -158,6 +160,7 @@ export class Writer {
     } else {
       for (const b of this.pending) this.submitted.push(b)
       this.inFlight += this.pendingBytes
+      this.flushedTotal += this.pendingBytes
       this.pending = []
       this.pendingBytes = 0
       this.owner.scheduleFlush()

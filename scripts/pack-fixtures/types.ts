@@ -14,6 +14,7 @@ import {
   Connection,
   ConnectionPool,
   type ConnectionPoolStats,
+  type ConnectionStats,
   Dialer,
   type DialOptions,
   type EngineMode,
@@ -256,6 +257,8 @@ export async function server(): Promise<void> {
       conn.addCloseCallback(onClose)
     },
     onConnect: async (conn) => {
+      const cs: ConnectionStats = conn.stats()
+      expectType<number>(cs.bytesIn + cs.bytesOut + cs.bytesBuffered + cs.bytesQueued)
       expectType<boolean>(conn.isActive())
       expectType<NetAddress | null>(conn.localAddress)
       expectType<NetAddress | null>(conn.remoteAddress)
