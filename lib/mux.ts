@@ -152,22 +152,28 @@ export class MuxClient {
     return id
   }
 
-  /** Reads one response frame and hands its payload to the request with its id. */
+  /**
+   * Reads response frames and hands each payload to the request with its id: every frame
+   * already buffered in one handler call (a batch of responses costs one dispatch, not one
+   * per response).
+   */
   private async readResponse(): Promise<void> {
     const r = this.conn.reader
-    const head = await r.next(HEADER)
-    const length = head.readUInt32BE(0)
-    if (length < 4 || length > this.maxFrame) {
-      const e = codeError('ERR_FRAME_TOO_LARGE', `response frame length ${length} is outside 4..${this.maxFrame}`)
-      this.conn.fail(e)
-      return
-    }
-    const id = head.readUInt32BE(4)
-    const body = await r.slice(length - 4)
-    const p = this.pendingById.get(id)
-    if (p === undefined) return // no request waits for this id: dropped
-    this.pendingById.delete(id)
-    p.resolve(body)
+    do {
+      const head = await r.next(HEADER)
+      const length = head.readUInt32BE(0)
+      if (length < 4 || length > this.maxFrame) {
+        const e = codeError('ERR_FRAME_TOO_LARGE', `response frame length ${length} is outside 4..${this.maxFrame}`)
+        this.conn.fail(e)
+        return
+      }
+      const id = head.readUInt32BE(4)
+      const body = await r.slice(length - 4)
+      const p = this.pendingById.get(id)
+      if (p === undefined) continue // no request waits for this id: dropped
+      this.pendingById.delete(id)
+      p.resolve(body)
+    } while (r.len() >= HEADER)
   }
 
   private failAll(cause: NetpollError | null): void {

@@ -56,7 +56,8 @@ export class Reader {
     chain: BufferChain = new BufferChain(),
   ) {
     this.chain = chain
-    if (owner === null) this.ended = codeError('ERR_CONN_CLOSED', 'not enough bytes in this reader')
+    // A slice has all its bytes already: its `ended` error is made only when a read needs more
+    // (an Error per slice would cost more than the slice itself).
   }
 
   /** Bytes buffered and not yet consumed. */
@@ -165,6 +166,7 @@ export class Reader {
       }
     }
     if (need < 0 && this.chain.len > this.maxRead()) return Promise.reject(this.tooLarge(this.chain.len))
+    if (this.owner === null) return Promise.reject(codeError('ERR_CONN_CLOSED', 'not enough bytes in this reader'))
     if (this.ended) return Promise.reject(this.ended)
     return new Promise<T>((resolve, reject) => {
       this.waiters.push({ need, delim, op, resolve: resolve as (v: unknown) => void, reject })
