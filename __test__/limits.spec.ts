@@ -123,3 +123,23 @@ test('until() whose delimiter is not within maxFrame bytes is refused', async (t
   s.destroy()
   await loop.shutdown({ timeout: 1000 })
 })
+
+test('a read larger than the high-water mark completes even when reading was paused before it asked', async (t) => {
+  const ln = await createListener('tcp', '127.0.0.1:0')
+  const size = 4 * HWM
+  let got: Buffer | null = null
+  const loop = new EventLoop(async (conn) => {
+    // Let the input pile up past the high-water mark (reading pauses), then ask for more.
+    await until(() => conn.reader.len() > HWM)
+    await new Promise((r) => setTimeout(r, 50))
+    got = await conn.reader.next(size)
+  })
+  loop.serve(ln)
+  const s = await netConnect({ host: '127.0.0.1', port: ln.address.port! })
+  const data = Buffer.alloc(size, 5)
+  s.write(data)
+  await until(() => got !== null, 10_000)
+  t.true((got as unknown as Buffer).equals(data))
+  s.destroy()
+  await loop.shutdown({ timeout: 1000 })
+})

@@ -86,6 +86,7 @@ export class Connection {
     this.generation = generation
     this.reader = new Reader({
       armReadTimeout: (waiting) => {
+        if (waiting) this.resumeForWaitingRead()
         if (this.readTimeoutMs > 0 && !this.closed) {
           this.engine.setTimer(this, TIMER_READ, waiting ? this.readTimeoutMs : 0)
         }
@@ -203,6 +204,18 @@ export class Connection {
     if (!this.readPaused && this.reader.len() > mark) {
       this.readPaused = true
       this.engine.pauseRead(this, true)
+    }
+  }
+
+  /**
+   * A read now waits for more bytes than are buffered. Reading may have been paused at the
+   * high-water mark before this read asked for more than that (the pause decision saw no
+   * waiting read): resume, or the read could never complete.
+   */
+  private resumeForWaitingRead(): void {
+    if (this.readPaused && !this.closed && this.reader.len() < this.reader.neededBytes()) {
+      this.readPaused = false
+      this.engine.pauseRead(this, false)
     }
   }
 

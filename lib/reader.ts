@@ -38,7 +38,9 @@ interface Waiter {
  * a Promise that resolves when the bytes arrive, or rejects with `ERR_READ_TIMEOUT` (the read
  * timeout passed; the connection stays open) or `ERR_CONN_CLOSED` (the connection closed or
  * the peer finished sending first). Returned Buffers view JS-owned memory: they stay valid
- * for as long as you hold them, whatever the reader does afterwards.
+ * for as long as you hold them, whatever the reader does afterwards. Like Buffers from Node's
+ * pool, they may share one `ArrayBuffer` with other bytes received: copy one before
+ * transferring its `buffer` to a worker.
  *
  * A read of more than `configure({ maxFrame })` bytes (or an `until` whose delimiter is not
  * within that many bytes) rejects with `ERR_FRAME_TOO_LARGE` before any byte is buffered for

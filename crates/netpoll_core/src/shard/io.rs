@@ -64,6 +64,11 @@ impl Shard {
                     conn.read_closed = true;
                     self.stats.events += 1;
                     sink.read_closed(id);
+                    // A reset after the FIN leaves its error pending behind the end of
+                    // stream, with no readiness edge to come: close with it now.
+                    if let Ok(Some(e)) = conn.stream.take_error() {
+                        self.fail(id, Some(NetError::from_io(&e, "read")), sink);
+                    }
                     return;
                 }
                 Ok(n) => {
