@@ -11,11 +11,27 @@ import type { Network } from './listener'
 
 /** Options of {@link dial} and {@link Dialer}. */
 export interface DialOptions {
-  /** Give up after this many ms with `ETIMEDOUT` (0 = the OS's own limit). Default 0. */
+  /**
+   * Give up after this many ms with `ETIMEDOUT` (0 = the OS's own limit). Default 0.
+   *
+   * It holds for Unix sockets too: a Unix listener whose backlog is full refuses a
+   * non-blocking connect at once (`EAGAIN`, Linux), so the dial keeps trying (after 5 ms,
+   * backing off to every 50 ms) until it connects or the timeout passes. With no timeout it
+   * keeps trying as long as a blocking connect would wait: until it connects, the listener
+   * goes away (`ECONNREFUSED`, `ENOENT`) or `signal` aborts it.
+   */
   timeout?: number
-  /** Aborting it cancels the dial with `ABORT_ERR`; no connection appears afterwards. */
+  /**
+   * Aborting it cancels the dial with `ABORT_ERR`; no connection appears afterwards. The
+   * native connect is closed at once (in both engine modes), so a cancelled dial keeps
+   * neither a socket nor the process alive.
+   */
   signal?: AbortSignal
-  /** Local address to bind before connecting (`ip` or `ip:port`). */
+  /**
+   * Local address to bind before connecting (`ip` or `ip:port`). When it cannot be bound,
+   * the error has `syscall: 'bind'` and this address and port (`EADDRNOTAVAIL`,
+   * `EADDRINUSE`, `EACCES`).
+   */
   localAddress?: string
   /** TCP_NODELAY (TCP only). Default true. */
   noDelay?: boolean
@@ -55,9 +71,14 @@ function withPort(local: string | undefined): string | undefined {
   return isIP(local) === 6 ? `[${local}]:0` : `${local}:0`
 }
 
-/** Adds the dialed address and port to a connect error that lacks them (TCP). */
+/** Adds the dialed address (and port, TCP) to a connect error that lacks them. */
 function withTarget(e: NetpollError, network: Network, target: string): NetpollError {
-  if (network === 'unix' || e.address !== undefined) return e
+  if (e.address !== undefined) return e
+  if (network === 'unix') {
+    e.address = target
+    e.message = `${e.message} ${target}`
+    return e
+  }
   const { host, port } = splitHostPort(target)
   e.address = host
   e.port = Number(port)
@@ -70,8 +91,8 @@ function dialOne(network: Network, target: string, options: DialOptions): Promis
     const signal = options.signal
     let cancel: (() => void) | null = null
     const onAbort = (): void => {
-      cancel?.()
       reject(abortError())
+      cancel?.()
     }
     const done = (): void => signal?.removeEventListener('abort', onAbort)
     // The signal may have been aborted while the address was being resolved.
@@ -109,7 +130,8 @@ function dialOne(network: Network, target: string, options: DialOptions): Promis
  * Connects to `address` (`host:port`, `[v6]:port`, or a socket path for `unix`). Host names
  * are resolved and every address is tried in order; if all fail, the first error is
  * reported. Errors: `ECONNREFUSED`, `ETIMEDOUT`, `ENOENT` (missing socket file), `EACCES`,
- * `ABORT_ERR`, `ENOTFOUND`, each with `address`/`port` where they apply.
+ * `ABORT_ERR`, `ENOTFOUND`, each with `address`/`port` where they apply (the dialed ones;
+ * for a `localAddress` that cannot be bound, `syscall: 'bind'` and the local ones).
  */
 export async function dial(network: Network, address: string, options: DialOptions = {}): Promise<Connection> {
   if (!['tcp', 'tcp4', 'tcp6', 'unix'].includes(network)) {

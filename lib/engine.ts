@@ -160,7 +160,7 @@ export class Engine {
     const dial = this.dials.get(dialKey)
     if (dial === undefined) return
     this.dials.delete(dialKey)
-    this.retain(-1)
+    if (!dial.cancelled) this.retain(-1) // a cancelled dial let go of the engine already
     if (error) {
       dial.conn?.finish(error) // inline: the connection registered at dial time is gone
       if (!dial.cancelled) dial.reject(error)
@@ -308,12 +308,19 @@ export class Engine {
     this.dials.set(dialKey, pending)
     this.retain(1)
     return () => {
+      if (pending.cancelled || this.dials.get(dialKey) !== pending) return // settled already
       pending.cancelled = true
+      this.retain(-1)
       if (pending.conn) {
+        // Inline: closing the connection closes the connecting socket; nothing is reported.
         this.dials.delete(dialKey)
-        this.retain(-1)
         pending.conn.fail(codeError('ABORT_ERR', 'the dial was aborted'))
+        return
       }
+      // Threaded: the reactor closes the socket if it is still connecting. Either way one
+      // `connected` record follows (ABORT_ERR, or the result that crossed the cancel), and
+      // `connected` drops the entry, closing a connection that made it.
+      native(() => this.native.cancelDial(shard, tag))
     }
   }
 

@@ -1,18 +1,35 @@
 import test from 'ava'
-import { execFileSync, spawnSync } from 'node:child_process'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { chmodSync, existsSync, mkdtempSync } from 'node:fs'
 import * as net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Connection, createListener, dial, Dialer, EventLoop, NetpollError, stats } from '../../index'
 import { frame, framedEcho, until } from '../helpers'
-import { blackhole, roundTrip } from './helpers'
+import { blackhole, bounded, roundTrip } from './helpers'
 
 function netServer(onConn: (s: net.Socket) => void = () => {}): Promise<net.Server> {
   const server = net.createServer(onConn)
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)))
 }
 const portOf = (server: net.Server): number => (server.address() as net.AddressInfo).port
+
+/** Runs `node -e script` with `env` added; killed (status null) if it runs longer than 15 s. */
+function runNode(script: string, env: Record<string, string>): Promise<{ status: number | null; stdout: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['-e', script], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    let stdout = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
+    child.once('close', (status) => {
+      clearTimeout(timer)
+      resolve({ status, stdout })
+    })
+  })
+}
 
 test('ECONNREFUSED names the address and port', async (t) => {
   const server = await netServer()
@@ -41,17 +58,37 @@ test('ETIMEDOUT when SYNs are dropped (full backlog), with address and port', as
   }
 })
 
-// Known core gap: a non-blocking connect to a Unix socket whose backlog is full fails at once
-// with EAGAIN instead of waiting up to the timeout. This test turns green when it is fixed.
-test.failing('unix: the timeout holds when the backlog is full (ETIMEDOUT)', async (t) => {
+// A non-blocking connect to a Unix socket whose backlog is full fails at once with EAGAIN: the
+// shard keeps such a dial pending and tries again until the timeout.
+test('unix: the timeout holds when the backlog is full (ETIMEDOUT)', async (t) => {
   const path = join(mkdtempSync(join(tmpdir(), 'netpoll-')), 'full.sock')
   const hole = await blackhole(path)
   try {
+    const start = Date.now()
     const e = await t.throwsAsync<NetpollError>(dial('unix', path, { timeout: 200 }))
     t.is(e?.code, 'ETIMEDOUT')
+    t.is(e?.address, path)
+    t.true(Date.now() - start >= 195, 'not before the timeout') // timers round to whole ms
   } finally {
     await hole.close()
   }
+})
+
+test('unix, no timeout, full backlog: the dial waits until the listener goes away', async (t) => {
+  const path = join(mkdtempSync(join(tmpdir(), 'netpoll-')), 'gone.sock')
+  const hole = await blackhole(path)
+  const pending = dial('unix', path)
+  let settled = false
+  pending.then(
+    () => (settled = true),
+    () => (settled = true),
+  )
+  await new Promise((r) => setTimeout(r, 150))
+  t.false(settled, 'still waiting for room in the backlog')
+  await hole.close()
+  const e = await t.throwsAsync<NetpollError>(bounded(pending, 5000, 'the dial'))
+  t.true(e?.code === 'ECONNREFUSED' || e?.code === 'ENOENT', e?.code)
+  t.is(e?.address, path)
 })
 
 test('ENOENT names the missing socket path', async (t) => {
@@ -89,7 +126,18 @@ test('EACCES: a socket file without write permission, and a privileged local por
   t.is(r.status, 0, r.stderr)
   const out = JSON.parse(r.stdout)
   t.like(out.unix, { code: 'EACCES', address: path })
-  t.like(out.bind, { code: 'EACCES' })
+  t.like(out.bind, { code: 'EACCES', syscall: 'bind', address: '127.0.0.1' })
+})
+
+test('a localAddress that cannot be bound is a bind error naming the local address', async (t) => {
+  // TEST-NET-1 (192.0.2.0/24) is on no interface of this host.
+  const e = await t.throwsAsync<NetpollError>(dial('tcp', '127.0.0.1:9', { localAddress: '192.0.2.1' }))
+  t.is(e?.code, 'EADDRNOTAVAIL')
+  t.is(e?.syscall, 'bind')
+  t.is(e?.address, '192.0.2.1')
+  t.is(e?.port, 0)
+  const e2 = await t.throwsAsync<NetpollError>(dial('tcp', '127.0.0.1:9', { localAddress: '192.0.2.1:4242' }))
+  t.like(e2, { code: 'EADDRNOTAVAIL', syscall: 'bind', address: '192.0.2.1', port: 4242 })
 })
 
 // Serial: it compares the process-wide connection count.
@@ -109,16 +157,21 @@ test.serial('ABORT_ERR: an aborted signal, an abort right after the call and one
   ac.abort()
   t.is((await t.throwsAsync<NetpollError>(p))?.code, 'ABORT_ERR')
 
-  // Aborted while the connect waits (SYNs dropped).
+  // Aborted while the connect waits (SYNs dropped), and while a Unix dial waits for room in
+  // a full backlog; neither has a timeout, so only the abort ends them.
   const hole = await blackhole()
+  const path = join(mkdtempSync(join(tmpdir(), 'netpoll-')), 'abort.sock')
+  const unixHole = await blackhole(path)
   try {
     const ac2 = new AbortController()
-    // Bounded: in threaded mode the native connect is only dropped when its timeout passes.
-    const pending = dial('tcp', hole.address, { signal: ac2.signal, timeout: 1000 })
+    const pending = [dial('tcp', hole.address, { signal: ac2.signal }), dial('unix', path, { signal: ac2.signal })]
     setTimeout(() => ac2.abort(), 50)
-    t.is((await t.throwsAsync<NetpollError>(pending))?.code, 'ABORT_ERR')
+    for (const p of pending) t.is((await t.throwsAsync<NetpollError>(bounded(p, 5000, 'the dial')))?.code, 'ABORT_ERR')
+    // The native connects are closed at once, not when a timeout passes.
+    await until(() => stats().connections === before)
   } finally {
     await hole.close()
+    await unixHole.close()
   }
 
   // No connection of ours is left, and whatever the server accepted is closed.
@@ -127,6 +180,33 @@ test.serial('ABORT_ERR: an aborted signal, an abort right after the call and one
   await until(() => accepted.every((s) => s.readableEnded || s.destroyed))
   t.pass()
   server.close()
+})
+
+test('an aborted dial lets the process exit at once (inline and threaded)', async (t) => {
+  const hole = await blackhole()
+  try {
+    for (const mode of ['inline', 'threaded']) {
+      // No timeout: without a native cancel the connect would hold the process for minutes.
+      const script = `
+        const { dial } = require(${JSON.stringify(join(__dirname, '..', '..'))})
+        const ac = new AbortController()
+        let abortedAt = 0
+        let code = null
+        dial('tcp', ${JSON.stringify(hole.address)}, { signal: ac.signal }).then(
+          () => (code = 'connected'),
+          (e) => (code = e.code),
+        )
+        setTimeout(() => { abortedAt = Date.now(); ac.abort() }, 100)
+        process.on('exit', () => console.log(JSON.stringify({ code, ms: Date.now() - abortedAt })))`
+      const r = await runNode(script, { NETPOLL_MODE: mode, NETPOLL_POLLERS: '2' })
+      t.is(r.status, 0, `${mode}: ${r.stdout}`)
+      const out = JSON.parse(r.stdout)
+      t.is(out.code, 'ABORT_ERR', mode)
+      t.true(out.ms < 2000, `${mode}: exited ${out.ms} ms after the abort`)
+    }
+  } finally {
+    await hole.close()
+  }
 })
 
 test('localAddress: the connection leaves from the given address and port', async (t) => {

@@ -2,6 +2,7 @@
 
 use std::io::{self, IoSlice, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use mio::event::Source;
@@ -9,6 +10,7 @@ use mio::net::{TcpStream, UnixStream};
 use mio::{Interest, Registry, Token};
 
 use crate::addr::NetAddr;
+use crate::error::NetError;
 use crate::sys;
 
 /// A connected (or connecting) stream socket, TCP or Unix, always non-blocking.
@@ -25,8 +27,8 @@ use crate::sys;
 ///
 /// # Connecting
 ///
-/// [`Stream::connect`] returns at once while the connect proceeds. When the stream becomes
-/// writable, [`Stream::finish_connect`] tells whether it succeeded.
+/// [`Stream::connect`] (or [`Stream::dial`]) returns at once while the connect proceeds.
+/// When the stream becomes writable, [`Stream::finish_connect`] tells whether it succeeded.
 #[derive(Debug)]
 pub enum Stream {
     /// A TCP connection.
@@ -35,21 +37,98 @@ pub enum Stream {
     Unix(UnixStream),
 }
 
+/// How a dial started ([`Stream::dial`]); a shard takes either kind
+/// ([`Shard::dial`](crate::shard::Shard::dial)).
+#[derive(Debug)]
+pub enum Dial {
+    /// The connect is under way (or done): its outcome comes through
+    /// [`Stream::finish_connect`] once the stream is writable.
+    Started(Stream),
+    /// The Unix listener at the path exists but its backlog is full (`EAGAIN`, Linux): the
+    /// socket is not connected yet, and [`Stream::connect_again`] tries again.
+    Busy(Stream, PathBuf),
+}
+
+impl From<Stream> for Dial {
+    fn from(stream: Stream) -> Dial {
+        Dial::Started(stream)
+    }
+}
+
+/// A step of a dial that failed: its error, the syscall, and the address it concerned.
+struct Failed {
+    error: io::Error,
+    syscall: &'static str,
+    at: NetAddr,
+}
+
+/// Starts a dial: a socket, bound to `local` if given (TCP), connecting to `addr`.
+fn start(addr: &NetAddr, local: Option<&NetAddr>) -> Result<Dial, Failed> {
+    let fail = |syscall, at: &NetAddr| {
+        let at = at.clone();
+        move |error| Failed { error, syscall, at }
+    };
+    match (addr, local) {
+        (NetAddr::Inet(a), l) => {
+            let local = match l {
+                None => None,
+                Some(NetAddr::Inet(l)) if l.is_ipv4() == a.is_ipv4() => Some(*l),
+                Some(l) => return Err(fail("bind", l)(io::Error::from_raw_os_error(libc::EINVAL))),
+            };
+            let socket = sys::tcp_client(*a).map_err(fail("connect", addr))?;
+            if let Some(l) = local {
+                sys::bind_local(&socket, l).map_err(fail("bind", &NetAddr::Inet(l)))?;
+            }
+            sys::connect_tcp(&socket, *a).map_err(fail("connect", addr))?;
+            Ok(Dial::Started(Stream::Tcp(socket)))
+        }
+        (NetAddr::Unix(p), None) => {
+            let socket = sys::unix_client().map_err(fail("connect", addr))?;
+            match sys::connect_unix_socket(&socket, p) {
+                Ok(()) => Ok(Dial::Started(Stream::Unix(socket))),
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
+                    Ok(Dial::Busy(Stream::Unix(socket), p.clone()))
+                }
+                Err(e) => Err(fail("connect", addr)(e)),
+            }
+        }
+        (NetAddr::Unix(_), Some(l)) => {
+            Err(fail("bind", l)(io::Error::from_raw_os_error(libc::EINVAL)))
+        }
+    }
+}
+
 impl Stream {
     /// Starts a non-blocking connect to `addr`, from `local` if given (TCP only; a local
     /// address of the other family, or any local address for a Unix path, is `EINVAL`).
     ///
     /// Errors the OS reports at once come back here: for Unix paths that is where every
     /// error is (`ENOENT`, `ECONNREFUSED`, `EAGAIN` when the backlog is full); for TCP the
-    /// outcome usually comes later, through [`Stream::finish_connect`].
+    /// outcome usually comes later, through [`Stream::finish_connect`]. [`Stream::dial`]
+    /// is the same with errors named by syscall and address, and a full backlog kept.
     pub fn connect(addr: &NetAddr, local: Option<&NetAddr>) -> io::Result<Stream> {
-        match (addr, local) {
-            (NetAddr::Inet(a), None) => sys::connect_tcp(*a, None).map(Stream::Tcp),
-            (NetAddr::Inet(a), Some(NetAddr::Inet(l))) if a.is_ipv4() == l.is_ipv4() => {
-                sys::connect_tcp(*a, Some(*l)).map(Stream::Tcp)
-            }
-            (NetAddr::Unix(p), None) => sys::connect_unix(p).map(Stream::Unix),
-            _ => Err(io::Error::from_raw_os_error(libc::EINVAL)),
+        match start(addr, local).map_err(|f| f.error)? {
+            Dial::Started(stream) => Ok(stream),
+            Dial::Busy(..) => Err(io::Error::from_raw_os_error(libc::EAGAIN)),
+        }
+    }
+
+    /// Starts a dial like [`Stream::connect`], for a shard to finish. A Unix listener whose
+    /// backlog is full is not an error but [`Dial::Busy`] (the shard retries). Errors have
+    /// their syscall and address: `bind` and the local address when `local` cannot be bound
+    /// (`EADDRNOTAVAIL`, `EADDRINUSE`, `EACCES`, or `EINVAL` for a local address that does
+    /// not fit `addr`), else `connect` and `addr`.
+    pub fn dial(addr: &NetAddr, local: Option<&NetAddr>) -> Result<Dial, NetError> {
+        start(addr, local).map_err(|f| NetError::from_io(&f.error, f.syscall).with_addr(&f.at))
+    }
+
+    /// Tries the connect of a [`Dial::Busy`] Unix socket to `path` again: `Ok` once
+    /// connected, `EAGAIN` while the backlog is still full, or what ended it (`ECONNREFUSED`
+    /// once nobody listens, `ENOENT` once the file is gone). `EINVAL` for a TCP stream.
+    pub fn connect_again(&self, path: &Path) -> io::Result<()> {
+        match self {
+            Stream::Unix(s) => sys::connect_unix_socket(s, path),
+            Stream::Tcp(_) => Err(io::Error::from_raw_os_error(libc::EINVAL)),
         }
     }
 

@@ -32,7 +32,7 @@ use crate::event::{ConnId, EventSink, ListenerId};
 use crate::listener::Listener;
 use crate::placement::{Balancer, Policy};
 use crate::shard::{Shard, ShardStats, WriteStatus, WAKER_TOKEN};
-use crate::stream::Stream;
+use crate::stream::{Dial, Stream};
 
 /// A one-shot answer from the reactor thread.
 pub type Reply<T> = Box<dyn FnOnce(T) + Send>;
@@ -49,8 +49,12 @@ pub enum Command {
     Adopt(Stream, ListenerId, u32),
     /// Stop accepting on a listener and close it; `reply` is called once it is closed.
     Unlisten(ListenerId, Reply<()>),
-    /// Start a dial; its `connected` record carries `tag`.
-    Dial(Stream, u64, u32),
+    /// Start a dial with a timeout in ms (0 = none); its `connected` record carries `tag`.
+    Dial(Dial, u64, u32),
+    /// Cancel the dial with this tag if it is still connecting: its socket is closed and its
+    /// `connected` record reports `ABORT_ERR`. A dial whose result was reported already is
+    /// left alone (its connection is the owner's, to close).
+    CancelDial(u32),
     /// Write bytes; `seq` is reported by the `flushed` record that covers them.
     Write(ConnId, Vec<Bytes>, u32),
     /// Close (gracefully unless `abort`).
@@ -306,7 +310,7 @@ impl Reactor {
                 drop(self.shard.remove_listener(id));
                 reply(())
             }
-            Command::Dial(stream, timeout, tag) => match self.dial(stream, timeout) {
+            Command::Dial(dial, timeout, tag) => match self.dial(dial, timeout) {
                 Ok(id) => self.batch.dial_tags.push((id, tag)),
                 Err(e) => {
                     let id = ConnId {
@@ -318,6 +322,13 @@ impl Reactor {
                         .connected(id, Err(NetError::from_io(&e, "connect")));
                 }
             },
+            Command::CancelDial(tag) => {
+                // The dials still pending are exactly those whose tag the batch still holds.
+                let pending = self.batch.dial_tags.iter().find(|(_, t)| *t == tag);
+                if let Some(&(id, _)) = pending {
+                    self.shard.cancel_dial(id, &mut self.batch);
+                }
+            }
             Command::Write(id, bufs, seq) => {
                 self.write_seq.insert(id, seq);
                 match self.shard.write_bytes(id, &bufs) {
@@ -345,8 +356,8 @@ impl Reactor {
     }
 
     /// Starts a dial placed here by the group's policy.
-    fn dial(&mut self, stream: Stream, timeout: u64) -> std::io::Result<ConnId> {
-        let result = self.shard.dial(stream, timeout);
+    fn dial(&mut self, dial: Dial, timeout: u64) -> std::io::Result<ConnId> {
+        let result = self.shard.dial(dial, timeout);
         self.took_placed();
         result
     }

@@ -9,7 +9,6 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use netpoll_core::addr::Network;
 use netpoll_core::config::ShardConfig;
-use netpoll_core::error::NetError;
 use netpoll_core::event::{ConnId, ListenerId};
 use netpoll_core::listener::{ListenOptions, Listener};
 use netpoll_core::placement::Policy;
@@ -53,7 +52,8 @@ pub struct ListenInfo {
     pub ids: Vec<u32>,
 }
 
-enum Engine {
+/// The engine of a mode (crate-visible for the dial methods in `dial.rs`).
+pub(crate) enum Engine {
     Inline(InlineEngine),
     Threaded(ThreadedEngine),
 }
@@ -164,7 +164,7 @@ impl NativeEngine {
         })
     }
 
-    fn engine(&self) -> napi::Result<&Engine> {
+    pub(crate) fn engine(&self) -> napi::Result<&Engine> {
         self.engine
             .as_ref()
             .as_ref()
@@ -233,15 +233,6 @@ impl NativeEngine {
         }
     }
 
-    /// The shard for a new dial, by the placement policy (always 0 inline).
-    #[napi(catch_unwind)]
-    pub fn pick_shard(&self) -> napi::Result<u32> {
-        match self.engine()? {
-            Engine::Inline(_) => Ok(0),
-            Engine::Threaded(t) => t.pick_shard(),
-        }
-    }
-
     /// Stops accepting on listener `id` of `shard` and closes it before returning.
     #[napi(catch_unwind)]
     pub fn unlisten(&self, shard: u32, id: u32) -> napi::Result<()> {
@@ -251,48 +242,6 @@ impl NativeEngine {
             Engine::Threaded(t) => ask(t, shard, |reply| Command::Unlisten(ListenerId(id), reply))?,
         }
         Ok(())
-    }
-
-    /// Starts a dial to a resolved address on `shard`. Inline: returns `[index, generation]`
-    /// at once; threaded: returns `[]` and the `connected` record carries `tag`.
-    #[napi(catch_unwind)]
-    pub fn dial(
-        &self,
-        shard: u32,
-        network: String,
-        address: String,
-        local_address: Option<String>,
-        timeout_ms: f64,
-        tag: u32,
-    ) -> napi::Result<Vec<u32>> {
-        let network = Network::parse(&network).map_err(to_napi)?;
-        let target = netpoll_core::addr::resolve(network, &address)
-            .map_err(to_napi)?
-            .into_iter()
-            .next()
-            .ok_or_else(|| to_napi(NetError::new("ERR_INVALID_ADDRESS", "no address")))?;
-        let local = match local_address {
-            Some(l) => netpoll_core::addr::resolve(network, &l)
-                .map_err(to_napi)?
-                .into_iter()
-                .next(),
-            None => None,
-        };
-        let stream = Stream::connect(&target, local.as_ref())
-            .map_err(|e| to_napi(NetError::from_io(&e, "connect").with_addr(&target)))?;
-        let timeout = timeout_ms.max(0.0) as u64;
-        match self.engine()? {
-            Engine::Inline(e) => {
-                let id = e
-                    .with_shard(|s| s.dial(stream, timeout))
-                    .map_err(|e| io_err(e, "connect"))?;
-                Ok(vec![id.index, id.generation])
-            }
-            Engine::Threaded(t) => {
-                t.send(shard, vec![Command::Dial(stream, timeout, tag)])?;
-                Ok(vec![])
-            }
-        }
     }
 
     /// Writes the buffers of `count` connections of one shard: `conns` holds

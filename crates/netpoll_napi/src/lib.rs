@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 mod convert;
+mod dial;
 mod engine;
 mod inline_engine;
 mod js_call;

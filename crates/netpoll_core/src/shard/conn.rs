@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
+use super::dial::DialRetry;
 use crate::event::ConnId;
 use crate::stream::Stream;
 use crate::timer::TimerId;
@@ -52,6 +53,8 @@ pub(crate) struct Conn {
     pub read_timer: Option<TimerId>,
     /// The dial timer while `Connecting`.
     pub dial_timer: Option<TimerId>,
+    /// While `Connecting` to a Unix listener whose backlog was full: when to try again.
+    pub dial_retry: Option<DialRetry>,
     /// Bytes read from and written to this connection.
     pub bytes_in: u64,
     pub bytes_out: u64,
@@ -76,6 +79,7 @@ impl Conn {
             write_timer: None,
             read_timer: None,
             dial_timer: None,
+            dial_retry: None,
             bytes_in: 0,
             bytes_out: 0,
         }
@@ -88,6 +92,7 @@ impl Conn {
             self.write_timer.take(),
             self.read_timer.take(),
             self.dial_timer.take(),
+            self.dial_retry.as_mut().and_then(|r| r.timer.take()),
         ]
         .into_iter()
         .flatten()

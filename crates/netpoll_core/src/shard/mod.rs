@@ -17,6 +17,7 @@
 
 mod accept;
 mod conn;
+mod dial;
 mod io;
 mod recover;
 
@@ -334,42 +335,6 @@ impl Shard {
             return Err(e);
         }
         Ok(id)
-    }
-
-    /// Starts a non-blocking connect of `stream` (already connecting); the result arrives
-    /// as [`EventSink::connected`]. `timeout_ms` = 0 waits as long as the OS does.
-    pub fn dial(&mut self, stream: Stream, timeout_ms: u64) -> stdio::Result<ConnId> {
-        let id = self.insert(stream, ConnState::Connecting)?;
-        if timeout_ms > 0 {
-            let timer = self.arm(timeout_ms, TimerKey::Dial(id));
-            self.conns.get_mut(id).expect("live").dial_timer = Some(timer);
-        }
-        Ok(id)
-    }
-
-    fn finish_connect(&mut self, id: ConnId, sink: &mut dyn EventSink) {
-        let conn = self.conns.get_mut(id).expect("live");
-        let result = match conn.stream.finish_connect() {
-            Ok(true) => Ok(()),
-            Ok(false) => return, // a spurious wake: the connect is still in progress
-            Err(e) => Err(NetError::from_io(&e, "connect")),
-        };
-        self.stats.events += 1;
-        match result {
-            Ok(()) => {
-                conn.state = ConnState::Open;
-                if let Some(t) = conn.dial_timer.take() {
-                    self.timers.cancel(t);
-                }
-                sink.connected(id, Ok(()));
-                // Bytes may have arrived together with the connect completion.
-                self.read_ready(id, sink);
-            }
-            Err(e) => {
-                self.discard(id);
-                sink.connected(id, Err(e));
-            }
-        }
     }
 
     /// Closes `id` at once, by its owner's wish: reports nothing. Output still queued is

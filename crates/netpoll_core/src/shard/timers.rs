@@ -1,4 +1,5 @@
-//! A shard's timers: dial, read, write and idle timeouts, and accept backoff.
+//! A shard's timers: dial timeouts and retries, read, write and idle timeouts, and accept
+//! backoff.
 
 use super::Shard;
 use crate::error::NetError;
@@ -9,6 +10,8 @@ use crate::timer::TimerId;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TimerKey {
     Dial(ConnId),
+    /// The next try of a Unix connect whose listener's backlog was full.
+    DialRetry(ConnId),
     Read(ConnId),
     Write(ConnId),
     Idle(ConnId),
@@ -81,6 +84,7 @@ impl Shard {
                         sink.connected(id, Err(e));
                     }
                 }
+                TimerKey::DialRetry(id) => self.retry_dial(id, sink),
                 TimerKey::Read(id) => {
                     if let Some(conn) = self.conns.get_mut(id) {
                         conn.read_timer = None;

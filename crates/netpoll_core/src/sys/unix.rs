@@ -89,28 +89,52 @@ pub fn bind_unix(path: &Path, backlog_len: u32) -> io::Result<UnixListener> {
     Ok(UnixListener::from_std(socket.into()))
 }
 
-/// Starts a non-blocking connect to `addr`, from `local` if given. The connect usually
-/// completes later: wait for the stream to be writable, then check `take_error`.
-pub fn connect_tcp(addr: SocketAddr, local: Option<SocketAddr>) -> io::Result<TcpStream> {
+/// A non-blocking TCP socket of `addr`'s family, not yet bound or connected (errors are
+/// `socket(2)`'s). Bind it with [`bind_local`] if a local address is wanted, then
+/// [`connect_tcp`].
+pub fn tcp_client(addr: SocketAddr) -> io::Result<TcpStream> {
     let socket = stream_socket(Domain::for_address(addr), Some(Protocol::TCP))?;
-    if let Some(local) = local {
-        socket.bind(&local.into())?;
-    }
-    match socket.connect(&addr.into()) {
+    Ok(TcpStream::from_std(socket.into()))
+}
+
+/// Binds a client socket to `local` before it connects (errors are `bind(2)`'s:
+/// `EADDRNOTAVAIL`, `EADDRINUSE`, `EACCES`, …).
+pub fn bind_local(sock: &impl AsFd, local: SocketAddr) -> io::Result<()> {
+    SockRef::from(sock).bind(&local.into())
+}
+
+/// Starts a non-blocking connect of `sock` to `addr`. `Ok` means started (or done): wait for
+/// the stream to be writable, then check `take_error`.
+pub fn connect_tcp(sock: &impl AsFd, addr: SocketAddr) -> io::Result<()> {
+    match SockRef::from(sock).connect(&addr.into()) {
         Err(e) if !in_progress(&e) => Err(e),
-        _ => Ok(TcpStream::from_std(socket.into())),
+        _ => Ok(()),
     }
 }
 
-/// Connects to the Unix socket at `path` without blocking. Unix connects finish at once:
-/// `ENOENT` (no such file), `ECONNREFUSED` (nobody listening), `EAGAIN` (backlog full, on
-/// Linux) come back here.
-pub fn connect_unix(path: &Path) -> io::Result<UnixStream> {
-    let socket = stream_socket(Domain::UNIX, None)?;
-    match socket.connect(&SockAddr::unix(path)?) {
+/// A non-blocking Unix stream socket, not yet connected (see [`connect_unix_socket`]).
+pub fn unix_client() -> io::Result<UnixStream> {
+    Ok(UnixStream::from_std(
+        stream_socket(Domain::UNIX, None)?.into(),
+    ))
+}
+
+/// Connects `sock` to the Unix socket at `path` without blocking. Unix connects finish at
+/// once: `ENOENT` (no such file), `ECONNREFUSED` (nobody listening), `EAGAIN` (backlog
+/// full, on Linux) come back here. After `EAGAIN` the socket stays unconnected and the
+/// connect may be tried again on it.
+pub fn connect_unix_socket(sock: &impl AsFd, path: &Path) -> io::Result<()> {
+    match SockRef::from(sock).connect(&SockAddr::unix(path)?) {
         Err(e) if !in_progress(&e) => Err(e),
-        _ => Ok(UnixStream::from_std(socket.into())),
+        _ => Ok(()),
     }
+}
+
+/// [`unix_client`] and [`connect_unix_socket`] in one: a socket connected to `path`.
+pub fn connect_unix(path: &Path) -> io::Result<UnixStream> {
+    let sock = unix_client()?;
+    connect_unix_socket(&sock, path)?;
+    Ok(sock)
 }
 
 /// Sets `TCP_NODELAY` (Nagle's algorithm off when `true`).

@@ -36,7 +36,27 @@ pub fn bind_unix(_path: &Path, _backlog: u32) -> io::Result<UnixListener> {
 }
 
 /// Unsupported: see the module docs.
-pub fn connect_tcp(_addr: SocketAddr, _local: Option<SocketAddr>) -> io::Result<TcpStream> {
+pub fn tcp_client(_addr: SocketAddr) -> io::Result<TcpStream> {
+    unsupported()
+}
+
+/// Unsupported: see the module docs.
+pub fn bind_local(_sock: &impl AsFd, _local: SocketAddr) -> io::Result<()> {
+    unsupported()
+}
+
+/// Unsupported: see the module docs.
+pub fn connect_tcp(_sock: &impl AsFd, _addr: SocketAddr) -> io::Result<()> {
+    unsupported()
+}
+
+/// Unsupported: see the module docs.
+pub fn unix_client() -> io::Result<UnixStream> {
+    unsupported()
+}
+
+/// Unsupported: see the module docs.
+pub fn connect_unix_socket(_sock: &impl AsFd, _path: &Path) -> io::Result<()> {
     unsupported()
 }
 
@@ -135,7 +155,11 @@ mod tests {
         is_unsupported(bind_tcp(addr, &ListenOptions::default()));
         is_unsupported(claim_tcp_port(addr, &ListenOptions::default()));
         is_unsupported(bind_unix(path, 1));
-        is_unsupported(connect_tcp(addr, None));
+        is_unsupported(tcp_client(addr));
+        is_unsupported(bind_local(&fd, addr));
+        is_unsupported(connect_tcp(&fd, addr));
+        is_unsupported(unix_client());
+        is_unsupported(connect_unix_socket(&fd, path));
         is_unsupported(connect_unix(path));
         is_unsupported(set_nodelay(&fd, true));
         is_unsupported(nodelay(&fd));

@@ -1,0 +1,79 @@
+//! The dial methods of [`NativeEngine`]: placement, starting a dial, cancelling one.
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use netpoll_core::addr::{resolve, Network};
+use netpoll_core::error::NetError;
+use netpoll_core::stream::Stream;
+use netpoll_core::threaded::Command;
+
+use crate::convert::{io_err, to_napi};
+use crate::engine::{Engine, NativeEngine};
+
+#[napi]
+impl NativeEngine {
+    /// The shard for a new dial, by the placement policy (always 0 inline).
+    #[napi(catch_unwind)]
+    pub fn pick_shard(&self) -> napi::Result<u32> {
+        match self.engine()? {
+            Engine::Inline(_) => Ok(0),
+            Engine::Threaded(t) => t.pick_shard(),
+        }
+    }
+
+    /// Starts a dial to a resolved address on `shard`. Inline: returns `[index, generation]`
+    /// at once; threaded: returns `[]` and the `connected` record carries `tag`. Errors the
+    /// OS reports at once are thrown: `bind` with the local address when `localAddress`
+    /// cannot be bound, else `connect` with the address. A Unix listener whose backlog is
+    /// full is retried until the timeout (0: until it connects or the listener goes away).
+    #[napi(catch_unwind)]
+    pub fn dial(
+        &self,
+        shard: u32,
+        network: String,
+        address: String,
+        local_address: Option<String>,
+        timeout_ms: f64,
+        tag: u32,
+    ) -> napi::Result<Vec<u32>> {
+        let network = Network::parse(&network).map_err(to_napi)?;
+        let target = resolve(network, &address)
+            .map_err(to_napi)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| to_napi(NetError::new("ERR_INVALID_ADDRESS", "no address")))?;
+        let local = match local_address {
+            Some(l) => resolve(network, &l).map_err(to_napi)?.into_iter().next(),
+            None => None,
+        };
+        let dial = Stream::dial(&target, local.as_ref()).map_err(to_napi)?;
+        let timeout = timeout_ms.max(0.0) as u64;
+        match self.engine()? {
+            Engine::Inline(e) => {
+                let id = e
+                    .with_shard(|s| s.dial(dial, timeout))
+                    .map_err(|e| io_err(e, "connect"))?;
+                Ok(vec![id.index, id.generation])
+            }
+            Engine::Threaded(t) => {
+                t.send(shard, vec![Command::Dial(dial, timeout, tag)])?;
+                Ok(vec![])
+            }
+        }
+    }
+
+    /// Threaded only: cancels the dial `tag` on `shard` if it is still connecting (its
+    /// socket is closed, its `connected` record reports `ABORT_ERR`); a dial that finished
+    /// meanwhile is left to its `connected` record. Inline dials are cancelled by closing
+    /// their connection, whose id `dial` returned.
+    #[napi(catch_unwind)]
+    pub fn cancel_dial(&self, shard: u32, tag: u32) -> napi::Result<()> {
+        match self.engine()? {
+            Engine::Inline(_) => Err(napi::Error::new(
+                Status::InvalidArg,
+                "cancelDial is for threaded dials; close an inline dial's connection instead",
+            )),
+            Engine::Threaded(t) => t.send(shard, vec![Command::CancelDial(tag)]),
+        }
+    }
+}
