@@ -1,6 +1,6 @@
 // Shared bounded helpers for the specs: a framed echo handler and a net client.
 import * as net from 'node:net'
-import type { Connection } from '../index'
+import { Connection, createListener, EventLoop } from '../index'
 
 /** Frames `payload` with a 4-byte big-endian length. */
 export function frame(payload: Buffer): Buffer {
@@ -64,4 +64,18 @@ export async function until(cond: () => boolean, ms = 5000): Promise<void> {
     if (Date.now() > deadline) throw new Error('condition not met in time')
     await new Promise((r) => setTimeout(r, 5))
   }
+}
+
+/**
+ * A server whose handler does nothing and a `net` client connected to it: resolves with both
+ * ends once the server side exists. Close with `client.destroy()` and `loop.shutdown()`.
+ */
+export async function connectedPair(): Promise<{ loop: EventLoop; port: number; client: net.Socket; conn: Connection }> {
+  const ln = await createListener('tcp', '127.0.0.1:0')
+  let conn: Connection | null = null
+  const loop = new EventLoop(async () => {}, { onPrepare: (c) => (conn = c) })
+  loop.serve(ln)
+  const client = await netConnect({ host: '127.0.0.1', port: ln.address.port! })
+  await until(() => conn !== null)
+  return { loop, port: ln.address.port!, client, conn: conn as unknown as Connection }
 }

@@ -8,7 +8,7 @@ import * as net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { configure, Connection, createListener, EventLoop, getConfig, NetpollError } from '../index'
-import { frame, framedEcho, netConnect, readExactly, until } from './helpers'
+import { connectedPair, frame, framedEcho, netConnect, readExactly, until } from './helpers'
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
@@ -159,14 +159,8 @@ test('onError receives what a handler throws; an async onConnect runs before onR
 })
 
 test('addresses, setOnRequest, close callbacks after close, and flushes resolving in order', async (t) => {
-  const ln = await createListener('tcp', '127.0.0.1:0')
-  let server: Connection | null = null
-  const loop = new EventLoop(async () => {}, { onPrepare: (c) => (server = c) })
-  loop.serve(ln)
-  const s = await netConnect({ host: '127.0.0.1', port: ln.address.port! })
-  await until(() => server !== null)
-  const conn = server as unknown as Connection
-  t.deepEqual(conn.localAddress, { address: '127.0.0.1', port: ln.address.port, family: 'IPv4' })
+  const { loop, port, client: s, conn } = await connectedPair()
+  t.deepEqual(conn.localAddress, { address: '127.0.0.1', port, family: 'IPv4' })
   t.deepEqual(conn.remoteAddress, { address: '127.0.0.1', port: s.localPort, family: 'IPv4' })
 
   // A replaced handler gets the next input.
@@ -199,7 +193,7 @@ test('addresses, setOnRequest, close callbacks after close, and flushes resolvin
   conn.addCloseCallback((_c, e) => calls.push(`late:${e?.code ?? null}`))
   await until(() => calls.length === 2)
   t.deepEqual(calls, [null, 'late:null'])
-  t.is(conn.localAddress?.port, ln.address.port, 'kept for close callbacks and logs')
+  t.is(conn.localAddress?.port, port, 'kept for close callbacks and logs')
   t.false(conn.isActive())
   t.throws(() => conn.addCloseCallback(null as never), { instanceOf: TypeError })
   t.throws(() => conn.setReadTimeout(-1), { instanceOf: RangeError })
@@ -315,13 +309,7 @@ test('maxConnections refuses the extra connection; stats() counts accepted, refu
 })
 
 test('conn.stats() counts bytes in, out, buffered and queued', async (t) => {
-  const ln = await createListener('tcp', '127.0.0.1:0')
-  let server: Connection | null = null
-  const loop = new EventLoop(async () => {}, { onPrepare: (c) => (server = c) })
-  loop.serve(ln)
-  const s = await netConnect({ host: '127.0.0.1', port: ln.address.port! })
-  await until(() => server !== null)
-  const conn = server as unknown as Connection
+  const { loop, client: s, conn } = await connectedPair()
   conn.setOnRequest(null)
   t.deepEqual(conn.stats(), { bytesIn: 0, bytesOut: 0, bytesBuffered: 0, bytesQueued: 0 })
   s.write(Buffer.alloc(1000, 1))

@@ -9,8 +9,8 @@ use mio::{Events, Interest, Poll, Token};
 use crate::framed_conn::FramedConn;
 use crate::histogram::Histogram;
 use crate::pattern::Pattern;
+use crate::phase::Phase;
 use crate::report::Report;
-use crate::server_stats::{own_cpu_s, sample, ServerDelta};
 use crate::target::Target;
 
 /// Failed connects after which the run is abandoned.
@@ -41,20 +41,14 @@ pub fn run(plan: &ConnRatePlan) -> Result<(), String> {
     let mut slots: Vec<Option<FramedConn>> = (0..plan.slots).map(|_| None).collect();
     let mut seq = 0usize;
     let (mut hist, mut done, mut errors) = (Histogram::new(), 0u64, 0u64);
-    let warm_end = Instant::now() + plan.warmup;
-    let (mut measuring, mut end) = (false, warm_end + plan.duration);
-    let (mut server0, mut cpu0) = (None, 0.0);
+    let mut phase = Phase::new(plan.warmup, plan.duration, plan.server_pid);
     loop {
         let now = Instant::now();
-        if !measuring && now >= warm_end {
-            measuring = true;
+        if phase.begin_if_due(now) {
             hist.reset();
             done = 0;
-            server0 = plan.server_pid.and_then(sample);
-            cpu0 = own_cpu_s();
-            end = Instant::now() + plan.duration;
         }
-        if measuring && now >= end {
+        if phase.over(now) {
             break;
         }
         if errors > MAX_ERRORS {
@@ -79,7 +73,7 @@ pub fn run(plan: &ConnRatePlan) -> Result<(), String> {
                 }
             }
         }
-        let wait = if measuring { end } else { warm_end }.saturating_duration_since(now);
+        let wait = phase.next_deadline().saturating_duration_since(now);
         poll.poll(
             &mut events,
             Some(wait.clamp(Duration::from_micros(100), Duration::from_millis(10))),
@@ -107,7 +101,7 @@ pub fn run(plan: &ConnRatePlan) -> Result<(), String> {
                 }
                 slots[i] = None;
             } else if let Some(ns) = answered {
-                if measuring && Instant::now() < end {
+                if phase.measuring_at(Instant::now()) {
                     hist.record(ns);
                     done += 1;
                 }
@@ -116,7 +110,7 @@ pub fn run(plan: &ConnRatePlan) -> Result<(), String> {
         }
     }
     let secs = plan.duration.as_secs_f64();
-    let server = ServerDelta::between(server0, plan.server_pid.and_then(sample));
+    let (server, client_cpu_s) = phase.finish();
     let mut r = Report::new("conn-rate");
     r.str("transport", crate::echo::transport(&plan.target))
         .int("slots", plan.slots as u64)
@@ -127,7 +121,7 @@ pub fn run(plan: &ConnRatePlan) -> Result<(), String> {
         .latency("", &hist)
         .int("errors", errors)
         .server(server, "cpu_per_conn_us", done)
-        .num("client_cpu_s", own_cpu_s() - cpu0);
+        .num("client_cpu_s", client_cpu_s);
     r.print();
     Ok(())
 }

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use crate::conn_set::ConnSet;
 use crate::histogram::Histogram;
+use crate::phase::Phase;
 use crate::report::Report;
-use crate::server_stats::{own_cpu_s, sample, ServerDelta};
 use crate::target::Target;
 
 /// Longest wait for the burst's connections to be answered after the measurement ends.
@@ -57,23 +57,15 @@ pub fn run(plan: &EchoPlan) -> Result<(), String> {
     }
     let mut hist = Histogram::new();
     let mut completed = 0u64;
-    let mut measuring = false;
-    let warm_end = Instant::now() + plan.warmup;
+    let mut phase = Phase::new(plan.warmup, plan.duration, plan.server_pid);
     let mut burst: Option<Burst> = None;
-    let mut end = warm_end + plan.duration;
-    let (mut server0, mut cpu0) = (None, 0.0);
     loop {
         let now = Instant::now();
-        if !measuring && now >= warm_end {
-            measuring = true;
+        if phase.begin_if_due(now) {
             hist.reset();
             completed = 0;
-            server0 = plan.server_pid.and_then(sample);
-            cpu0 = own_cpu_s();
-            let t0 = Instant::now();
-            end = t0 + plan.duration;
             if plan.burst > 0 {
-                let at = t0 + plan.duration / 4;
+                let at = phase.start().unwrap_or(now) + plan.duration / 4;
                 burst = Some(Burst {
                     ids: 0..0,
                     to_open: plan.burst,
@@ -93,10 +85,10 @@ pub fn run(plan: &EchoPlan) -> Result<(), String> {
             Some(b) => b.to_open == 0 && b.ttfr.len() as usize == b.ids.len(),
             None => true,
         };
-        if measuring && now >= end && (burst_done || now >= end + BURST_GRACE) {
+        let next = phase.next_deadline();
+        if phase.over(now) && (burst_done || now >= next + BURST_GRACE) {
             break;
         }
-        let next = if measuring { end } else { warm_end };
         let wait = next
             .saturating_duration_since(now)
             .clamp(Duration::from_micros(100), Duration::from_millis(50));
@@ -104,7 +96,7 @@ pub fn run(plan: &EchoPlan) -> Result<(), String> {
             if let Some(b) = burst.as_mut().filter(|b| b.ids.contains(&c.conn)) {
                 b.within_100ms += u64::from(c.since_connect_ns <= 100_000_000);
                 b.ttfr.record(c.since_connect_ns);
-            } else if measuring && Instant::now() < end {
+            } else if phase.measuring_at(Instant::now()) {
                 hist.record(c.latency_ns);
                 completed += 1;
             }
@@ -112,7 +104,7 @@ pub fn run(plan: &EchoPlan) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     }
     let elapsed = plan.duration.as_secs_f64();
-    let server = ServerDelta::between(server0, plan.server_pid.and_then(sample));
+    let (server, client_cpu_s) = phase.finish();
     let mut r = Report::new("echo");
     r.str("transport", transport(&plan.target))
         .int("connections", plan.connections as u64)
@@ -125,7 +117,7 @@ pub fn run(plan: &EchoPlan) -> Result<(), String> {
         .latency("", &hist)
         .int("errors", set.errors)
         .server(server, "cpu_per_req_us", completed)
-        .num("client_cpu_s", own_cpu_s() - cpu0);
+        .num("client_cpu_s", client_cpu_s);
     if let Some(b) = &burst {
         r.int("burst", plan.burst as u64)
             .int("burst_served", b.ttfr.len())

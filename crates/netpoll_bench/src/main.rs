@@ -10,6 +10,7 @@ mod framed_conn;
 mod histogram;
 mod idle;
 mod pattern;
+mod phase;
 mod report;
 mod server_stats;
 mod streaming;

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use mio::{Events, Interest, Poll, Token};
 
 use crate::pattern::{fail_verification, Pattern, PERIOD};
+use crate::phase::Phase;
 use crate::report::Report;
-use crate::server_stats::{own_cpu_s, sample, ServerDelta};
 use crate::target::Target;
 
 /// Bytes per write and per read.
@@ -46,22 +46,17 @@ pub fn run(plan: &StreamPlan) -> Result<(), String> {
     let mut buf = vec![0u8; CHUNK];
     let (mut sent, mut received) = (0u64, 0u64);
     let mut connected = false;
-    let warm_end = Instant::now() + plan.warmup;
-    let (mut measuring, mut end, mut base) = (false, warm_end + plan.duration, 0u64);
-    let (mut server0, mut cpu0) = (None, 0.0);
+    let mut phase = Phase::new(plan.warmup, plan.duration, plan.server_pid);
+    let mut base = 0u64;
     loop {
         let now = Instant::now();
-        if !measuring && now >= warm_end {
-            measuring = true;
-            server0 = plan.server_pid.and_then(sample);
-            cpu0 = own_cpu_s();
-            end = Instant::now() + plan.duration;
+        if phase.begin_if_due(now) {
             base = received;
         }
-        if measuring && now >= end {
+        if phase.over(now) {
             break;
         }
-        let wait = if measuring { end } else { warm_end }.saturating_duration_since(now);
+        let wait = phase.next_deadline().saturating_duration_since(now);
         poll.poll(&mut events, Some(wait.max(Duration::from_micros(100))))
             .map_err(io_err)?;
         if events.is_empty() {
@@ -106,7 +101,7 @@ pub fn run(plan: &StreamPlan) -> Result<(), String> {
     }
     let secs = plan.duration.as_secs_f64();
     let bytes = received - base;
-    let server = ServerDelta::between(server0, plan.server_pid.and_then(sample));
+    let (server, client_cpu_s) = phase.finish();
     let mut r = Report::new("stream");
     r.str("transport", crate::echo::transport(&plan.target))
         .int("window", plan.window as u64)
@@ -115,7 +110,7 @@ pub fn run(plan: &StreamPlan) -> Result<(), String> {
         .num("gbps", bytes as f64 / secs / 1e9)
         .int("errors", 0)
         .server(server, "cpu_per_mib_us", bytes >> 20)
-        .num("client_cpu_s", own_cpu_s() - cpu0);
+        .num("client_cpu_s", client_cpu_s);
     r.print();
     Ok(())
 }
