@@ -22,6 +22,8 @@ function run(name, cmd, args, { env = {}, parse } = {}) {
   const ok = r.status === 0
   if (!ok) broken = true
   steps.push(`${ok ? 'ok  ' : 'FAIL'} ${name}${counts ? ` (${counts.passed} passed, ${counts.failed} failed)` : ''}`)
+  // Name each failed test in the summary too, where a truncated log still shows it.
+  for (const m of `${r.stdout}\n${r.stderr}`.matchAll(/^(not ok \d+ - .*|test .* \.\.\. FAILED)$/gm)) steps.push(`       ${m[1]}`)
   return ok
 }
 
