@@ -21,32 +21,41 @@ function tooLarge(n) {
   return Object.assign(new Error(`frame of ${n} bytes exceeds --max-frame ${o.maxFrame}`), { code: 'ERR_FRAME_TOO_LARGE' })
 }
 
-// Sends what the handler wrote. Like a pipelining RPC server (and like `socket.write` in
-// net-echo-server.js, which never waits), the handler waits for the kernel to take the bytes
-// only when no further request is buffered: answers to requests that arrived together then
-// leave in one writev. A failed flush closes the connection (the close is what reports it), so
-// a flush that is not awaited needs no handler of its own.
+// The handlers take every whole frame already buffered synchronously (`tryPeek`/`tryNext`:
+// no Promise per frame) and return; the loop calls them again when more bytes arrive. Their
+// answers leave in one writev per connection per batch. Like a pipelining RPC server (and
+// like `socket.write` in net-echo-server.js, which never waits), a handler waits for the
+// kernel to take its bytes only when no partial request is buffered behind them. A failed
+// flush closes the connection (the close is what reports it), so a flush that is not awaited
+// needs no handler of its own.
 function send(conn) {
   const sent = conn.writer.flush()
   if (conn.reader.len() === 0) return sent
   sent.catch(() => {})
 }
 
-// framed: read one whole frame, answer with a separately built buffer (netpoll-benchmark's rule).
-async function framed(conn) {
-  const n = (await conn.reader.next(4)).readUInt32BE(0)
-  if (n > o.maxFrame) throw tooLarge(n) // before any allocation: the connection is closed
-  const payload = await conn.reader.next(n)
-  const out = Buffer.allocUnsafe(4 + n)
-  out.writeUInt32BE(n, 0)
-  payload.copy(out, 4)
-  conn.writer.writeBinary(out)
-  await send(conn)
+// framed: read each whole frame, answer with a separately built buffer (netpoll-benchmark's rule).
+function framed(conn) {
+  const r = conn.reader
+  let answered = false
+  for (;;) {
+    const head = r.tryPeek(4)
+    if (head === null) break
+    const n = head.readUInt32BE(0)
+    if (n > o.maxFrame) throw tooLarge(n) // before any allocation: the connection is closed
+    const frame = r.tryNext(4 + n)
+    if (frame === null) break // the rest of it comes with a later batch
+    const out = Buffer.allocUnsafe(4 + n)
+    frame.copy(out, 0)
+    conn.writer.writeBinary(out)
+    answered = true
+  }
+  if (answered) return send(conn)
 }
 
-async function raw(conn) {
-  conn.writer.writeBinary(await conn.reader.next(conn.reader.len()))
-  await send(conn)
+function raw(conn) {
+  conn.writer.writeBinary(conn.reader.tryNext(conn.reader.len()))
+  return send(conn)
 }
 
 ;(async () => {

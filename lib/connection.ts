@@ -92,6 +92,7 @@ export class Connection {
         }
       },
       consumedSome: () => this.consumed(),
+      wantMore: () => this.resumeForWaitingRead(),
       maxRead: engine.config.maxFrame,
     })
     this.writer = new Writer({

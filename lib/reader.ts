@@ -10,6 +10,8 @@ export interface ReaderOwner {
   armReadTimeout(waiting: boolean): void
   /** Called after bytes were consumed (to resume reading below the low-water mark). */
   consumedSome(): void
+  /** A synchronous read found too few bytes: resume reading if it was paused below them. */
+  wantMore(): void
   /** The largest single read (`configure({ maxFrame })`). */
   readonly maxRead: number
 }
@@ -51,6 +53,8 @@ export class Reader {
   readonly chain: BufferChain
   private waiters: Waiter[] = []
   private ended: Error | null = null
+  /** Bytes the last `tryNext`/`tryPeek` that came back empty asked for (0 once a read took). */
+  private wanted = 0
 
   /** @internal */
   constructor(
@@ -79,6 +83,24 @@ export class Reader {
   /** The next `n` bytes, not consumed. */
   peek(n: number): Promise<Buffer> {
     return this.read(n, 0, Op.Peek)
+  }
+
+  /**
+   * The next `n` bytes, consumed, when they are all buffered; otherwise `null`, and nothing is
+   * consumed. The synchronous read of a handler that takes every frame already buffered and
+   * returns: no Promise, no microtask per frame. After a `null` the reader remembers that `n`
+   * bytes are wanted (read backpressure lets at least that many in) and the connection's
+   * handler is called again when more bytes arrive. While an awaited read is waiting it
+   * returns `null` (reads never overtake each other). No read timeout applies (the idle
+   * timeout does). Throws `ERR_FRAME_TOO_LARGE` when `n` exceeds `configure({ maxFrame })`.
+   */
+  tryNext(n: number): Buffer | null {
+    return this.tryRead(n, Op.Take) as Buffer | null
+  }
+
+  /** Like {@link Reader.tryNext}, without consuming: the next `n` bytes, or `null`. */
+  tryPeek(n: number): Buffer | null {
+    return this.tryRead(n, Op.Peek) as Buffer | null
   }
 
   /** Consumes `n` bytes. */
@@ -140,6 +162,24 @@ export class Reader {
     }
   }
 
+  /** Performs `op` on the next `n` bytes if they are buffered and no read waits, else null. */
+  private tryRead(n: number, op: Op): unknown {
+    checkSize(n)
+    if (n > this.maxRead()) throw this.tooLarge(n)
+    if (this.waiters.length === 0 && this.chain.len >= n) {
+      if (op === Op.Peek) return this.perform(op, n)
+      this.wanted = 0
+      const out = this.perform(op, n)
+      this.owner?.consumedSome()
+      return out
+    }
+    if (n > this.wanted) {
+      this.wanted = n
+      this.owner?.wantMore()
+    }
+    return null
+  }
+
   /** Bytes a read of `need` (or until `delim` when −1) can take now, or −1. */
   private available(need: number, delim: number): number {
     if (need < 0) return this.chain.indexOf(delim)
@@ -189,7 +229,7 @@ export class Reader {
    * `until`, maxFrame). @internal
    */
   neededBytes(): number {
-    if (this.waiters.length === 0) return 0
+    if (this.waiters.length === 0) return this.wanted
     const need = this.waiters[0].need
     // An `until` may scan up to maxFrame bytes for its delimiter.
     return need < 0 ? Math.min(this.maxRead(), Number.MAX_SAFE_INTEGER) : need
