@@ -1,3 +1,6 @@
+/** The chunks of an empty chain: one shared, frozen array (an idle connection holds none). */
+const NO_CHUNKS: Buffer[] = Object.freeze([]) as unknown as Buffer[]
+
 /**
  * A FIFO of Buffers read without copying: the storage of a connection's input and of the
  * independent readers that `slice(n)` makes. Views returned by `take` are subarrays of the
@@ -5,7 +8,7 @@
  * @internal
  */
 export class BufferChain {
-  private chunks: Buffer[] = []
+  private chunks: Buffer[] = NO_CHUNKS
   private head = 0 // bytes of chunks[0] already consumed
   private length = 0
   /** Total bytes ever consumed (to tell whether a handler made progress). */
@@ -19,7 +22,8 @@ export class BufferChain {
   /** Appends bytes (kept by reference). */
   push(buf: Buffer): void {
     if (buf.length === 0) return
-    this.chunks.push(buf)
+    if (this.chunks === NO_CHUNKS) this.chunks = [buf]
+    else this.chunks.push(buf)
     this.length += buf.length
   }
 
@@ -55,6 +59,8 @@ export class BufferChain {
       this.chunks.shift()
       this.head = 0
     }
+    // Drained: let the array go (an idle connection holds none).
+    if (this.length === 0) this.chunks = NO_CHUNKS
   }
 
   /** The next `n` bytes, consumed (`n` ≤ `len`). */
@@ -94,7 +100,7 @@ export class BufferChain {
   /** Drops every buffered byte. */
   clear(): void {
     this.consumed += this.length
-    this.chunks = []
+    this.chunks = NO_CHUNKS
     this.head = 0
     this.length = 0
   }

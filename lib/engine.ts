@@ -239,8 +239,7 @@ export class Engine {
       meta[i * 4 + 1] = conn.generation
       meta[i * 4 + 2] = w.submitted.length
       meta[i * 4 + 3] = w.currentSeq
-      for (const b of w.submitted) bufs.push(b)
-      w.submitted = []
+      for (const b of w.takeSubmitted()) bufs.push(b)
     }
     let errors: ErrorFields[] | null
     try {

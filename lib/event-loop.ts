@@ -117,7 +117,7 @@ export class EventLoop {
     }
     this.counts.accepted++
     this.conns.add(conn)
-    conn.addCloseCallback(this.closed)
+    conn.onClosed = this.closed
     if (o.readTimeout) conn.setReadTimeout(o.readTimeout)
     if (o.writeTimeout) conn.setWriteTimeout(o.writeTimeout)
     if (o.idleTimeout) conn.setIdleTimeout(o.idleTimeout)

@@ -24,6 +24,12 @@ const enum Op {
   Slice,
 }
 
+/**
+ * The waiting list of a reader with none (most of the time): one shared, frozen empty array
+ * instead of one per connection. A reader makes its own array when a read first waits.
+ */
+const NO_WAITERS: Waiter[] = Object.freeze([]) as unknown as Waiter[]
+
 /** A read waiting for bytes: performed by {@link Reader} as soon as they are buffered. */
 interface Waiter {
   /** Bytes needed, or -1 for "until delim". */
@@ -51,7 +57,7 @@ interface Waiter {
 export class Reader {
   /** @internal */
   readonly chain: BufferChain
-  private waiters: Waiter[] = []
+  private waiters: Waiter[] = NO_WAITERS
   private ended: Error | null = null
   /** Bytes the last `tryNext`/`tryPeek` that came back empty asked for (0 once a read took). */
   private wanted = 0
@@ -211,6 +217,7 @@ export class Reader {
     if (this.owner === null) return Promise.reject(codeError('ERR_CONN_CLOSED', 'not enough bytes in this reader'))
     if (this.ended) return Promise.reject(this.ended)
     return new Promise<T>((resolve, reject) => {
+      if (this.waiters === NO_WAITERS) this.waiters = []
       this.waiters.push({ need, delim, op, resolve: resolve as (v: unknown) => void, reject })
       if (this.waiters.length === 1) this.owner?.armReadTimeout(true)
     })
@@ -264,6 +271,13 @@ export class Reader {
     if (consumed) this.owner?.consumedSome()
   }
 
+  /** Every waiting read, taken out. */
+  private takeWaiters(): Waiter[] {
+    const out = this.waiters
+    this.waiters = NO_WAITERS
+    return out
+  }
+
   /** Re-checks waiters after a consumer took bytes. @internal */
   recheck(): void {
     this.wakeWaiters()
@@ -272,12 +286,12 @@ export class Reader {
   /** The read timeout fired: fail the waiting reads; the connection stays open. @internal */
   timeout(): void {
     const e = codeError('ERR_READ_TIMEOUT', 'the read timed out waiting for data')
-    for (const w of this.waiters.splice(0)) w.reject(e)
+    for (const w of this.takeWaiters()) w.reject(e)
   }
 
   /** No more bytes will come: fail the reads that can't be satisfied from what is buffered. @internal */
   end(error: NetpollError | null): void {
     this.ended = error ?? codeError('ERR_CONN_CLOSED', 'the connection is closed')
-    for (const w of this.waiters.splice(0)) w.reject(this.ended)
+    for (const w of this.takeWaiters()) w.reject(this.ended)
   }
 }

@@ -24,6 +24,13 @@ interface PendingFlush {
 }
 
 /**
+ * Shared, frozen empty lists: a writer with nothing submitted or in flight (an idle
+ * connection) holds no arrays of its own; it makes one when it first needs it.
+ */
+const NO_BUFFERS: Buffer[] = Object.freeze([]) as unknown as Buffer[]
+const NO_FLUSHES: PendingFlush[] = Object.freeze([]) as unknown as PendingFlush[]
+
+/**
  * Collects output. `writeBinary` keeps a reference to your Buffer (no copy) until the bytes
  * are handed to the kernel: don't modify it before the `flush()` Promise resolves.
  */
@@ -31,14 +38,14 @@ export class Writer {
   /** Buffers written since the last flush. @internal */
   pending: Buffer[] = []
   private pendingBytes = 0
-  /** Buffers flushed and waiting for the batched write. @internal */
-  submitted: Buffer[] = []
+  /** Buffers flushed and waiting for the batched write (taken by {@link Writer.takeSubmitted}). @internal */
+  submitted: Buffer[] = NO_BUFFERS
   /** Bytes handed over by flushes and not yet confirmed written. @internal */
   inFlight = 0
   /** Bytes handed over by all flushes so far. @internal */
   flushedTotal = 0
   private seq = 0
-  private flushes: PendingFlush[] = []
+  private flushes: PendingFlush[] = NO_FLUSHES
 
   /** @internal */
   constructor(private readonly owner: WriterOwner) {}
@@ -156,9 +163,10 @@ export class Writer {
       if (this.flushes.length === 0) return Promise.resolve()
       // Nothing new: settle together with the latest flush still in flight.
       const seq = this.seq
-      return new Promise<void>((resolve, reject) => this.flushes.push({ seq, resolve, reject }))
+      return new Promise<void>((resolve, reject) => this.queueFlush({ seq, resolve, reject }))
     } else {
-      for (const b of this.pending) this.submitted.push(b)
+      if (this.submitted === NO_BUFFERS) this.submitted = this.pending
+      else for (const b of this.pending) this.submitted.push(b)
       this.inFlight += this.pendingBytes
       this.flushedTotal += this.pendingBytes
       this.pending = []
@@ -166,7 +174,19 @@ export class Writer {
       this.owner.scheduleFlush()
     }
     const seq = ++this.seq
-    return new Promise<void>((resolve, reject) => this.flushes.push({ seq, resolve, reject }))
+    return new Promise<void>((resolve, reject) => this.queueFlush({ seq, resolve, reject }))
+  }
+
+  private queueFlush(f: PendingFlush): void {
+    if (this.flushes === NO_FLUSHES) this.flushes = [f]
+    else this.flushes.push(f)
+  }
+
+  /** The buffers flushed since the last batched write, taken for it. @internal */
+  takeSubmitted(): Buffer[] {
+    const out = this.submitted
+    this.submitted = NO_BUFFERS
+    return out
   }
 
   /** The sequence number the next batched write of this writer covers. @internal */
@@ -179,15 +199,20 @@ export class Writer {
     while (this.flushes.length > 0 && (seq === 0 || this.flushes[0].seq <= seq)) {
       ;(this.flushes.shift() as PendingFlush).resolve()
     }
-    if (this.flushes.length === 0 && this.submitted.length === 0) this.inFlight = 0
+    if (this.flushes.length === 0) {
+      this.flushes = NO_FLUSHES // let the array that grew go
+      if (this.submitted.length === 0) this.inFlight = 0
+    }
   }
 
   /** The connection failed or closed: every waiting flush fails with `error`. @internal */
   fail(error: Error): void {
     this.pending = []
-    this.submitted = []
+    this.submitted = NO_BUFFERS
     this.pendingBytes = 0
     this.inFlight = 0
-    for (const f of this.flushes.splice(0)) f.reject(error)
+    const flushes = this.flushes
+    this.flushes = NO_FLUSHES
+    for (const f of flushes) f.reject(error)
   }
 }
