@@ -344,9 +344,8 @@ export class Connection {
     this.closed = true
     this.active = false
     this.engine.forget(this)
-    const e = error ?? codeError('ERR_CONN_CLOSED', 'the connection is closed')
-    this.reader.end(e)
-    this.writer.fail(e)
+    this.reader.end(error)
+    this.writer.fail(error)
     const callbacks = this.closeCallbacks ?? []
     this.closeCallbacks = null
     if (this.onClosed) callbacks.unshift(this.onClosed)

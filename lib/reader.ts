@@ -58,7 +58,9 @@ export class Reader {
   /** @internal */
   readonly chain: BufferChain
   private waiters: Waiter[] = NO_WAITERS
-  private ended: Error | null = null
+  /** Whether no more bytes will come; the error reads then get is made when one needs it. */
+  private ended = false
+  private endError: Error | null = null
   /** Bytes the last `tryNext`/`tryPeek` that came back empty asked for (0 once a read took). */
   private wanted = 0
 
@@ -215,7 +217,7 @@ export class Reader {
     }
     if (need < 0 && this.chain.len > this.maxRead()) return Promise.reject(this.tooLarge(this.chain.len))
     if (this.owner === null) return Promise.reject(codeError('ERR_CONN_CLOSED', 'not enough bytes in this reader'))
-    if (this.ended) return Promise.reject(this.ended)
+    if (this.ended) return Promise.reject(this.endedError())
     return new Promise<T>((resolve, reject) => {
       if (this.waiters === NO_WAITERS) this.waiters = []
       this.waiters.push({ need, delim, op, resolve: resolve as (v: unknown) => void, reject })
@@ -291,7 +293,15 @@ export class Reader {
 
   /** No more bytes will come: fail the reads that can't be satisfied from what is buffered. @internal */
   end(error: NetpollError | null): void {
-    this.ended = error ?? codeError('ERR_CONN_CLOSED', 'the connection is closed')
-    for (const w of this.takeWaiters()) w.reject(this.ended)
+    this.ended = true
+    this.endError = error
+    // An Error captures a stack trace, which is costly: one is made only for a read that fails.
+    if (this.waiters.length === 0) return
+    const e = this.endedError()
+    for (const w of this.takeWaiters()) w.reject(e)
+  }
+
+  private endedError(): Error {
+    return (this.endError ??= codeError('ERR_CONN_CLOSED', 'the connection is closed'))
   }
 }

@@ -205,14 +205,17 @@ export class Writer {
     }
   }
 
-  /** The connection failed or closed: every waiting flush fails with `error`. @internal */
-  fail(error: Error): void {
+  /** The connection failed or closed: every waiting flush fails with `error` (`ERR_CONN_CLOSED` when null). @internal */
+  fail(error: Error | null): void {
     this.pending = []
     this.submitted = NO_BUFFERS
     this.pendingBytes = 0
     this.inFlight = 0
     const flushes = this.flushes
+    if (flushes.length === 0) return
     this.flushes = NO_FLUSHES
-    for (const f of flushes) f.reject(error)
+    // The default Error (its stack trace is costly) is made only when a flush fails with it.
+    const e = error ?? codeError('ERR_CONN_CLOSED', 'the connection is closed')
+    for (const f of flushes) f.reject(e)
   }
 }
