@@ -2,6 +2,7 @@
 // Echo server on netpoll: `npm run echo-server -- --listen tcp://127.0.0.1:7000`.
 // Prints one line `listening <address>` when ready; SIGTERM/SIGINT shut it down gracefully.
 'use strict'
+const { Buffer } = require('node:buffer') // a module binding: cheaper per request than the global
 const { parseArgs } = require('./cli')
 const np = require('..')
 

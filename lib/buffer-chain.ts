@@ -19,25 +19,12 @@ export class BufferChain {
     return this.length
   }
 
-  /**
-   * Appends bytes (kept by reference). Bytes that continue the last chunk in the same memory
-   * (consecutive reads of one connection in one batch) extend it, so a read spanning them is
-   * still a view, not a copy.
-   */
+  /** Appends bytes (kept by reference). */
   push(buf: Buffer): void {
     if (buf.length === 0) return
     this.length += buf.length
-    const chunks = this.chunks
-    if (chunks === NO_CHUNKS) {
-      this.chunks = [buf]
-      return
-    }
-    const last = chunks[chunks.length - 1]
-    if (last.buffer === buf.buffer && last.byteOffset + last.length === buf.byteOffset) {
-      chunks[chunks.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + buf.length)
-      return
-    }
-    chunks.push(buf)
+    if (this.chunks === NO_CHUNKS) this.chunks = [buf]
+    else this.chunks.push(buf)
   }
 
   /** The next `n` bytes, contiguous, without consuming them (`n` ≤ `len`). */

@@ -63,6 +63,8 @@ export class Reader {
   private endError: Error | null = null
   /** Bytes the last `tryNext`/`tryPeek` that came back empty asked for (0 once a read took). */
   private wanted = 0
+  /** The largest single read (the owner's, fixed once the engine runs; none for a slice). */
+  private readonly limit: number
 
   /** @internal */
   constructor(
@@ -70,6 +72,7 @@ export class Reader {
     chain: BufferChain = new BufferChain(),
   ) {
     this.chain = chain
+    this.limit = owner?.maxRead ?? Number.POSITIVE_INFINITY
     // A slice has all its bytes already: its `ended` error is made only when a read needs more
     // (an Error per slice would cost more than the slice itself).
   }
@@ -173,7 +176,7 @@ export class Reader {
   /** Performs `op` on the next `n` bytes if they are buffered and no read waits, else null. */
   private tryRead(n: number, op: Op): unknown {
     checkSize(n)
-    if (n > this.maxRead()) throw this.tooLarge(n)
+    if (n > this.limit) throw this.tooLarge(n)
     if (this.waiters.length === 0 && this.chain.len >= n) {
       if (op === Op.Peek) return this.perform(op, n)
       this.wanted = 0
@@ -205,7 +208,7 @@ export class Reader {
       } catch (e) {
         return Promise.reject(e)
       }
-      if (need > this.maxRead()) return Promise.reject(this.tooLarge(need))
+      if (need > this.limit) return Promise.reject(this.tooLarge(need))
     }
     if (this.waiters.length === 0) {
       const n = this.available(need, delim)
@@ -215,7 +218,7 @@ export class Reader {
         return Promise.resolve(out)
       }
     }
-    if (need < 0 && this.chain.len > this.maxRead()) return Promise.reject(this.tooLarge(this.chain.len))
+    if (need < 0 && this.chain.len > this.limit) return Promise.reject(this.tooLarge(this.chain.len))
     if (this.owner === null) return Promise.reject(codeError('ERR_CONN_CLOSED', 'not enough bytes in this reader'))
     if (this.ended) return Promise.reject(this.endedError())
     return new Promise<T>((resolve, reject) => {
@@ -225,12 +228,9 @@ export class Reader {
     })
   }
 
-  private maxRead(): number {
-    return this.owner?.maxRead ?? Number.POSITIVE_INFINITY
-  }
 
   private tooLarge(n: number): NetpollError {
-    return codeError('ERR_FRAME_TOO_LARGE', `a read of ${n} bytes exceeds maxFrame (${this.maxRead()} bytes)`)
+    return codeError('ERR_FRAME_TOO_LARGE', `a read of ${n} bytes exceeds maxFrame (${this.limit} bytes)`)
   }
 
   /**
@@ -241,7 +241,7 @@ export class Reader {
     if (this.waiters.length === 0) return this.wanted
     const need = this.waiters[0].need
     // An `until` may scan up to maxFrame bytes for its delimiter.
-    return need < 0 ? Math.min(this.maxRead(), Number.MAX_SAFE_INTEGER) : need
+    return need < 0 ? Math.min(this.limit, Number.MAX_SAFE_INTEGER) : need
   }
 
   /** Bytes arrived: perform the reads they satisfy, in order. @internal */
@@ -257,7 +257,7 @@ export class Reader {
       const n = this.available(w.need, w.delim)
       if (n < 0) {
         // An `until` whose delimiter is not within maxFrame bytes will never fit.
-        if (w.need < 0 && this.chain.len > this.maxRead()) {
+        if (w.need < 0 && this.chain.len > this.limit) {
           this.waiters.shift()
           if (this.waiters.length === 0) this.owner?.armReadTimeout(false)
           w.reject(this.tooLarge(this.chain.len))
