@@ -56,6 +56,8 @@ export class Engine {
   /** Connections with flushed output waiting for the batched write (each once: `writeQueued`). */
   private dirty: Connection[] = []
   private flushQueued = false
+  /** Handlers of a batch are running: their output is written when the batch is done. */
+  private dispatching = false
   private readonly flushTask = (): void => this.flushDirty()
   /** The `[index, generation, count → status, seq]` array of writeBatch, reused (null while in use). */
   private spareMeta: Uint32Array | null = new Uint32Array(256)
@@ -162,7 +164,15 @@ export class Engine {
     }
     const touched = this.touched
     this.touched = []
-    for (const conn of touched) conn.dispatch()
+    this.dispatching = true
+    try {
+      for (const conn of touched) conn.dispatch()
+    } finally {
+      this.dispatching = false
+    }
+    // What the handlers wrote synchronously leaves now, one native call per shard, with no
+    // tick in between; output of continuations that resume later goes on the next tick.
+    if (this.dirty.length > 0) this.flushDirty()
   }
 
   /** A connection on `shard`, accepted by listener `listenerId` of `listenerShard`. */
@@ -212,7 +222,8 @@ export class Engine {
   }
 
   /**
-   * Output of `conn` waits for the batched write. It runs on the next tick: after every
+   * Output of `conn` waits for the batched write. Written by a handler while a batch is being
+   * dispatched, it leaves at the end of the batch; otherwise on the next tick: after every
    * Promise continuation queued by now has run (Node runs the tick queue once the microtask
    * queue is empty), so all the handlers a batch woke — and every request they can serve from
    * input already buffered — share one writev per connection and one native call.
@@ -221,7 +232,7 @@ export class Engine {
     if (conn.writeQueued) return
     conn.writeQueued = true
     this.dirty.push(conn)
-    if (!this.flushQueued) {
+    if (!this.flushQueued && !this.dispatching) {
       this.flushQueued = true
       process.nextTick(this.flushTask)
     }
