@@ -99,9 +99,11 @@ impl Conn {
     }
 }
 
+/// A slot holds its connection boxed: the slab then grows by 16-byte slots, and a server
+/// of many idle connections pays for each connection once, not for the slab's doubling slack.
 struct Slot {
     generation: u32,
-    conn: Option<Conn>,
+    conn: Option<Box<Conn>>,
 }
 
 /// A slab of connections whose ids carry the slot's generation, so ids of closed
@@ -121,7 +123,7 @@ impl ConnSlab {
         if let Some(index) = self.free.pop() {
             let slot = &mut self.slots[index as usize];
             debug_assert!(slot.conn.is_none());
-            slot.conn = Some(conn);
+            slot.conn = Some(Box::new(conn));
             return ConnId {
                 index,
                 generation: slot.generation,
@@ -130,7 +132,7 @@ impl ConnSlab {
         let index = u32::try_from(self.slots.len()).expect("connection slab overflow");
         self.slots.push(Slot {
             generation: 0,
-            conn: Some(conn),
+            conn: Some(Box::new(conn)),
         });
         ConnId {
             index,
@@ -144,7 +146,7 @@ impl ConnSlab {
         if slot.generation != id.generation {
             return None;
         }
-        slot.conn.as_mut()
+        slot.conn.as_deref_mut()
     }
 
     /// Removes the connection `id` names; its slot gets a new generation.
@@ -158,7 +160,7 @@ impl ConnSlab {
         slot.generation = slot.generation.wrapping_add(1) & 0x7fff_ffff;
         self.free.push(id.index);
         self.live -= 1;
-        Some(conn)
+        Some(*conn)
     }
 
     /// Ids of every live connection.
