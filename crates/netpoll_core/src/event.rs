@@ -43,8 +43,10 @@ pub enum TimeoutKind {
 /// exactly one `closed` last (unless the connection was closed by its owner through
 /// [`Shard::close`](crate::shard::Shard::close), which reports nothing).
 pub trait EventSink {
-    /// Returns memory to read the next bytes of a connection into: at least `min` bytes (may
-    /// be more). What the shard reads there is reported by the next [`EventSink::data`] call.
+    /// Returns memory to read the next bytes of a connection into: usually at least `min`
+    /// bytes; a sink with bounded memory may return fewer, or none when it can take no more
+    /// bytes this round (the shard then reads that connection again in its next round).
+    /// What the shard reads there is reported by the next [`EventSink::data`] call.
     fn read_buffer(&mut self, min: usize) -> &mut [u8];
     /// `len` bytes of `conn` were read into the front of the slice last returned by
     /// [`EventSink::read_buffer`].

@@ -11,6 +11,7 @@ use netpoll_core::config::ShardConfig;
 use netpoll_core::shard::Shard;
 
 use crate::js_call::BatchCallbacks;
+use crate::lent_sink::LentSink;
 use crate::uv::UvHandle;
 
 /// Everything the libuv callbacks reach through the handles' `data` pointer.
@@ -45,14 +46,28 @@ impl Inner {
     /// bug, or an injected fault) closes the connection being served with an error, and
     /// the engine carries on.
     fn run(&self) {
+        // The round reads straight into the JS slab when one can be lent (no copy).
+        let lent = self.callbacks.lend();
+        let mut used = 0usize;
         let round = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut batch = self.batch.borrow_mut();
             batch.clear();
-            if let Err(e) = self
-                .shard
-                .borrow_mut()
-                .run_once(Some(Duration::ZERO), &mut *batch)
-            {
+            let mut shard = self.shard.borrow_mut();
+            let result = match lent {
+                Some((ptr, len)) => {
+                    // SAFETY: `lend` gave `len` bytes of JS-owned memory that nothing else
+                    // refers to and that stays valid until JS runs, which is after this round.
+                    let mem = unsafe { std::slice::from_raw_parts_mut(ptr, len) };
+                    let mut sink = LentSink {
+                        batch: &mut batch,
+                        mem,
+                        used: &mut used,
+                    };
+                    shard.run_once(Some(Duration::ZERO), &mut sink)
+                }
+                None => shard.run_once(Some(Duration::ZERO), &mut *batch),
+            };
+            if let Err(e) = result {
                 eprintln!("netpoll: inline poll failed: {e}");
             }
         }));
@@ -65,7 +80,7 @@ impl Inner {
             // No Rust borrow is held while JS runs: JS calls back into the engine freely.
             let batch = self.batch.borrow();
             if !batch.is_empty() {
-                self.callbacks.deliver(0, &batch);
+                self.callbacks.deliver(0, &batch, lent.map(|_| used));
             }
         }));
         if delivered.is_err() {

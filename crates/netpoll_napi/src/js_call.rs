@@ -16,7 +16,10 @@ use netpoll_core::error::NetError;
 /// Buffer of their own (so a small view JS keeps never pins much more than it needs).
 const SLAB_COPY_MAX: usize = 16 * 1024;
 /// Size of a slab.
-const SLAB_SIZE: usize = 64 * 1024;
+const SLAB_SIZE: usize = 256 * 1024;
+/// Free bytes of a slab below which a round's reads start a new one: one connection's read
+/// budget, so a slab never limits a round to less.
+const LEND_MIN: usize = 64 * 1024;
 
 /// A JS-owned Buffer that batch bytes are appended to, like Node's own Buffer pool: each
 /// batch's bytes go to a region never written before, so every view JS took of an earlier
@@ -98,7 +101,11 @@ impl BatchCallbacks {
     /// Delivers `batch` of shard `shard` to JS; the microtasks it queued (Promise
     /// continuations, the batched write) run before this returns. Must run on the JS thread,
     /// outside any JS frame.
-    pub fn deliver(&self, shard: u32, batch: &Batch) {
+    ///
+    /// `lent`: the round read into memory from [`BatchCallbacks::lend`], this many bytes
+    /// (its records name them from the start of that memory); `None`: the bytes are the
+    /// batch's own, copied here.
+    pub fn deliver(&self, shard: u32, batch: &Batch, lent: Option<usize>) {
         let env = self.env;
         let mut scope = ptr::null_mut();
         // SAFETY: on the JS thread with a live env.
@@ -106,7 +113,7 @@ impl BatchCallbacks {
             return;
         }
         let result = self
-            .batch_args(shard, batch)
+            .batch_args(shard, batch, lent)
             .and_then(|args| self.call(self.on_batch, &args));
         if let Err(e) = result {
             // Only a bug of ours gets here (the TS layer catches user errors): surface it as
@@ -156,11 +163,26 @@ impl BatchCallbacks {
 
     /// `(shard, data, base, records, length, errors)`: the batch's bytes are
     /// `data[base + offset ..]`, its records the first `length` entries of `records`.
-    fn batch_args(&self, shard: u32, batch: &Batch) -> napi::Result<[sys::napi_value; 6]> {
+    fn batch_args(
+        &self,
+        shard: u32,
+        batch: &Batch,
+        lent: Option<usize>,
+    ) -> napi::Result<[sys::napi_value; 6]> {
         let env = self.env;
         let mut shard_v = ptr::null_mut();
         check!(sys::napi_create_uint32(env, shard, &mut shard_v));
-        let (data_v, base) = self.data_buffer(batch.bytes())?;
+        let (data_v, base) = match lent {
+            // The round read into the slab memory `lend` gave: its bytes are there already.
+            Some(used) => {
+                let (value, _, base) = self.current_slab()?.ok_or_else(|| {
+                    napi::Error::from_reason("the slab lent for the round is gone".to_string())
+                })?;
+                self.commit_slab(used);
+                (value, base)
+            }
+            None => self.data_buffer(batch.bytes())?,
+        };
         let mut base_v = ptr::null_mut();
         check!(sys::napi_create_uint32(env, base as u32, &mut base_v));
         let records_v = self.records_array(&batch.records)?;
@@ -180,7 +202,30 @@ impl BatchCallbacks {
         Ok([shard_v, data_v, base_v, records_v, length_v, errors_v])
     }
 
-    /// The Buffer holding a copy of `data`, and where in it the copy starts.
+    /// Lends the free end of the slab (a new slab when less than [`LEND_MIN`] bytes are free)
+    /// for the next round's reads, which then land in JS-owned memory: `deliver` with the
+    /// number of bytes used hands them over without a copy. The memory is only valid until
+    /// JS next runs, and JS must not run before that `deliver`. `None` if no slab could be
+    /// made (the round then reads into the batch, which is copied).
+    pub fn lend(&self) -> Option<(*mut u8, usize)> {
+        let env = self.env;
+        let mut scope = ptr::null_mut();
+        // SAFETY: on the JS thread with a live env.
+        if unsafe { sys::napi_open_handle_scope(env, &mut scope) } != sys::Status::napi_ok {
+            return None;
+        }
+        let lent = self
+            .slab_with_room(LEND_MIN)
+            .ok()
+            // SAFETY: used <= SLAB_SIZE, the size of the memory at `start`.
+            .map(|(_, start, used)| (unsafe { start.add(used) }, SLAB_SIZE - used));
+        // SAFETY: opened above.
+        unsafe { sys::napi_close_handle_scope(env, scope) };
+        lent
+    }
+
+    /// The slab Buffer holding a copy of `data` (at most [`SLAB_COPY_MAX`] bytes, else a
+    /// Buffer of its own), and where in it the copy starts.
     fn data_buffer(&self, data: &[u8]) -> napi::Result<(sys::napi_value, usize)> {
         let env = self.env;
         if data.len() > SLAB_COPY_MAX {
@@ -195,50 +240,67 @@ impl BatchCallbacks {
             ));
             return Ok((value, 0));
         }
-        let mut slab = self.slab.borrow_mut();
-        if let Some(s) = slab.as_mut() {
-            let mut value = ptr::null_mut();
-            check!(sys::napi_get_reference_value(env, s.buffer, &mut value));
-            let mut start = ptr::null_mut();
-            let mut len = 0usize;
-            // The Buffer is asked for its memory every time: JS may have detached it
-            // (transferred its ArrayBuffer), and then it reports no bytes.
-            check!(sys::napi_get_buffer_info(env, value, &mut start, &mut len));
-            if len == SLAB_SIZE && !start.is_null() && s.used + data.len() <= SLAB_SIZE {
-                let base = s.used;
-                // SAFETY: `start` is the live backing store of `value` (SLAB_SIZE bytes, held
-                // by our reference), and base + data.len() <= SLAB_SIZE. The region
-                // [base, base + len) was never handed to JS, so no view JS holds changes.
-                unsafe {
-                    ptr::copy_nonoverlapping(
-                        data.as_ptr(),
-                        start.cast::<u8>().add(base),
-                        data.len(),
-                    )
-                };
-                s.used += data.len();
-                return Ok((value, base));
+        let (value, start, base) = self.slab_with_room(data.len())?;
+        if !data.is_empty() {
+            // SAFETY: `start` is the live backing store of the slab (SLAB_SIZE bytes, held by
+            // our reference) and base + data.len() <= SLAB_SIZE. [base, base + len) was never
+            // handed to JS, so no view JS holds changes.
+            unsafe { ptr::copy_nonoverlapping(data.as_ptr(), start.add(base), data.len()) };
+        }
+        self.commit_slab(data.len());
+        Ok((value, base))
+    }
+
+    /// The slab (its Buffer, its memory and the bytes used) with at least `room` bytes free:
+    /// the current one, or a new one when it is full or JS detached it.
+    fn slab_with_room(&self, room: usize) -> napi::Result<(sys::napi_value, *mut u8, usize)> {
+        let env = self.env;
+        if let Some((value, start, used)) = self.current_slab()? {
+            if used + room <= SLAB_SIZE {
+                return Ok((value, start, used));
             }
+        }
+        let mut slab = self.slab.borrow_mut();
+        if let Some(s) = slab.take() {
             // SAFETY: our reference; JS views keep the Buffer alive without it.
             unsafe { sys::napi_delete_reference(env, s.buffer) };
-            *slab = None;
         }
         let mut value = ptr::null_mut();
         let mut start = ptr::null_mut();
         check!(sys::napi_create_buffer(
             env, SLAB_SIZE, &mut start, &mut value
         ));
-        if !data.is_empty() {
-            // SAFETY: `start` is the fresh Buffer's SLAB_SIZE bytes; data.len() <= SLAB_SIZE.
-            unsafe { ptr::copy_nonoverlapping(data.as_ptr(), start.cast::<u8>(), data.len()) };
-        }
         let mut buffer = ptr::null_mut();
         check!(sys::napi_create_reference(env, value, 1, &mut buffer));
-        *slab = Some(Slab {
-            buffer,
-            used: data.len(),
-        });
-        Ok((value, 0))
+        *slab = Some(Slab { buffer, used: 0 });
+        Ok((value, start.cast(), 0))
+    }
+
+    /// The slab (its Buffer, its memory and the bytes used), unless there is none or JS
+    /// detached it (transferred its ArrayBuffer: it then reports no bytes, so its memory is
+    /// asked for every time).
+    fn current_slab(&self) -> napi::Result<Option<(sys::napi_value, *mut u8, usize)>> {
+        let env = self.env;
+        let slab = self.slab.borrow();
+        let Some(s) = slab.as_ref() else {
+            return Ok(None);
+        };
+        let mut value = ptr::null_mut();
+        check!(sys::napi_get_reference_value(env, s.buffer, &mut value));
+        let mut start = ptr::null_mut();
+        let mut len = 0usize;
+        check!(sys::napi_get_buffer_info(env, value, &mut start, &mut len));
+        if len != SLAB_SIZE || start.is_null() {
+            return Ok(None);
+        }
+        Ok(Some((value, start.cast(), s.used)))
+    }
+
+    /// `n` more bytes of the slab were handed to JS.
+    fn commit_slab(&self, n: usize) {
+        if let Some(s) = self.slab.borrow_mut().as_mut() {
+            s.used += n;
+        }
     }
 
     /// The shared records array with `records` copied to its start (grown when too small).

@@ -49,7 +49,7 @@ unsafe extern "C" fn call_js(
         let mut batch = ctx.batch.borrow_mut();
         shard.take_events(&mut batch);
         if !batch.is_empty() {
-            ctx.callbacks.deliver(ctx.index, &batch);
+            ctx.callbacks.deliver(ctx.index, &batch, None);
         }
     }));
     if outcome.is_err() {

@@ -59,6 +59,13 @@ impl Shard {
             let want = conn.read_size.min(budget).max(1);
             let buf = sink.read_buffer(want);
             let want = want.min(buf.len());
+            if want == 0 {
+                // The sink is full for this round: read this one again in the next.
+                if !self.ready_conns.contains(&id) {
+                    self.ready_conns.push(id);
+                }
+                return;
+            }
             match conn.stream.read(&mut buf[..want]) {
                 Ok(0) => {
                     conn.read_closed = true;

@@ -1,0 +1,61 @@
+//! Reads straight into JS memory (inline engine): a round of the shard reads into the free
+//! end of the JS-owned slab Buffer lent by [`BatchCallbacks::lend`](crate::js_call::BatchCallbacks::lend),
+//! so the bytes JS receives were never copied. When the lent memory is full the shard carries
+//! the remaining reads over to its next round.
+
+use netpoll_core::batch::{Batch, RecordKind};
+use netpoll_core::error::NetError;
+use netpoll_core::event::{ConnId, EventSink, ListenerId, TimeoutKind};
+
+/// An event sink that records events in `batch` and reads into `mem`; `used` counts the
+/// bytes read so far (kept outside, so it survives a panic in the round).
+pub struct LentSink<'a> {
+    pub batch: &'a mut Batch,
+    pub mem: &'a mut [u8],
+    pub used: &'a mut usize,
+}
+
+impl EventSink for LentSink<'_> {
+    fn read_buffer(&mut self, _min: usize) -> &mut [u8] {
+        &mut self.mem[*self.used..]
+    }
+
+    fn data(&mut self, conn: ConnId, len: usize) {
+        // Offsets are relative to the start of the lent memory.
+        self.batch
+            .push(RecordKind::Data, conn, *self.used as u32, len as u32);
+        *self.used += len;
+    }
+
+    fn accepted(&mut self, listener: ListenerId, conn: ConnId) {
+        self.batch.accepted(listener, conn);
+    }
+
+    fn connected(&mut self, conn: ConnId, result: Result<(), NetError>) {
+        self.batch.connected(conn, result);
+    }
+
+    fn flushed(&mut self, conn: ConnId) {
+        self.batch.flushed(conn);
+    }
+
+    fn read_closed(&mut self, conn: ConnId) {
+        self.batch.read_closed(conn);
+    }
+
+    fn timeout(&mut self, conn: ConnId, kind: TimeoutKind) {
+        self.batch.timeout(conn, kind);
+    }
+
+    fn closed(&mut self, conn: ConnId, error: Option<NetError>) {
+        self.batch.closed(conn, error);
+    }
+
+    fn listener_error(&mut self, listener: ListenerId, error: NetError) {
+        self.batch.listener_error(listener, error);
+    }
+
+    fn pending_input(&self) -> usize {
+        *self.used + self.batch.pending_input()
+    }
+}
