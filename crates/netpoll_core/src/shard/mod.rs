@@ -368,13 +368,16 @@ impl Shard {
         }
     }
 
-    /// Frees the slot of `id` (deregisters, cancels timers, drops the socket).
+    /// Frees the slot of `id` and cancels its timers; the socket closes when the returned
+    /// connection drops (every caller drops it). Closing the descriptor removes it from the
+    /// poll set (epoll and kqueue drop a closed descriptor's registrations), so no deregister
+    /// call is spent; an event already collected for it carries the old generation and is
+    /// ignored.
     fn discard(&mut self, id: ConnId) -> Option<Conn> {
         let mut conn = self.conns.remove(id)?;
         for t in conn.take_timers() {
             self.timers.cancel(t);
         }
-        let _ = self.poll.registry().deregister(&mut conn.stream);
         self.stats.bytes_queued = self.stats.bytes_queued.saturating_sub(conn.output_len);
         self.ready_conns.retain(|c| *c != id);
         Some(conn)
