@@ -117,6 +117,31 @@ test('tryNext over maxFrame throws ERR_FRAME_TOO_LARGE: the handler fails and it
   await loop.shutdown({ timeout: 1000 })
 })
 
+test('tryPeekUInt32BE reads a length across chunk boundaries, at an offset, without consuming', async (t) => {
+  const ln = await createListener('tcp', '127.0.0.1:0')
+  const seen: Array<[number | null, number | null, number]> = []
+  let tooFar = ''
+  const loop = new EventLoop((conn) => {
+    seen.push([conn.reader.tryPeekUInt32BE(), conn.reader.tryPeekUInt32BE(2), conn.reader.len()])
+    try {
+      conn.reader.tryPeekUInt32BE(MAX_FRAME) // would need more than maxFrame buffered
+    } catch (e) {
+      tooFar = (e as NetpollError).code
+    }
+    if (conn.reader.len() >= 6) conn.close()
+  })
+  loop.serve(ln)
+  const s = await netConnect({ host: '127.0.0.1', port: ln.address.port! })
+  s.write(Buffer.from([0x01, 0x02, 0x03])) // 3 bytes: no length yet
+  await until(() => seen.length === 1)
+  s.write(Buffer.from([0x04, 0x05, 0x06])) // the rest arrives as a second chunk
+  await new Promise((r) => s.on('close', r))
+  t.deepEqual(seen[0], [null, null, 3])
+  t.deepEqual(seen[seen.length - 1], [0x01020304, 0x03040506, 6])
+  t.is(tooFar, 'ERR_FRAME_TOO_LARGE')
+  await loop.shutdown({ timeout: 1000 })
+})
+
 test('while an awaited read waits, tryNext returns null: reads keep their order', async (t) => {
   const ln = await createListener('tcp', '127.0.0.1:0')
   const result: { sync?: Buffer | null; awaited?: Buffer; after?: Buffer | null } = {}

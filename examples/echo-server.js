@@ -40,9 +40,8 @@ function framed(conn) {
   const r = conn.reader
   let answered = false
   for (;;) {
-    const head = r.tryPeek(4)
-    if (head === null) break
-    const n = head.readUInt32BE(0)
+    const n = r.tryPeekUInt32BE()
+    if (n === null) break
     if (n > o.maxFrame) throw tooLarge(n) // before any allocation: the connection is closed
     const frame = r.tryNext(4 + n)
     if (frame === null) break // the rest of it comes with a later batch

@@ -45,6 +45,26 @@ export class BufferChain {
     return out
   }
 
+  /** The big-endian 32-bit unsigned integer at `offset` (`offset + 4` ≤ `len`), unconsumed. */
+  uint32BE(offset: number): number {
+    const first = this.chunks[0]
+    const at = this.head + offset
+    if (at + 4 <= first.length) return first.readUInt32BE(at)
+    let value = 0
+    for (let i = 0; i < 4; i++) value = value * 256 + this.byteAt(offset + i)
+    return value
+  }
+
+  /** The byte at `offset` (< `len`), unconsumed. */
+  private byteAt(offset: number): number {
+    let at = this.head + offset
+    for (const c of this.chunks) {
+      if (at < c.length) return c[at]
+      at -= c.length
+    }
+    throw new RangeError(`offset ${offset} is past the buffered bytes`)
+  }
+
   /** Consumes `n` bytes (`n` ≤ `len`). */
   skip(n: number): void {
     this.length -= n

@@ -114,6 +114,25 @@ export class Reader {
     return this.tryRead(n, Op.Peek) as Buffer | null
   }
 
+  /**
+   * The big-endian unsigned 32-bit integer `offset` bytes ahead (a length prefix), without
+   * consuming or allocating; `null` when fewer than `offset + 4` bytes are buffered (or a read
+   * is waiting), like {@link Reader.tryPeek}. With {@link Reader.tryNext}, the fastest way to
+   * take length-prefixed frames.
+   */
+  tryPeekUInt32BE(offset = 0): number | null {
+    checkSize(offset, 'offset')
+    if (offset + 4 > this.limit) throw this.tooLarge(offset + 4)
+    if (this.waiters.length > 0 || this.chain.len < offset + 4) {
+      if (offset + 4 > this.wanted) {
+        this.wanted = offset + 4
+        this.owner?.wantMore()
+      }
+      return null
+    }
+    return this.chain.uint32BE(offset)
+  }
+
   /** Consumes `n` bytes. */
   skip(n: number): Promise<void> {
     return this.read(n, 0, Op.Skip)
