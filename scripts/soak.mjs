@@ -75,6 +75,8 @@ async function snapshot() {
     threads: readdirSync(`/proc/${server.pid}/task`).length,
     rssMB: Number(/VmRSS:\s+(\d+)/.exec(status)[1]) / 1024,
     heapMB: stats.heapUsed / 2 ** 20,
+    heapTotalMB: stats.heapTotal / 2 ** 20,
+    arrayBuffersMB: stats.arrayBuffers / 2 ** 20,
     poolBytes: stats.pool.bytesInUse,
     connections: stats.netpoll.connections,
     timers: stats.netpoll.timers,
