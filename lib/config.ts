@@ -68,11 +68,12 @@ export interface Config {
 }
 
 /**
- * `auto`, by measurement (netpoll-bench, 2-core VM, inline ÷ threaded in alternated runs):
- * inline wins every workload there — 1 KiB ping-pong p50 40 vs 64 µs, 1 KiB ×100 connections
- * 74k vs 66k QPS, ×1000 38k vs 22k, pipelined 128 B ×16 210k vs 198k — because a reactor
- * thread competes with the JS thread for the second core and each batch costs a cross-thread
- * wake-up. With more cores the reactor threads have cores of their own (DESIGN.md §3).
+ * `auto`, by measurement (netpoll-bench on a 2-core VM, each engine against `net` in its own
+ * run, netpoll ÷ net, inline vs threaded): inline wins every workload there — 1 KiB ping-pong
+ * p50 1.01× vs 1.52×, 1 KiB ×100 connections 1.83× vs 1.49× QPS, ×1000 1.77× vs 1.54×,
+ * pipelined 128 B ×16 7.4× vs 4.6× — because a reactor thread competes with the JS thread
+ * for the second core and each batch costs a cross-thread wake-up. With more cores the
+ * reactor threads have cores of their own (DESIGN.md §3).
  */
 function resolveMode(mode: EngineMode): 'inline' | 'threaded' {
   if (mode !== 'auto') return mode
