@@ -94,18 +94,8 @@ export class Connection {
 
   /** @internal ReaderOwner: a read waits for bytes (true) or stopped waiting (false). */
   armReadTimeout(waiting: boolean): void {
-    if (waiting) this.resumeForWaitingRead()
+    if (waiting) this.wantMore()
     if (this.readTimeoutMs > 0 && !this.closed) this.engine.setTimer(this, TIMER_READ, waiting ? this.readTimeoutMs : 0)
-  }
-
-  /** @internal ReaderOwner: bytes were consumed. */
-  consumedSome(): void {
-    this.consumed()
-  }
-
-  /** @internal ReaderOwner: a synchronous read found too few bytes. */
-  wantMore(): void {
-    this.resumeForWaitingRead()
   }
 
   /** @internal ReaderOwner: the largest single read. */
@@ -240,18 +230,19 @@ export class Connection {
   }
 
   /**
-   * A read now waits for more bytes than are buffered. Reading may have been paused at the
-   * high-water mark before this read asked for more than that (the pause decision saw no
-   * waiting read): resume, or the read could never complete.
+   * @internal ReaderOwner: a read now needs more bytes than are buffered. Reading may have
+   * been paused at the high-water mark before this read asked for more than that (the pause
+   * decision did not know of it): resume, or the read could never complete.
    */
-  private resumeForWaitingRead(): void {
+  wantMore(): void {
     if (this.readPaused && !this.closed && this.reader.len() < this.reader.neededBytes()) {
       this.readPaused = false
       this.engine.pauseRead(this, false)
     }
   }
 
-  private consumed(): void {
+  /** @internal ReaderOwner: bytes were consumed (resume reading below the low-water mark). */
+  consumedSome(): void {
     if (this.readPaused && this.reader.len() < this.engine.config.lowWaterMark) {
       this.readPaused = false
       this.engine.pauseRead(this, false)
@@ -346,9 +337,10 @@ export class Connection {
     this.engine.forget(this)
     this.reader.end(error)
     this.writer.fail(error)
-    const callbacks = this.closeCallbacks ?? []
+    this.onClosed?.(this, error)
+    const callbacks = this.closeCallbacks
     this.closeCallbacks = null
-    if (this.onClosed) callbacks.unshift(this.onClosed)
+    if (callbacks === null) return
     for (const cb of callbacks) {
       try {
         cb(this, error)

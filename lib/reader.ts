@@ -61,7 +61,7 @@ export class Reader {
   /** Whether no more bytes will come; the error reads then get is made when one needs it. */
   private ended = false
   private endError: Error | null = null
-  /** Bytes the last `tryNext`/`tryPeek` that came back empty asked for (0 once a read took). */
+  /** Bytes the last synchronous read that came back empty asked for (0 once a read took). */
   private wanted = 0
   /** The largest single read (the owner's, fixed once the engine runs; none for a slice). */
   private readonly limit: number
@@ -123,13 +123,7 @@ export class Reader {
   tryPeekUInt32BE(offset = 0): number | null {
     checkSize(offset, 'offset')
     if (offset + 4 > this.limit) throw this.tooLarge(offset + 4)
-    if (this.waiters.length > 0 || this.chain.len < offset + 4) {
-      if (offset + 4 > this.wanted) {
-        this.wanted = offset + 4
-        this.owner?.wantMore()
-      }
-      return null
-    }
+    if (this.waiters.length > 0 || this.chain.len < offset + 4) return this.want(offset + 4)
     return this.chain.uint32BE(offset)
   }
 
@@ -197,17 +191,26 @@ export class Reader {
     checkSize(n)
     if (n > this.limit) throw this.tooLarge(n)
     if (this.waiters.length === 0 && this.chain.len >= n) {
-      if (op === Op.Peek) return this.perform(op, n)
-      this.wanted = 0
       const out = this.perform(op, n)
-      this.owner?.consumedSome()
+      if (op !== Op.Peek) this.tookBytes()
       return out
     }
+    return this.want(n)
+  }
+
+  /** A synchronous read found fewer than `n` bytes: remember them (backpressure lets them in). */
+  private want(n: number): null {
     if (n > this.wanted) {
       this.wanted = n
       this.owner?.wantMore()
     }
     return null
+  }
+
+  /** Bytes were consumed: a remembered want is served, and the owner may resume reading. */
+  private tookBytes(): void {
+    this.wanted = 0
+    this.owner?.consumedSome()
   }
 
   /** Bytes a read of `need` (or until `delim` when −1) can take now, or −1. */
@@ -233,7 +236,7 @@ export class Reader {
       const n = this.available(need, delim)
       if (n >= 0) {
         const out = this.perform(op, n) as T
-        if (op !== Op.Peek) this.owner?.consumedSome()
+        if (op !== Op.Peek) this.tookBytes()
         return Promise.resolve(out)
       }
     }
@@ -289,7 +292,7 @@ export class Reader {
       consumed ||= w.op !== Op.Peek
       w.resolve(this.perform(w.op, n))
     }
-    if (consumed) this.owner?.consumedSome()
+    if (consumed) this.tookBytes()
   }
 
   /** Every waiting read, taken out. */

@@ -9,6 +9,7 @@ pub mod error;
 pub mod event;
 pub mod fault;
 pub mod frame;
+pub mod lent_sink;
 pub mod listener;
 pub mod placement;
 pub mod shard;

@@ -8,10 +8,10 @@ use std::time::Duration;
 use napi::sys;
 use netpoll_core::batch::Batch;
 use netpoll_core::config::ShardConfig;
+use netpoll_core::lent_sink::LentSink;
 use netpoll_core::shard::Shard;
 
 use crate::js_call::BatchCallbacks;
-use crate::lent_sink::LentSink;
 use crate::uv::UvHandle;
 
 /// Everything the libuv callbacks reach through the handles' `data` pointer.
@@ -77,7 +77,8 @@ impl Inner {
             self.shard.borrow_mut().recover(&mut *batch);
         }
         let delivered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            // No Rust borrow is held while JS runs: JS calls back into the engine freely.
+            // Only the batch is borrowed while JS runs: JS calls back into the engine freely
+            // (the shard is not borrowed), and nothing it calls touches the batch.
             let batch = self.batch.borrow();
             if !batch.is_empty() {
                 self.callbacks.deliver(0, &batch, lent.map(|_| used));

@@ -7,7 +7,6 @@ mod dial;
 mod engine;
 mod inline_engine;
 mod js_call;
-mod lent_sink;
 mod link_buffer;
 mod pool_stats;
 mod threaded_engine;

@@ -1,17 +1,19 @@
-//! Reads straight into JS memory (inline engine): a round of the shard reads into the free
-//! end of the JS-owned slab Buffer lent by [`BatchCallbacks::lend`](crate::js_call::BatchCallbacks::lend),
-//! so the bytes JS receives were never copied. When the lent memory is full the shard carries
-//! the remaining reads over to its next round.
+//! An event sink that reads into memory lent by its driver: the inline engine lends the free
+//! end of a JS-owned slab Buffer for each round, so the bytes JS receives were never copied.
+//! When the lent memory is full the shard carries the remaining reads over to its next round.
 
-use netpoll_core::batch::{Batch, RecordKind};
-use netpoll_core::error::NetError;
-use netpoll_core::event::{ConnId, EventSink, ListenerId, TimeoutKind};
+use crate::batch::{Batch, RecordKind};
+use crate::error::NetError;
+use crate::event::{ConnId, EventSink, ListenerId, TimeoutKind};
 
-/// An event sink that records events in `batch` and reads into `mem`; `used` counts the
-/// bytes read so far (kept outside, so it survives a panic in the round).
+/// An event sink that records events in `batch` and reads into `mem`. Data records name
+/// their bytes by offset from the start of `mem`.
 pub struct LentSink<'a> {
+    /// Where every event is recorded.
     pub batch: &'a mut Batch,
+    /// The memory reads go to.
     pub mem: &'a mut [u8],
+    /// Bytes of `mem` read so far (kept outside, so it survives a panic in the round).
     pub used: &'a mut usize,
 }
 
