@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { LinkBuffer, poolStats } from '../index'
-import { native } from '../lib/native'
+import { native } from '../lib/core/native'
 
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void

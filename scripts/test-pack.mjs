@@ -50,7 +50,7 @@ const KEEP = process.env.NETPOLL_PACK_KEEP === '1'
 const require = createRequire(import.meta.url)
 
 // Platform key (the suffix of netpoll-<key> and netpoll.<key>.node) → Rust target triple.
-// The loader (lib/loader.ts SUPPORTED_PLATFORMS) and package.json napi.targets must agree;
+// The loader (lib/core/loader.ts SUPPORTED_PLATFORMS) and package.json napi.targets must agree;
 // step 1 checks that.
 const TRIPLES = {
   'linux-x64-gnu': 'x86_64-unknown-linux-gnu',
@@ -229,7 +229,7 @@ async function main() {
   measures.nodeBytes = statSync(join(artifactDir, BINARY)).size
   pass(`${BINARY}: ${kib(measures.nodeBytes)}`)
   must('tsc -p tsconfig.json (dist/)', join(BIN, 'tsc'), ['-p', join(STAGE, 'tsconfig.json')], { cwd: STAGE })
-  const loaderPlatforms = require(join(STAGE, 'dist', 'loader.js')).SUPPORTED_PLATFORMS
+  const loaderPlatforms = require(join(STAGE, 'dist', 'core', 'loader.js')).SUPPORTED_PLATFORMS
   check(
     JSON.stringify(Object.entries(loaderPlatforms).sort()) === JSON.stringify(Object.entries(TRIPLES).sort()),
     'the loader\'s SUPPORTED_PLATFORMS are the five published platforms and triples',

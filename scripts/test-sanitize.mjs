@@ -8,7 +8,7 @@
 //             dir target/asan). A cdylib carries no ASan runtime, so node runs with Debian's
 //             libclang-rt-14-dev runtime in LD_PRELOAD (installed with apt-get when missing)
 //             and detect_leaks=0 (node itself leaks at exit). The ava suite runs once per
-//             NETPOLL_MODE against that binary (NETPOLL_NATIVE_PATH, see lib/loader.ts).
+//             NETPOLL_MODE against that binary (NETPOLL_NATIVE_PATH, see lib/core/loader.ts).
 //             Pass: ava passes and ASan wrote no report (logs in target/sanitize-logs/).
 //   fuzz      libFuzzer targets of fuzz/ (libfuzzer-sys, ASan + sanitizer coverage, own target
 //             dir fuzz/target): link_buffer and frame_decoder, FUZZ_SECONDS each (default 60),

@@ -5,7 +5,7 @@ import test from 'ava'
 import { randomBytes } from 'node:crypto'
 import type * as net from 'node:net'
 import { Connection, createListener, EventLoop, stats } from '../../index'
-import { native } from '../../dist/native'
+import { native } from '../../dist/core/native'
 import { frame, framedEcho, netConnect, readExactly, until } from '../helpers'
 
 process.env.NETPOLL_FAULT_INJECTION = '1'

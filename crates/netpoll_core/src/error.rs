@@ -18,8 +18,6 @@
 use std::fmt;
 use std::io;
 
-use crate::addr::NetAddr;
-
 /// `Result` with a [`NetError`].
 pub type Result<T> = std::result::Result<T, NetError>;
 
@@ -116,35 +114,9 @@ impl NetError {
         }
     }
 
-    /// Fills `address` and `port` from `addr` and appends it to the message, as Node does
-    /// (`"connect ECONNREFUSED 127.0.0.1:7000"`, `"listen EADDRINUSE [::1]:80"`). Calling it
-    /// again replaces the address rather than appending a second one.
-    pub fn with_addr(mut self, addr: &NetAddr) -> NetError {
-        if let Some(old) = self.address.take() {
-            let old_suffix = format!(" {}", joined(&old, self.port));
-            if self.message.ends_with(&old_suffix) {
-                self.message.truncate(self.message.len() - old_suffix.len());
-            }
-        }
-        self.address = Some(addr.host());
-        self.port = addr.port();
-        self.message.push(' ');
-        self.message.push_str(&addr.to_string());
-        self
-    }
-
     /// Whether this error has `code`.
     pub fn is(&self, code: &str) -> bool {
         self.code == code
-    }
-}
-
-/// `host:port` as [`NetAddr`]'s `Display` writes it (brackets around IPv6).
-fn joined(host: &str, port: Option<u16>) -> String {
-    match port {
-        Some(p) if host.contains(':') => format!("[{host}]:{p}"),
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_string(),
     }
 }
 
@@ -247,43 +219,6 @@ fn kind_code(kind: io::ErrorKind) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::SocketAddr;
-
-    #[test]
-    fn errno_becomes_node_code_and_message() {
-        let e = io::Error::from_raw_os_error(libc::ECONNREFUSED);
-        let addr = NetAddr::Inet("127.0.0.1:7000".parse().unwrap());
-        let n = NetError::from_io(&e, "connect").with_addr(&addr);
-        assert_eq!(n.code, "ECONNREFUSED");
-        assert_eq!(n.errno, Some(libc::ECONNREFUSED));
-        assert_eq!(n.syscall, Some("connect"));
-        assert_eq!(n.address.as_deref(), Some("127.0.0.1"));
-        assert_eq!(n.port, Some(7000));
-        assert_eq!(n.message, "connect ECONNREFUSED 127.0.0.1:7000");
-        assert_eq!(n.to_string(), n.message);
-    }
-
-    #[test]
-    fn ipv6_address_field_has_no_brackets_and_with_addr_replaces() {
-        let e = io::Error::from_raw_os_error(libc::EADDRINUSE);
-        let a: SocketAddr = "[::1]:80".parse().unwrap();
-        let b: SocketAddr = "127.0.0.1:81".parse().unwrap();
-        let n = NetError::from_io(&e, "listen").with_addr(&NetAddr::Inet(a));
-        assert_eq!(n.address.as_deref(), Some("::1"));
-        assert_eq!(n.message, "listen EADDRINUSE [::1]:80");
-        let n = n.with_addr(&NetAddr::Inet(b));
-        assert_eq!(n.message, "listen EADDRINUSE 127.0.0.1:81");
-        assert_eq!(n.port, Some(81));
-    }
-
-    #[test]
-    fn unix_path_has_no_port() {
-        let e = io::Error::from_raw_os_error(libc::ENOENT);
-        let n = NetError::from_io(&e, "connect").with_addr(&NetAddr::Unix("/tmp/x.sock".into()));
-        assert_eq!(n.message, "connect ENOENT /tmp/x.sock");
-        assert_eq!(n.port, None);
-        assert_eq!(n.address.as_deref(), Some("/tmp/x.sock"));
-    }
 
     #[test]
     fn unknown_errno_keeps_the_number() {

@@ -105,7 +105,7 @@ impl Listener {
             let result = match addr {
                 // `SO_REUSEPORT` lets any socket of the same user join the port, even one
                 // that is in use; claiming the port first gives `EADDRINUSE` as usual.
-                NetAddr::Inet(a) if opts.reuse_port => sys::claim_tcp_port(*a, &opts)
+                NetAddr::Inet(a) if opts.reuse_port => sys::claim_tcp_port(*a, opts.ipv6_only)
                     .and_then(|a| Listener::bind_tcp(network, a, &opts)),
                 NetAddr::Inet(a) => Listener::bind_tcp(network, *a, &opts),
                 NetAddr::Unix(p) => Listener::bind_unix(p, &opts),
@@ -138,7 +138,14 @@ impl Listener {
         addr: std::net::SocketAddr,
         opts: &ListenOptions,
     ) -> io::Result<Listener> {
-        let socket = sys::bind_tcp(addr, opts)?;
+        let socket = sys::bind_tcp(
+            addr,
+            &sys::TcpBind {
+                backlog: opts.backlog,
+                reuse_port: opts.reuse_port,
+                ipv6_only: opts.ipv6_only,
+            },
+        )?;
         let local = NetAddr::Inet(socket.local_addr()?);
         Ok(Listener {
             socket: Socket::Tcp(socket),

@@ -1,5 +1,5 @@
 //! `NativeLinkBuffer`: the JS face of `netpoll_core::buffer::LinkBuffer`. It validates and
-//! converts arguments, calls the core, and converts results; `lib/link-buffer.ts` wraps it.
+//! converts arguments, calls the core, and converts results; `lib/core/link-buffer.ts` wraps it.
 //!
 //! # Buffers handed to JS
 //!
@@ -158,7 +158,7 @@ fn view_to_js(env: &Env, bytes: Bytes) -> Result<BufferSlice<'_>, &'static str> 
     made.map_err(napi_failure)
 }
 
-/// netpoll's LinkBuffer for JS; see `lib/link-buffer.ts` for the documented public class.
+/// netpoll's LinkBuffer for JS; see `lib/core/link-buffer.ts` for the documented public class.
 ///
 /// Sizes are JS numbers checked to be safe non-negative integers (`ERR_OUT_OF_RANGE`);
 /// failed operations throw an `Error` with a `code` and change nothing.

@@ -1,10 +1,10 @@
 //! One connection's state inside its shard, and the generation-checked slab that holds them.
 
 use std::collections::VecDeque;
+use std::path::PathBuf;
 
 use bytes::Bytes;
 
-use super::dial::DialRetry;
 use crate::event::ConnId;
 use crate::stream::Stream;
 use crate::timer::TimerId;
@@ -20,6 +20,16 @@ pub(crate) enum ConnState {
     /// Closed by its owner with output still queued: the shard finishes writing it, then
     /// frees the slot without reporting anything (the owner already knows it is closed).
     Closing,
+}
+
+/// A Unix dial waiting for room in the listener's backlog.
+pub(crate) struct DialRetry {
+    /// The listener's path.
+    pub path: PathBuf,
+    /// The delay before the try the timer is armed for.
+    pub delay_ms: u64,
+    /// The timer of the next try.
+    pub timer: Option<TimerId>,
 }
 
 /// A connection owned by a shard.

@@ -12,33 +12,21 @@
 //! it waits as long as it takes, as a blocking connect would.
 
 use std::io as stdio;
-use std::path::PathBuf;
 
 use mio::Interest;
 
-use super::conn::{Conn, ConnState};
+use super::conn::{Conn, ConnState, DialRetry};
 use super::timers::TimerKey;
 use super::{conn_token, Shard};
 use crate::addr::NetAddr;
 use crate::error::NetError;
 use crate::event::{ConnId, EventSink};
 use crate::stream::Dial;
-use crate::timer::TimerId;
 
 /// First delay before a busy Unix connect is tried again, in ms.
 pub const DIAL_RETRY_FIRST_MS: u64 = 5;
 /// Longest delay between two tries of a busy Unix connect, in ms.
 pub const DIAL_RETRY_MAX_MS: u64 = 50;
-
-/// A Unix dial waiting for room in the listener's backlog.
-pub(crate) struct DialRetry {
-    /// The listener's path.
-    pub path: PathBuf,
-    /// The delay before the try the timer is armed for.
-    pub delay_ms: u64,
-    /// The timer of the next try.
-    pub timer: Option<TimerId>,
-}
 
 impl Shard {
     /// Takes a dial (a [`Stream`](crate::stream::Stream) already connecting, or any

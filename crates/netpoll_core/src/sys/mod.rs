@@ -50,6 +50,18 @@ pub use self::imp::{
 
 use std::io;
 
+/// How [`bind_tcp`] sets up a listening TCP socket (the listener's options, in the terms of
+/// the socket calls).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpBind {
+    /// Pending-connection queue length for `listen(2)`.
+    pub backlog: u32,
+    /// Set `SO_REUSEPORT`.
+    pub reuse_port: bool,
+    /// For IPv6 addresses: `IPV6_V6ONLY`.
+    pub ipv6_only: bool,
+}
+
 /// The message of every error of the `unsupported` backend.
 pub const UNSUPPORTED: &str = "netpoll supports Linux and macOS";
 

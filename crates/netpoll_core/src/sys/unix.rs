@@ -18,8 +18,7 @@ use std::time::Duration;
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, TcpKeepalive, Type};
 
-use super::FileId;
-use crate::listener::ListenOptions;
+use super::{FileId, TcpBind};
 
 /// Most buffers one [`send_vectored`] passes to the kernel (`IOV_MAX` is 1024 on both
 /// platforms); more are left for the next call.
@@ -51,7 +50,7 @@ fn in_progress(err: &io::Error) -> bool {
 /// A listening TCP socket on `addr`: `SO_REUSEADDR` (as libuv sets it), `SO_REUSEPORT` if
 /// `opts.reuse_port`, `IPV6_V6ONLY` = `opts.ipv6_only` for IPv6 addresses, non-blocking,
 /// `listen(opts.backlog)`.
-pub fn bind_tcp(addr: SocketAddr, opts: &ListenOptions) -> io::Result<TcpListener> {
+pub fn bind_tcp(addr: SocketAddr, opts: &TcpBind) -> io::Result<TcpListener> {
     let socket = stream_socket(Domain::for_address(addr), Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
     if opts.reuse_port {
@@ -67,12 +66,13 @@ pub fn bind_tcp(addr: SocketAddr, opts: &ListenOptions) -> io::Result<TcpListene
 
 /// Checks that `addr` is free the way a plain bind would (no `SO_REUSEPORT`, which would
 /// let us join a port another listener of this user holds) and returns it with the port
-/// the OS chose for port 0. The probe socket is closed again before returning.
-pub fn claim_tcp_port(addr: SocketAddr, opts: &ListenOptions) -> io::Result<SocketAddr> {
+/// the OS chose for port 0 (`ipv6_only`: `IPV6_V6ONLY` for an IPv6 address). The probe
+/// socket is closed again before returning.
+pub fn claim_tcp_port(addr: SocketAddr, ipv6_only: bool) -> io::Result<SocketAddr> {
     let socket = stream_socket(Domain::for_address(addr), Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
     if addr.is_ipv6() {
-        socket.set_only_v6(opts.ipv6_only)?;
+        socket.set_only_v6(ipv6_only)?;
     }
     socket.bind(&addr.into())?;
     socket

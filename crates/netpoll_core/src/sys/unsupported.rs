@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
-use super::{FileId, UNSUPPORTED};
-use crate::listener::ListenOptions;
+use super::{FileId, TcpBind, UNSUPPORTED};
 
 /// Most buffers one [`send_vectored`] would pass on (it passes none here).
 pub const IOV_MAX: usize = 1024;
@@ -21,12 +20,12 @@ fn unsupported<T>() -> io::Result<T> {
 }
 
 /// Unsupported: see the module docs.
-pub fn bind_tcp(_addr: SocketAddr, _opts: &ListenOptions) -> io::Result<TcpListener> {
+pub fn bind_tcp(_addr: SocketAddr, _opts: &TcpBind) -> io::Result<TcpListener> {
     unsupported()
 }
 
 /// Unsupported: see the module docs.
-pub fn claim_tcp_port(_addr: SocketAddr, _opts: &ListenOptions) -> io::Result<SocketAddr> {
+pub fn claim_tcp_port(_addr: SocketAddr, _ipv6_only: bool) -> io::Result<SocketAddr> {
     unsupported()
 }
 
@@ -152,8 +151,13 @@ mod tests {
         let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let path = Path::new("/tmp/never");
         let fd = std::fs::File::open("/dev/null").unwrap();
-        is_unsupported(bind_tcp(addr, &ListenOptions::default()));
-        is_unsupported(claim_tcp_port(addr, &ListenOptions::default()));
+        let opts = TcpBind {
+            backlog: 1,
+            reuse_port: false,
+            ipv6_only: false,
+        };
+        is_unsupported(bind_tcp(addr, &opts));
+        is_unsupported(claim_tcp_port(addr, false));
         is_unsupported(bind_unix(path, 1));
         is_unsupported(tcp_client(addr));
         is_unsupported(bind_local(&fd, addr));

@@ -12,7 +12,7 @@
  * `ERR_BUFFER_OUT_OF_BOUNDS`; `until` without a delimiter throws an `Error` with code
  * `ERR_NOT_FOUND`. A method that throws changes nothing.
  */
-import type { NativeLinkBuffer } from '../binding'
+import type { NativeLinkBuffer } from '../../binding'
 import { native } from './native'
 import type { Reader, Writer } from './nocopy'
 

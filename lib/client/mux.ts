@@ -13,9 +13,9 @@
  * server that echoes framed payloads verbatim (the examples' echo servers) answers each
  * request with its own id unchanged.
  */
-import type { Connection } from './connection'
-import { codeError, NetpollError } from './errors'
-import type { Reader } from './reader'
+import type { Connection } from '../core/connection'
+import { codeError, NetpollError } from '../core/errors'
+import type { Reader } from '../core/reader'
 
 /**
  * A many-producer writer over one connection. `add()` never writes by itself: the frames

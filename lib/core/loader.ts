@@ -8,7 +8,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import type * as Binding from '../binding'
+import type * as Binding from '../../binding'
 
 /** The platforms we publish binaries for: key → Rust target triple. */
 export const SUPPORTED_PLATFORMS: Readonly<Record<string, string>> = {

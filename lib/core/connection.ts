@@ -2,8 +2,8 @@
  * A connection (netpoll's `Connection`): a {@link Reader} and a {@link Writer} over a socket
  * owned by a shard, liveness (`isActive`), timeouts and close callbacks.
  */
+import type { Config } from './config'
 import { checkMs, codeError, NetpollError } from './errors'
-import type { Engine } from './engine'
 import { Reader } from './reader'
 import { Writer } from './writer'
 
@@ -30,6 +30,29 @@ export type CloseCallback = (conn: Connection, error: NetpollError | null) => vo
 const TIMER_READ = 1
 const TIMER_WRITE = 2
 const TIMER_IDLE = 3
+
+/**
+ * What a connection needs from the engine that routes its events (the engine implements it):
+ * the native calls for one connection, and the batched write.
+ * @internal
+ */
+export interface ConnectionHost {
+  readonly config: Config
+  /** Queues `conn`'s flushed output for the engine's next batched write. */
+  markDirty(conn: Connection): void
+  /** Writes every queued connection's output now. */
+  flushDirty(): void
+  /** Closes the native connection (`abort`: drop queued output). */
+  closeNative(conn: Connection, abort: boolean): void
+  /** The connection closed: the engine stops routing to it. */
+  forget(conn: Connection): void
+  /** Stops (`true`) or resumes reading from the socket. */
+  pauseRead(conn: Connection, paused: boolean): void
+  /** Arms (`ms` > 0) or cancels timer `kind` (read, write, idle). */
+  setTimer(conn: Connection, kind: number, ms: number): void
+  /** The socket's two ends. */
+  addresses(conn: Connection): { local: NetAddress | null; remote: NetAddress | null }
+}
 
 /** Counters of one connection, from {@link Connection.stats}. */
 export interface ConnectionStats {
@@ -78,7 +101,7 @@ export class Connection {
 
   /** @internal */
   constructor(
-    private readonly engine: Engine,
+    private readonly engine: ConnectionHost,
     shard: number,
     index: number,
     generation: number,

@@ -10,10 +10,10 @@
  * accounting when it closes, whoever closes it: close a connection instead of `put()`ting it
  * back when its state is unknown (e.g. after a request failed), and its slot is freed.
  */
-import type { Connection } from './connection'
+import type { Connection } from '../core/connection'
 import { dial, DialOptions } from './dialer'
-import { codeError, NetpollError } from './errors'
-import type { Network } from './listener'
+import { codeError, NetpollError } from '../core/errors'
+import type { Network } from '../core/listener'
 
 /** Options of a {@link ConnectionPool}. Counts are per pool unless they say per address. */
 export interface PoolOptions {

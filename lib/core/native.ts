@@ -5,7 +5,7 @@
 import { join } from 'node:path'
 import { loadNativeBinding } from './loader'
 
-const loaded = loadNativeBinding(join(__dirname, '..'))
+const loaded = loadNativeBinding(join(__dirname, '..', '..'))
 
 /** The generated binding of `crates/netpoll_napi`. */
 export const native = loaded.binding

@@ -5,7 +5,7 @@
  * @internal
  */
 import { Config, freezeConfig } from './config'
-import { Connection, NetAddress } from './connection'
+import { Connection, ConnectionHost, NetAddress } from './connection'
 import { codeError, ErrorFields, internalError, native, netError, NetpollError } from './errors'
 import { native as binding } from './native'
 
@@ -47,7 +47,7 @@ function key(shard: number, index: number): number {
 
 type NativeEngine = InstanceType<typeof binding.NativeEngine>
 
-export class Engine {
+export class Engine implements ConnectionHost {
   readonly config: Config
   private readonly native: NativeEngine
   private readonly conns = new Map<number, Connection>()

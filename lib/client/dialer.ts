@@ -4,10 +4,10 @@
  */
 import { lookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
-import type { Connection } from './connection'
-import { getEngine } from './engine'
-import { codeError, NetpollError } from './errors'
-import type { Network } from './listener'
+import type { Connection } from '../core/connection'
+import { getEngine } from '../core/engine'
+import { codeError, NetpollError } from '../core/errors'
+import type { Network } from '../core/listener'
 
 /** Options of {@link dial} and {@link Dialer}. */
 export interface DialOptions {
