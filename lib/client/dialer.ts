@@ -33,6 +33,12 @@ export interface DialOptions {
    * `EADDRINUSE`, `EACCES`).
    */
   localAddress?: string
+  /**
+   * Half-open, as `net`'s `allowHalfOpen`: when the peer finishes sending (FIN), the
+   * connection stays open and writable until it is closed or half-closed with
+   * `shutdownWrite()`. Default false: it is closed then (buffered input stays readable).
+   */
+  allowHalfOpen?: boolean
   /** TCP_NODELAY (TCP only). Default true. */
   noDelay?: boolean
   /** TCP keepalive: `false` (default) or the idle time in ms before probes start. */
@@ -107,6 +113,7 @@ function dialOne(network: Network, target: string, options: DialOptions): Promis
         resolve: (conn) => {
           done()
           conn.closeOnPeerClose = true
+          conn.allowHalfOpen = options.allowHalfOpen === true
           if (network !== 'unix') {
             const ka = options.keepAlive
             getEngine().setSocketOptions(conn, options.noDelay ?? true, ka === undefined || ka === false ? 0 : ka)

@@ -27,6 +27,21 @@ export type OnRequest = (conn: Connection) => void | Promise<void>
 /** Called once when a connection closes (locally, by the peer, on error or timeout). */
 export type CloseCallback = (conn: Connection, error: NetpollError | null) => void
 
+/**
+ * Takes a bridged connection's events instead of its {@link Reader} and handler (the
+ * `lib/net` Socket implements it): the bytes of each batch as delivered (views of the
+ * batch's JS-owned memory, never rewritten), the peer's FIN, and the close.
+ * @internal
+ */
+export interface ConnectionSink {
+  /** Bytes of a batch, in order. */
+  deliver(buf: Buffer): void
+  /** The peer finished sending (FIN). */
+  deliverEnd(): void
+  /** The connection closed (`error` null: cleanly, both directions ended or closed locally). */
+  connectionClosed(error: NetpollError | null): void
+}
+
 const TIMER_READ = 1
 const TIMER_WRITE = 2
 const TIMER_IDLE = 3
@@ -48,6 +63,10 @@ export interface ConnectionHost {
   forget(conn: Connection): void
   /** Stops (`true`) or resumes reading from the socket. */
   pauseRead(conn: Connection, paused: boolean): void
+  /** Half-closes: FIN after the output written so far (see {@link Connection.shutdownWrite}). */
+  shutdownWrite(conn: Connection): void
+  /** TCP_NODELAY (`undefined`: leave as is) and keepalive (`ms` idle; 0 off, negative: leave as is). */
+  setSocketOptions(conn: Connection, noDelay: boolean | undefined, keepAliveMs: number): void
   /** Arms (`ms` > 0) or cancels timer `kind` (read, write, idle). */
   setTimer(conn: Connection, kind: number, ms: number): void
   /** The socket's two ends. */
@@ -78,6 +97,7 @@ export class Connection {
   private active = true
   private closed = false
   private readClosed = false
+  private writeShut = false
   private running = false
   private readPaused = false
   private readTimeoutMs = 0
@@ -96,6 +116,14 @@ export class Connection {
    * even without a handler (buffered input stays readable), so close callbacks run.
    */
   closeOnPeerClose = false
+  /**
+   * @internal Half-open (set from the `allowHalfOpen` option): a connection whose peer
+   * finished stays open and writable after its handler is done; it closes once
+   * {@link Connection.shutdownWrite} ended this side too (or on `close()`).
+   */
+  allowHalfOpen = false
+  /** @internal The bridge that takes this connection's bytes, FIN and close (lib/net). */
+  sink: ConnectionSink | null = null
   /** @internal Whether the engine holds this connection for its next batched write. */
   writeQueued = false
 
@@ -165,6 +193,59 @@ export class Connection {
     if (this.closed) return
     this.engine.closeNative(this, false)
     this.finish(null)
+  }
+
+  /**
+   * Half-closes the connection: flushes what was written, then sends FIN to the peer
+   * (`shutdown(SHUT_WR)`) once every byte before it was handed to the kernel. Reading goes
+   * on until the peer's own FIN; when both directions have ended the connection closes
+   * (close callbacks run) — with `allowHalfOpen` (see {@link EventLoopOptions} and
+   * {@link DialOptions}); without it the connection already closes when the peer finishes.
+   * Writes afterwards throw `EPIPE`. The Promise resolves once the output and the FIN were
+   * handed to the kernel, or rejects like `flush()` (`ECONNRESET`, `ERR_CONN_CLOSED`, …).
+   * Calling it again only waits for the same output.
+   */
+  shutdownWrite(): Promise<void> {
+    if (this.closed) return Promise.reject(codeError('ERR_CONN_CLOSED', 'the connection is closed'))
+    const flushed = this.writer.flush()
+    if (this.writeShut) return flushed
+    this.writeShut = true
+    this.writer.shut = true
+    // Output flushed but still waiting for the batched write goes out before the FIN.
+    if (this.writer.submitted.length > 0) this.engine.flushDirty()
+    if (this.closed) return flushed
+    try {
+      this.engine.shutdownWrite(this)
+    } catch (e) {
+      this.finish(e as NetpollError)
+      return flushed
+    }
+    return flushed.then(() => this.bothEnded())
+  }
+
+  /** Whether this side was half-closed ({@link Connection.shutdownWrite}). */
+  get writeEnded(): boolean {
+    return this.writeShut
+  }
+
+  /** Both directions ended (our FIN handed over, the peer's read): close. */
+  private bothEnded(): void {
+    if (this.readClosed && this.writeShut && !this.closed && this.writer.inFlight === 0) this.close()
+  }
+
+  /** @internal TCP_NODELAY and keepalive (see {@link ConnectionHost.setSocketOptions}). */
+  setSocketOptions(noDelay: boolean | undefined, keepAliveMs: number): void {
+    if (!this.closed) this.engine.setSocketOptions(this, noDelay, keepAliveMs)
+  }
+
+  /**
+   * @internal Read backpressure driven by the owner (the bridge): stop (`true`) or resume
+   * reading from the socket.
+   */
+  setReadPaused(paused: boolean): void {
+    if (this.readPaused === paused || this.closed) return
+    this.readPaused = paused
+    this.engine.pauseRead(this, paused)
   }
 
   /** Adds a callback run once when the connection closes, in the order added. */
@@ -244,6 +325,10 @@ export class Connection {
   data(buf: Buffer): void {
     if (this.closed) return
     this.bytesIn += buf.length
+    if (this.sink !== null) {
+      this.sink.deliver(buf)
+      return
+    }
     this.reader.push(buf)
     const mark = Math.max(this.engine.config.highWaterMark, this.reader.neededBytes())
     if (!this.readPaused && this.reader.len() > mark) {
@@ -275,6 +360,7 @@ export class Connection {
 
   /** Runs the handler if input waits and none is running. @internal */
   dispatch(): void {
+    if (this.sink !== null) return // bridged: the sink took the bytes and decides on the FIN
     while (!this.running && !this.closed && this.onRequest && this.reader.len() > 0) {
       const before = this.reader.chain.consumed
       this.running = true
@@ -324,15 +410,25 @@ export class Connection {
     if (this.closed) return
     this.active = false
     this.readClosed = true
+    if (this.sink !== null) {
+      this.sink.deliverEnd()
+      this.bothEnded()
+      return
+    }
     this.reader.end(null)
     this.onPeerClosed?.(this)
     // Input that came with the FIN is still served before the close.
     this.dispatch()
   }
 
-  /** Without allowHalfOpen, a connection whose peer finished is closed once its handler is done. */
+  /**
+   * Without allowHalfOpen, a connection whose peer finished is closed once its handler is
+   * done; with it, once this side was half-closed too.
+   */
   private maybeEndAfterPeerClose(): void {
-    if (this.readClosed && !this.running && !this.closed && (this.onRequest || this.closeOnPeerClose)) this.close()
+    if (!this.readClosed || this.running || this.closed) return
+    if (this.allowHalfOpen) this.bothEnded()
+    else if (this.onRequest || this.closeOnPeerClose) this.close()
   }
 
   /** A timer fired. @internal */
@@ -361,6 +457,7 @@ export class Connection {
     this.reader.end(error)
     this.writer.fail(error)
     this.onClosed?.(this, error)
+    this.sink?.connectionClosed(error)
     const callbacks = this.closeCallbacks
     this.closeCallbacks = null
     if (callbacks === null) return

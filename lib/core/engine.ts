@@ -371,6 +371,10 @@ export class Engine implements ConnectionHost {
     this.native.pauseRead(conn.shard, conn.index, conn.generation, paused)
   }
 
+  shutdownWrite(conn: Connection): void {
+    native(() => this.native.shutdownWrite(conn.shard, conn.index, conn.generation))
+  }
+
   setTimer(conn: Connection, kind: number, ms: number): void {
     this.native.setTimer(conn.shard, conn.index, conn.generation, kind, ms)
   }

@@ -24,6 +24,13 @@ export interface EventLoopOptions {
   writeTimeout?: number
   /** Idle timeout of every connection, in ms (0 = none, the default): a real close. */
   idleTimeout?: number
+  /**
+   * Half-open connections, as `net`'s `allowHalfOpen`: a connection whose peer finished
+   * sending (FIN) stays open and writable after its handler is done, until it is closed or
+   * half-closed with {@link Connection.shutdownWrite}. Default false: such a connection is
+   * closed once its handler is done.
+   */
+  allowHalfOpen?: boolean
   /** `TCP_NODELAY` on accepted TCP connections. Default true (RPC answers go out at once). */
   noDelay?: boolean
   /** TCP keepalive probes after this many ms of silence (`false`, the default: off). */
@@ -118,6 +125,7 @@ export class EventLoop {
     this.counts.accepted++
     this.conns.add(conn)
     conn.onClosed = this.closed
+    conn.allowHalfOpen = o.allowHalfOpen === true
     if (o.readTimeout) conn.setReadTimeout(o.readTimeout)
     if (o.writeTimeout) conn.setWriteTimeout(o.writeTimeout)
     if (o.idleTimeout) conn.setIdleTimeout(o.idleTimeout)

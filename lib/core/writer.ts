@@ -45,6 +45,8 @@ export class Writer {
   /** Bytes handed over by all flushes so far. @internal */
   flushedTotal = 0
   private seq = 0
+  /** The connection was half-closed: writes throw `EPIPE`. @internal */
+  shut = false
   private flushes: PendingFlush[] = NO_FLUSHES
 
   /** @internal */
@@ -52,6 +54,7 @@ export class Writer {
 
   private add(buf: Buffer): void {
     if (!this.owner.isOpen()) throw codeError('ERR_CONN_CLOSED', 'the connection is closed')
+    if (this.shut) throw Object.assign(codeError('EPIPE', 'write after shutdownWrite()'), { syscall: 'write' })
     this.pending.push(buf)
     this.pendingBytes += buf.length
     if (this.pendingBytes + this.inFlight > this.owner.maxOutput) {
@@ -144,6 +147,24 @@ export class Writer {
     this.pendingBytes += remainLen
   }
 
+  /**
+   * Like `flush()` without a Promise: `callback` runs once the bytes were handed to the
+   * kernel (no argument) or with the error that failed them. For the bridge's write
+   * callbacks (no Promise per write). @internal
+   */
+  flushWith(callback: (error?: Error | null) => void): void {
+    if (!this.owner.isOpen()) {
+      callback(codeError('ERR_CONN_CLOSED', 'the connection is closed'))
+      return
+    }
+    if (this.pending.length > 0) this.submit()
+    else if (this.flushes.length === 0) {
+      callback()
+      return
+    }
+    this.queueFlush({ seq: this.seq, resolve: callback, reject: callback })
+  }
+
   /** Appends everything written to `other` since its last flush (moved, not copied). */
   append(other: Writer): void {
     for (const b of other.pending) this.add(b)
@@ -164,17 +185,22 @@ export class Writer {
       // Nothing new: settle together with the latest flush still in flight.
       const seq = this.seq
       return new Promise<void>((resolve, reject) => this.queueFlush({ seq, resolve, reject }))
-    } else {
-      if (this.submitted === NO_BUFFERS) this.submitted = this.pending
-      else for (const b of this.pending) this.submitted.push(b)
-      this.inFlight += this.pendingBytes
-      this.flushedTotal += this.pendingBytes
-      this.pending = []
-      this.pendingBytes = 0
-      this.owner.scheduleFlush()
     }
-    const seq = ++this.seq
+    this.submit()
+    const seq = this.seq
     return new Promise<void>((resolve, reject) => this.queueFlush({ seq, resolve, reject }))
+  }
+
+  /** Moves what was written to the submitted list for the batched write; a new seq covers it. */
+  private submit(): void {
+    if (this.submitted === NO_BUFFERS) this.submitted = this.pending
+    else for (const b of this.pending) this.submitted.push(b)
+    this.inFlight += this.pendingBytes
+    this.flushedTotal += this.pendingBytes
+    this.pending = []
+    this.pendingBytes = 0
+    ++this.seq
+    this.owner.scheduleFlush()
   }
 
   private queueFlush(f: PendingFlush): void {

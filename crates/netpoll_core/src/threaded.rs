@@ -61,6 +61,8 @@ pub enum Command {
     Close(ConnId, bool),
     /// Pause (`true`) or resume reading.
     PauseRead(ConnId, bool),
+    /// Half-close: FIN after the output queued so far ([`Shard::shutdown_write`]).
+    ShutdownWrite(ConnId),
     /// Arm (ms > 0) or cancel (0) the read timeout.
     ReadTimeout(ConnId, u64),
     /// Set the idle timeout.
@@ -346,6 +348,11 @@ impl Reactor {
                 self.shard.close(id, abort)
             }
             Command::PauseRead(id, paused) => self.shard.pause_read(id, paused),
+            Command::ShutdownWrite(id) => match self.shard.shutdown_write(id) {
+                Ok(()) => {}
+                Err(e) if e.code == "ERR_CONN_CLOSED" => {}
+                Err(e) => self.batch.closed(id, Some(e)),
+            },
             Command::ReadTimeout(id, 0) => self.shard.cancel_read_timeout(id),
             Command::ReadTimeout(id, ms) => self.shard.arm_read_timeout(id, ms),
             Command::IdleTimeout(id, ms) => self.shard.set_idle_timeout(id, ms),

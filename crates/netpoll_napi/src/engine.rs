@@ -345,6 +345,18 @@ impl NativeEngine {
         Ok(())
     }
 
+    /// Half-closes a connection: FIN after the output written so far; reading goes on. An
+    /// error from `shutdown` (inline) is thrown; threaded, it comes as the `closed` record.
+    #[napi(catch_unwind)]
+    pub fn shutdown_write(&self, shard: u32, index: u32, generation: u32) -> napi::Result<()> {
+        let id = conn(index, generation);
+        match self.engine()? {
+            Engine::Inline(e) => e.with_shard(|s| s.shutdown_write(id)).map_err(to_napi)?,
+            Engine::Threaded(t) => t.send(shard, vec![Command::ShutdownWrite(id)])?,
+        }
+        Ok(())
+    }
+
     /// Sets a timer of a connection: kind 1 = read (arm for `ms`, 0 cancels), 2 = write
     /// timeout, 3 = idle timeout (0 = none).
     #[napi(catch_unwind)]

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 
+use super::half_close::WriteSide;
 use crate::event::ConnId;
 use crate::stream::Stream;
 use crate::timer::TimerId;
@@ -68,6 +69,8 @@ pub(crate) struct Conn {
     /// Bytes read from and written to this connection.
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Whether the sending side is open, shut, or shut once the output queue drains.
+    pub write_side: WriteSide,
 }
 
 impl Conn {
@@ -92,6 +95,7 @@ impl Conn {
             dial_retry: None,
             bytes_in: 0,
             bytes_out: 0,
+            write_side: WriteSide::Open,
         }
     }
 

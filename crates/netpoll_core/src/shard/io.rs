@@ -137,6 +137,8 @@ impl Shard {
                 let closing = self.conns.get_mut(id).map(|c| c.state) == Some(ConnState::Closing);
                 if closing {
                     self.discard(id);
+                } else if let Err(e) = self.after_drain(id) {
+                    self.fail(id, Some(e), sink);
                 } else {
                     self.stats.events += 1;
                     sink.flushed(id);

@@ -18,6 +18,7 @@
 mod accept;
 mod conn;
 mod dial;
+mod half_close;
 mod io;
 mod recover;
 

@@ -1,0 +1,93 @@
+/**
+ * How a {@link Socket} connects: `net`'s argument forms and options, over the core's dialer.
+ * @internal
+ */
+import { isIP } from 'node:net'
+import { dial } from '../client/dialer'
+import type { Connection } from '../core/connection'
+import type { Network } from '../core/listener'
+import type { NetpollError } from '../core/errors'
+import type { Socket, SocketOptions } from './socket'
+
+/** Options of {@link connect} (`net.connect`'s names). */
+export interface ConnectOptions extends SocketOptions {
+  /** TCP port to connect to. */
+  port?: number | string
+  /** Host name or IP. Default `'localhost'`. */
+  host?: string
+  /** Unix socket path (instead of `port`/`host`). */
+  path?: string
+  /** Calls `setTimeout(timeout)` on the socket (an inactivity `'timeout'`, not a connect limit). */
+  timeout?: number
+  /** Local IP to bind before connecting. */
+  localAddress?: string
+  /** Local port to bind before connecting (with `localAddress`). */
+  localPort?: number
+  /** IP family: 4, 6 or 0 (either). */
+  family?: number
+  /** `TCP_NODELAY`. Default true (bridge sockets). */
+  noDelay?: boolean
+  /** TCP keepalive. Default false. */
+  keepAlive?: boolean
+  /** Keepalive idle time in ms (0: the OS default). */
+  keepAliveInitialDelay?: number
+  /** Aborting it destroys the socket with an `AbortError`. */
+  signal?: AbortSignal
+}
+
+export function invalidArg(message: string): TypeError {
+  return Object.assign(new TypeError(message), { code: 'ERR_INVALID_ARG_VALUE' })
+}
+
+/** `net`'s argument forms → options and the `'connect'` listener. */
+export function normalizeConnectArgs(args: unknown[]): [ConnectOptions, (() => void) | undefined] {
+  const last = args[args.length - 1]
+  const cb = typeof last === 'function' ? (last as () => void) : undefined
+  const first = args[0]
+  if (first !== null && typeof first === 'object') return [{ ...(first as ConnectOptions) }, cb]
+  if (typeof first === 'string' && !/^\d+$/.test(first)) return [{ path: first }, cb]
+  const host = typeof args[1] === 'string' ? args[1] : undefined
+  return [{ port: first as number | string, host }, cb]
+}
+
+/** The network and address the dialer takes for `o`. */
+function target(o: ConnectOptions): { network: Network; address: string } {
+  if (o.path !== undefined) return { network: 'unix', address: o.path }
+  const port = Number(o.port)
+  if (o.port === undefined || o.port === '' || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw Object.assign(new RangeError(`Port should be >= 0 and < 65536. Received ${String(o.port)}.`), {
+      code: 'ERR_SOCKET_BAD_PORT',
+    })
+  }
+  const host = o.host || 'localhost'
+  const network: Network = o.family === 4 ? 'tcp4' : o.family === 6 ? 'tcp6' : 'tcp'
+  return { network, address: isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}` }
+}
+
+/** Starts the connect of `socket` (see {@link Socket.connect}). @internal */
+export function startConnect(socket: Socket, o: ConnectOptions, cb?: () => void): Socket {
+  if (socket.connecting || socket.conn !== null) throw Object.assign(new Error('Socket is already connected'), { code: 'ERR_SOCKET_CONNECTED' })
+  const { network, address } = target(o)
+  if (o.timeout) socket.setTimeout(o.timeout)
+  if (cb) socket.once('connect', cb)
+  if (o.noDelay === false) socket.setNoDelay(false)
+  if (o.keepAlive) socket.setKeepAlive(true, o.keepAliveInitialDelay ?? 0)
+  socket.connecting = true
+  let local = o.localAddress
+  if (local !== undefined && o.localPort) local = isIP(local) === 6 ? `[${local}]:${o.localPort}` : `${local}:${o.localPort}`
+  dial(network, address, { localAddress: local, signal: o.signal }).then(
+    (conn: Connection) => {
+      socket.attach(conn, false)
+      if (socket.destroyed) return
+      socket.emit('connect')
+      socket.emit('ready')
+    },
+    (e: NetpollError) => {
+      socket.connecting = false
+      if (e.code === 'ABORT_ERR') e.name = 'AbortError'
+      socket.destroy(e)
+    },
+  )
+  return socket
+}
+

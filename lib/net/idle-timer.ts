@@ -1,0 +1,71 @@
+/**
+ * The inactivity timer behind `Socket.setTimeout()`: `'timeout'` is emitted after `ms`
+ * without a byte read or written; the socket stays open (as with `net`). Activity only
+ * stores a timestamp (no timer call per chunk); the one timer per socket re-arms itself for
+ * the time left when it fires early, and after a `'timeout'` the next activity arms it again.
+ * @internal
+ */
+import type { EventEmitter } from 'node:events'
+
+/** Throws net's `ERR_OUT_OF_RANGE` / `ERR_INVALID_ARG_TYPE` for a bad timeout. */
+export function checkTimeout(ms: unknown): asserts ms is number {
+  if (typeof ms !== 'number') {
+    throw Object.assign(new TypeError(`The "msecs" argument must be of type number. Received ${typeof ms}`), {
+      code: 'ERR_INVALID_ARG_TYPE',
+    })
+  }
+  if (!Number.isFinite(ms) || ms < 0) {
+    throw Object.assign(new RangeError(`The value of "msecs" is out of range. It must be a non-negative finite number. Received ${ms}`), {
+      code: 'ERR_OUT_OF_RANGE',
+    })
+  }
+}
+
+export class IdleTimer {
+  private ms = 0
+  private last = 0
+  private timer: NodeJS.Timeout | null = null
+  private readonly fire = (): void => this.onTimer()
+
+  constructor(private readonly target: EventEmitter) {}
+
+  /** Arms for `ms` of inactivity from now (0 disarms). */
+  set(ms: number): void {
+    this.ms = Math.floor(ms)
+    this.stop()
+    if (this.ms > 0) {
+      this.last = Date.now()
+      this.arm(this.ms)
+    }
+  }
+
+  /** Bytes moved: the inactivity period starts again. */
+  touch(): void {
+    if (this.ms === 0) return
+    this.last = Date.now()
+    if (this.timer === null) this.arm(this.ms)
+  }
+
+  /** Disarms (the socket closed). */
+  stop(): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer)
+      this.timer = null
+    }
+  }
+
+  private arm(ms: number): void {
+    // Like net's, the timer does not keep the process alive.
+    this.timer = setTimeout(this.fire, ms).unref()
+  }
+
+  private onTimer(): void {
+    this.timer = null
+    const left = this.last + this.ms - Date.now()
+    if (left > 0) {
+      this.arm(left)
+      return
+    }
+    this.target.emit('timeout')
+  }
+}

@@ -1,0 +1,336 @@
+/**
+ * {@link Socket}: a `net.Socket`-compatible `stream.Duplex` that is a *view* of a netpoll
+ * {@link Connection}. The bytes of each batch are pushed as they were delivered (views of the
+ * batch's memory, no copy); a full or paused readable side stops the shard reading the socket
+ * (the core's read backpressure), so a fast sender is throttled by TCP flow control; writes
+ * join the engine's batched flush (one `writev` per connection per tick) and their callbacks
+ * run once the kernel took the bytes; `end()` sends FIN after everything written
+ * (`shutdownWrite`), `destroy()` drops queued output.
+ */
+import { Duplex } from 'node:stream'
+import type { Connection, ConnectionSink, NetAddress } from '../core/connection'
+import type { NetpollError } from '../core/errors'
+import { checkTimeout, IdleTimer } from './idle-timer'
+import { ConnectOptions, normalizeConnectArgs, startConnect } from './connecting'
+import { endedByPeer, streamError } from './errors'
+
+/** Options of `new Socket()` (and of the sockets `connect()` and the server create). */
+export interface SocketOptions {
+  /**
+   * When the peer ends its side, keep ours writable until `end()` (default false: the
+   * socket ends its side too, as `net` does).
+   */
+  allowHalfOpen?: boolean
+  /** Bytes buffered on the readable side before reading from the kernel stops. Default 64 KiB. */
+  readableHighWaterMark?: number
+  /** Bytes queued for writing above which `write()` returns false. Default 16 KiB. */
+  writableHighWaterMark?: number
+}
+
+/** An address as `socket.address()` returns it. */
+export interface AddressInfo {
+  address: string
+  family: string
+  port: number
+}
+
+type Callback = (error?: Error | null) => void
+type Chunk = { chunk: Buffer | string; encoding: BufferEncoding | 'buffer' }
+
+/** Keepalive idle time for `setKeepAlive(true)` without a delay: Linux's default, 2 h. */
+const DEFAULT_KEEPALIVE_MS = 7_200_000
+
+/**
+ * A stream socket shaped like `net.Socket`: from {@link connect} / {@link createConnection}
+ * (client), or handed out by a {@link Server}'s `'connection'` event. Events: `'connect'`,
+ * `'ready'`, `'data'`, `'end'`, `'finish'`, `'drain'`, `'timeout'`, `'error'`, `'close'`
+ * (with `hadError`). Bridge sockets have `TCP_NODELAY` on by default (stacks that wrap a
+ * socket never call `setNoDelay`).
+ */
+export class Socket extends Duplex implements ConnectionSink {
+  /** Whether a connect is in progress (`'connect'` not yet emitted). */
+  connecting = false
+  /** @internal The server that accepted this socket (told when it closes). */
+  owner: object | null = null
+  /** @internal The connection this socket is a view of (null until connected). */
+  conn: Connection | null = null
+  private readonly idle = new IdleTimer(this)
+  private bytesIn = 0
+  private bytesOut = 0
+  private peerEnded_ = false
+  private noDelay = true
+  private keepAliveMs = -1
+  private waitingWrite: { chunks: Chunk[]; cb: Callback } | null = null
+  private waitingFinal: Callback | null = null
+  private remote: NetAddress | null = null
+  private local: NetAddress | null = null
+
+  /** Creates an unconnected socket; call {@link Socket.connect}. */
+  constructor(options: SocketOptions = {}) {
+    const allowHalfOpen = options.allowHalfOpen === true
+    super({
+      allowHalfOpen,
+      emitClose: false, // 'close' carries hadError, as net's does
+      autoDestroy: true,
+      decodeStrings: true,
+      readableHighWaterMark: options.readableHighWaterMark,
+      writableHighWaterMark: options.writableHighWaterMark,
+    })
+    this.on('end', onReadableEnd)
+  }
+
+  /**
+   * Connects this socket, like `net.Socket.connect()`: `(port[, host][, listener])`,
+   * `(path[, listener])` or `(options[, listener])`. `'connect'` and `'ready'` follow, or
+   * `'error'` and `'close'`.
+   */
+  connect(options: ConnectOptions, connectListener?: () => void): this
+  connect(port: number, host?: string, connectListener?: () => void): this
+  connect(path: string, connectListener?: () => void): this
+  connect(...args: unknown[]): this {
+    const [o, cb] = normalizeConnectArgs(args)
+    startConnect(this, o, cb)
+    return this
+  }
+
+  /** @internal Makes this socket the view of `conn` (connected or accepted). */
+  attach(conn: Connection, paused: boolean): void {
+    if (this.destroyed) {
+      conn.close()
+      return
+    }
+    this.conn = conn
+    this.connecting = false
+    conn.sink = this
+    this.remote = conn.remoteAddress
+    this.local = conn.localAddress
+    if (paused) conn.setReadPaused(true)
+    if (!this.noDelay || this.keepAliveMs >= 0) conn.setSocketOptions(this.noDelay, this.keepAliveMs)
+    const w = this.waitingWrite
+    this.waitingWrite = null
+    if (w !== null) this._writev(w.chunks, w.cb)
+    const f = this.waitingFinal
+    this.waitingFinal = null
+    if (f !== null) this._final(f)
+  }
+
+  // ---- ConnectionSink: the connection's events (one call per batch and connection) ----
+
+  /** @internal Bytes of a batch: pushed as they are (views, no copy). */
+  deliver(buf: Buffer): void {
+    this.bytesIn += buf.length
+    this.idle.touch()
+    if (!this.push(buf)) this.conn?.setReadPaused(true)
+  }
+
+  /** @internal The peer sent FIN. */
+  deliverEnd(): void {
+    this.peerEnded_ = true
+    this.push(null)
+  }
+
+  /** @internal The connection closed (cleanly when both directions ended, or with an error). */
+  connectionClosed(error: NetpollError | null): void {
+    this.idle.stop()
+    if (error !== null) {
+      this.destroy(streamError(error))
+      return
+    }
+    // Nothing more can arrive: the readable side ends (if the peer's FIN was not seen).
+    if (!this.peerEnded_) this.deliverEnd()
+  }
+
+  // ---- Duplex implementation ----
+
+  /** @internal The consumer wants more: resume reading from the socket. */
+  override _read(): void {
+    this.conn?.setReadPaused(false)
+  }
+
+  /** @internal */
+  override _write(chunk: Buffer, encoding: BufferEncoding, cb: Callback): void {
+    this._writev([{ chunk, encoding }], cb)
+  }
+
+  /** @internal Every chunk joins the connection's output; `cb` runs once the kernel took them. */
+  override _writev(chunks: Chunk[], cb: Callback): void {
+    const conn = this.conn
+    if (conn === null) {
+      this.waitingWrite = { chunks, cb } // connecting: written on connect
+      return
+    }
+    const w = conn.writer
+    try {
+      for (const c of chunks) {
+        const buf = c.chunk as Buffer
+        w.writeBinary(buf)
+        this.bytesOut += buf.length
+      }
+    } catch (e) {
+      cb(streamError(e as NetpollError))
+      return
+    }
+    this.idle.touch()
+    w.flushWith(cb)
+  }
+
+  /** @internal `end()`: FIN once everything written was handed to the kernel. */
+  override _final(cb: Callback): void {
+    const conn = this.conn
+    if (conn === null) {
+      if (this.connecting) this.waitingFinal = cb
+      else cb()
+      return
+    }
+    if (conn.isClosed) {
+      cb()
+      return
+    }
+    conn.shutdownWrite().then(
+      () => cb(),
+      (e: NetpollError) => cb(streamError(e)),
+    )
+  }
+
+  /** @internal `destroy()`: the connection closes at once, queued output dropped. */
+  override _destroy(error: Error | null, cb: Callback): void {
+    this.idle.stop()
+    this.connecting = false
+    const conn = this.conn
+    if (conn !== null) {
+      conn.sink = null // its close is ours: not reported back
+      if (!conn.isClosed) conn.fail(streamError((error ?? undefined) as NetpollError | undefined))
+    }
+    cb(error)
+    setImmediate(emitClose, this, error !== null)
+  }
+
+  // ---- net.Socket's surface ----
+
+  /**
+   * Emits `'timeout'` after `ms` without a byte read or written (0 disables it); the socket
+   * stays open, as with `net` (close it in the listener if you want). `callback` is added as
+   * a one-time `'timeout'` listener (removed again by `setTimeout(0, callback)`).
+   */
+  setTimeout(ms: number, callback?: () => void): this {
+    checkTimeout(ms)
+    if (ms === 0) {
+      this.idle.set(0)
+      if (callback) this.removeListener('timeout', callback)
+      return this
+    }
+    if (callback) this.once('timeout', callback)
+    if (!this.destroyed) this.idle.set(ms)
+    return this
+  }
+
+  /** Sets `TCP_NODELAY` (default on for bridge sockets; a no-op for Unix sockets). */
+  setNoDelay(noDelay = true): this {
+    this.noDelay = noDelay !== false
+    this.conn?.setSocketOptions(this.noDelay, -1)
+    return this
+  }
+
+  /**
+   * TCP keepalive: probes start after `initialDelay` ms of silence (0: the OS default,
+   * 2 h on Linux); `enable` false turns it off.
+   */
+  setKeepAlive(enable = false, initialDelay = 0): this {
+    this.keepAliveMs = enable ? (initialDelay > 0 ? Math.max(1000, Math.floor(initialDelay)) : DEFAULT_KEEPALIVE_MS) : 0
+    this.conn?.setSocketOptions(undefined, this.keepAliveMs)
+    return this
+  }
+
+  /** The local end as `{ address, family, port }` (`{}` before connecting; Unix: the path or `{}`). */
+  address(): AddressInfo | Record<string, never> {
+    const a = this.local
+    if (a === null || a.port === undefined) return {}
+    return { address: a.address, family: a.family, port: a.port }
+  }
+
+  /** The peer's IP address (`undefined` for Unix sockets or before connecting). */
+  get remoteAddress(): string | undefined {
+    return this.remote?.port === undefined ? undefined : this.remote.address
+  }
+
+  /** The peer's port. */
+  get remotePort(): number | undefined {
+    return this.remote?.port
+  }
+
+  /** `'IPv4'` or `'IPv6'`. */
+  get remoteFamily(): string | undefined {
+    return this.remote?.port === undefined ? undefined : this.remote.family
+  }
+
+  /** The local IP address. */
+  get localAddress(): string | undefined {
+    return this.local?.port === undefined ? undefined : this.local.address
+  }
+
+  /** The local port. */
+  get localPort(): number | undefined {
+    return this.local?.port
+  }
+
+  /** `'IPv4'` or `'IPv6'`. */
+  get localFamily(): string | undefined {
+    return this.local?.port === undefined ? undefined : this.local.family
+  }
+
+  /** Bytes received. */
+  get bytesRead(): number {
+    return this.bytesIn
+  }
+
+  /** Bytes written: handed to the connection, plus those still in the writable buffer. */
+  get bytesWritten(): number {
+    let n = this.bytesOut
+    for (const c of (this as unknown as { writableBuffer: Chunk[] }).writableBuffer) n += Buffer.byteLength(c.chunk, c.encoding as BufferEncoding)
+    return n
+  }
+
+  /** @deprecated as in `net`: use `writableLength`. */
+  get bufferSize(): number {
+    return this.writableLength
+  }
+
+  /** Whether the socket is not connected yet (connecting, or never connected). */
+  get pending(): boolean {
+    return this.conn === null || this.connecting
+  }
+
+  /** `'opening'`, `'open'`, `'readOnly'`, `'writeOnly'` or `'closed'`, as `net` reports. */
+  get readyState(): string {
+    if (this.connecting) return 'opening'
+    if (this.readable && this.writable) return 'open'
+    if (this.readable && !this.writable) return 'readOnly'
+    if (!this.readable && this.writable) return 'writeOnly'
+    return 'closed'
+  }
+
+  /** Ends the writable side, then destroys the socket once it finished. */
+  destroySoon(): void {
+    if (this.writable) this.end()
+    if (this.writableFinished) this.destroy()
+    else this.once('finish', this.destroy)
+  }
+}
+
+/** Without half-open, a write after the peer's FIN fails with EPIPE and destroys, as in `net`. */
+function onReadableEnd(this: Socket): void {
+  if (!this.allowHalfOpen) this.write = writeAfterFin
+}
+
+function writeAfterFin(this: Socket, chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
+  if (!this.writableEnded) return Duplex.prototype.write.call(this, chunk, encoding as BufferEncoding, cb as Callback)
+  const callback = typeof encoding === 'function' ? encoding : cb
+  const error = endedByPeer()
+  if (typeof callback === 'function') process.nextTick(callback as Callback, error)
+  this.destroy(error)
+  return false
+}
+
+function emitClose(socket: Socket, hadError: boolean): void {
+  socket.emit('close', hadError)
+}
