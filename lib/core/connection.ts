@@ -233,6 +233,19 @@ export class Connection {
     if (this.readClosed && this.writeShut && !this.closed && this.writer.inFlight === 0) this.close()
   }
 
+  /**
+   * @internal Hands this connection to a bridge (lib/net): the input buffered so far, then
+   * every batch's bytes, the peer's FIN and the close go to `sink` instead of the reader and
+   * the handler. Reading resumes (the sink pauses it again when it is full).
+   */
+  bridge(sink: ConnectionSink): void {
+    this.sink = sink
+    const n = this.reader.len()
+    if (n > 0) sink.deliver(this.reader.chain.take(n))
+    this.setReadPaused(false)
+    if (this.readClosed && !this.closed) sink.deliverEnd()
+  }
+
   /** @internal TCP_NODELAY and keepalive (see {@link ConnectionHost.setSocketOptions}). */
   setSocketOptions(noDelay: boolean | undefined, keepAliveMs: number): void {
     if (!this.closed) this.engine.setSocketOptions(this, noDelay, keepAliveMs)

@@ -75,12 +75,15 @@ export function startConnect(socket: Socket, o: ConnectOptions, cb?: () => void)
   socket.connecting = true
   let local = o.localAddress
   if (local !== undefined && o.localPort) local = isIP(local) === 6 ? `[${local}]:${o.localPort}` : `${local}:${o.localPort}`
-  dial(network, address, { localAddress: local, signal: o.signal }).then(
+  // Half-open at the core: the socket decides what the peer's FIN means (it may come
+  // before the socket takes the connection over).
+  dial(network, address, { localAddress: local, signal: o.signal, allowHalfOpen: true }).then(
     (conn: Connection) => {
-      socket.attach(conn, false)
+      socket.attach(conn)
       if (socket.destroyed) return
       socket.emit('connect')
       socket.emit('ready')
+      socket.startReading(false)
     },
     (e: NetpollError) => {
       socket.connecting = false

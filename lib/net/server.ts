@@ -161,7 +161,8 @@ export class Server extends EventEmitter {
     socket.owner = this
     if (o.noDelay === false) socket.setNoDelay(false)
     if (o.keepAlive) socket.setKeepAlive(true, o.keepAliveInitialDelay ?? 0)
-    socket.attach(conn, o.pauseOnConnect === true)
+    socket.attach(conn)
+    socket.startReading(o.pauseOnConnect === true)
     this.sockets.add(socket)
     socket.on('close', onSocketClose)
     this.emit('connection', socket)

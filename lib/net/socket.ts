@@ -93,18 +93,19 @@ export class Socket extends Duplex implements ConnectionSink {
     return this
   }
 
-  /** @internal Makes this socket the view of `conn` (connected or accepted). */
-  attach(conn: Connection, paused: boolean): void {
+  /**
+   * @internal Makes this socket the view of `conn` (connected or accepted); its bytes flow
+   * from {@link Socket.startReading} on.
+   */
+  attach(conn: Connection): void {
     if (this.destroyed) {
       conn.close()
       return
     }
     this.conn = conn
     this.connecting = false
-    conn.sink = this
     this.remote = conn.remoteAddress
     this.local = conn.localAddress
-    if (paused) conn.setReadPaused(true)
     if (!this.noDelay || this.keepAliveMs >= 0) conn.setSocketOptions(this.noDelay, this.keepAliveMs)
     const w = this.waitingWrite
     this.waitingWrite = null
@@ -112,6 +113,17 @@ export class Socket extends Duplex implements ConnectionSink {
     const f = this.waitingFinal
     this.waitingFinal = null
     if (f !== null) this._final(f)
+  }
+
+  /**
+   * @internal The connection's input (buffered so far, then each batch's) goes to this
+   * socket from now on; `paused` (pauseOnConnect): not read until the consumer wants it.
+   */
+  startReading(paused: boolean): void {
+    const conn = this.conn
+    if (conn === null || conn.isClosed) return
+    conn.bridge(this)
+    if (paused) conn.setReadPaused(true)
   }
 
   // ---- ConnectionSink: the connection's events (one call per batch and connection) ----

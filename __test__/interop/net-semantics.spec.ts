@@ -1,0 +1,109 @@
+// Duplex semantics against Node's net itself: each scripted scenario runs on a net.Socket
+// and on a netpoll Socket, and the sequences of events are asserted equal.
+import test from 'ava'
+import * as net from 'node:net'
+import { Duplex } from 'node:stream'
+import { connect, createServer, Socket } from '../../index'
+import * as sc from './scenarios'
+
+const nodeNet: sc.Impl = {
+  name: 'net',
+  connect: (o) => net.connect(o),
+  createServer: (o, l) => net.createServer(o, l),
+}
+const netpoll: sc.Impl = {
+  name: 'netpoll',
+  connect: (o) => connect(o),
+  createServer: (o, l) => createServer(o, l),
+}
+
+test('the bridge socket is a real stream.Duplex', (t) => {
+  const s = new Socket()
+  const n = new net.Socket()
+  t.true(s instanceof Duplex)
+  t.deepEqual(
+    [s.pending, s.connecting, s.readyState, s.bytesRead, s.bytesWritten, s.address(), s.remoteAddress, s.localPort],
+    [n.pending, n.connecting, n.readyState, n.bytesRead, n.bytesWritten, n.address(), n.remoteAddress, n.localPort],
+  )
+  s.destroy()
+  n.destroy()
+})
+
+for (const allowHalfOpen of [true, false]) {
+  test(`peer half-closes first, allowHalfOpen ${allowHalfOpen}: same events as net`, async (t) => {
+    const want = await sc.peerEndsFirst(nodeNet, allowHalfOpen)
+    const got = await sc.peerEndsFirst(netpoll, allowHalfOpen)
+    t.deepEqual(got, want)
+    t.is(got.peerGot, allowHalfOpen ? 'bye' : '')
+  })
+
+  test(`server side: the client half-closes first, allowHalfOpen ${allowHalfOpen}: same events as net`, async (t) => {
+    const want = await sc.acceptedPeerEndsFirst(nodeNet, allowHalfOpen)
+    const got = await sc.acceptedPeerEndsFirst(netpoll, allowHalfOpen)
+    t.deepEqual(got, want)
+    t.is(got.clientGot, allowHalfOpen ? 'late-answer' : '')
+  })
+}
+
+test('bytes and FIN sent the moment the connection is accepted all reach the socket (20 connections)', async (t) => {
+  const payload = Buffer.alloc(200_000, 7)
+  const { port, server } = await sc.peer({}, (s) => s.end(payload))
+  for (let i = 0; i < 20; i++) {
+    const s = connect({ port, host: '127.0.0.1' })
+    const log = sc.record(s)
+    await sc.closed(s)
+    t.deepEqual(log, ['connect', 'ready', `data:${payload.length}`, 'end', 'finish', 'close:false'])
+  }
+  server.close()
+})
+
+test('we half-close first, the answer still arrives: same events as net', async (t) => {
+  const want = await sc.weEndFirst(nodeNet)
+  const got = await sc.weEndFirst(netpoll)
+  t.deepEqual(got, want)
+  t.is(got.peerGot, 'req')
+  t.true(got.log.includes('data:4'))
+})
+
+test('setTimeout emits timeout and does not close: same events as net', async (t) => {
+  const want = await sc.timeoutDoesNotClose(nodeNet)
+  const got = await sc.timeoutDoesNotClose(netpoll)
+  t.deepEqual(got, want)
+  t.false(got.destroyedAtTimeout)
+  t.true(got.log.includes('timeout'))
+})
+
+test('destroy(err): error then close(hadError): same events as net', async (t) => {
+  const want = await sc.destroyWithError(nodeNet)
+  const got = await sc.destroyWithError(netpoll)
+  t.deepEqual(got, want)
+  t.deepEqual(got.slice(-2), ['error:boom', 'close:true'])
+})
+
+test('write after end: ERR_STREAM_WRITE_AFTER_END like net', async (t) => {
+  const want = await sc.writeAfterEnd(nodeNet)
+  const got = await sc.writeAfterEnd(netpoll)
+  t.deepEqual(got, want)
+  t.true(got.some((e) => e.includes('ERR_STREAM_WRITE_AFTER_END')))
+})
+
+test('connect to a closed port: ECONNREFUSED with syscall/address/port like net', async (t) => {
+  const want = await sc.refused(nodeNet)
+  const got = await sc.refused(netpoll)
+  t.deepEqual(got, want)
+  t.true(got.includes('error:ECONNREFUSED'))
+})
+
+test('pause() reaches the kernel: a 64 MiB sender is throttled, every byte arrives after resume', async (t) => {
+  const total = 64 << 20
+  const want = await sc.pausedSender(nodeNet, total, 1000)
+  const got = await sc.pausedSender(netpoll, total, 1000)
+  // Paused, the reader holds at most its high-water mark plus the engine's bounded input in
+  // flight; the rest is TCP's windows. Without the pause reaching the kernel, the sender
+  // would have handed over all 64 MiB within the second.
+  t.true(got.acceptedWhilePaused >= 0 && got.acceptedWhilePaused < 24 << 20, `accepted ${got.acceptedWhilePaused} (net: ${want.acceptedWhilePaused})`)
+  t.deepEqual(got.log, want.log)
+  t.true(got.digestOk, `received ${got.received} of ${total}`)
+  t.true(want.digestOk)
+  t.log(`accepted while paused: netpoll ${got.acceptedWhilePaused}, net ${want.acceptedWhilePaused}`)
+})
