@@ -139,6 +139,8 @@ export class Socket extends Duplex implements ConnectionSink {
   deliverEnd(): void {
     this.peerEnded_ = true
     this.push(null)
+    // As net does: 'end' comes as soon as nothing is buffered, even with no reader.
+    this.read(0)
   }
 
   /** @internal The connection closed (cleanly when both directions ended, or with an error). */
