@@ -5,7 +5,9 @@ import test from 'ava'
 import { createHash } from 'node:crypto'
 import * as http from 'node:http'
 import * as net from 'node:net'
+import { join } from 'node:path'
 import { createConnection, createServer, Server } from '../../index'
+import { EXAMPLES, spawnLine } from '../client/helpers'
 
 interface Pair {
   http: http.Server
@@ -192,4 +194,20 @@ test("Node's http client through agent.createConnection on netpoll sockets, agai
   t.is(sockets.length, 20)
   agent.destroy()
   await stop(p)
+})
+
+test('examples/http-server.js serves GET and a streamed POST echo, and exits on SIGTERM', async (t) => {
+  const { child, line } = await spawnLine([join(EXAMPLES, 'http-server.js'), '0', '127.0.0.1'])
+  const port = Number(/:(\d+)$/.exec(line)?.[1])
+  t.true(port > 0, line)
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 4 })
+  const got = await request({ host: '127.0.0.1', port, path: '/hi', agent })
+  t.is(got.body.toString(), 'hello from node:http on netpoll: /hi (peer 127.0.0.1)\n')
+  const body = Buffer.alloc(2 << 20, 'z')
+  const echo = await request({ host: '127.0.0.1', port, path: '/', method: 'POST', agent }, body)
+  t.is(sha(echo.body), sha(body))
+  agent.destroy()
+  const exited = new Promise<number | null>((r) => child.once('exit', r))
+  child.kill('SIGTERM')
+  t.is(await exited, 0)
 })
