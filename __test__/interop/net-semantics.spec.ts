@@ -94,6 +94,62 @@ test('connect to a closed port: ECONNREFUSED with syscall/address/port like net'
   t.true(got.includes('error:ECONNREFUSED'))
 })
 
+test('resetAndDestroy(): the peer sees ECONNRESET, like net', async (t) => {
+  const want = await sc.weReset(nodeNet)
+  const got = await sc.weReset(netpoll)
+  t.deepEqual(got, want)
+  t.true(got.peerLog.includes('error:ECONNRESET'))
+})
+
+test('the peer resets: ECONNRESET then close(hadError), like net', async (t) => {
+  const want = await sc.peerResets(nodeNet)
+  const got = await sc.peerResets(netpoll)
+  t.deepEqual(got, want)
+  t.deepEqual(got.slice(-2), ['error:ECONNRESET', 'close:true'])
+})
+
+test('signal: aborting destroys the socket with an AbortError, while connecting and after', async (t) => {
+  const { port, server } = await sc.peer({}, () => {})
+  // Already aborted: an error and a close, and no connection (net 20 emits 'connect' after
+  // its close here, which is not copied).
+  const early = connect({ port, host: '127.0.0.1', signal: AbortSignal.abort() })
+  const earlyLog = sc.record(early)
+  await sc.closed(early)
+  t.deepEqual(earlyLog, ['error:ABORT_ERR', 'close:true'])
+  // Aborted once connected: the same events as net.
+  const ac = new AbortController()
+  const s = connect({ port, host: '127.0.0.1', signal: ac.signal })
+  const n = net.connect({ port, host: '127.0.0.1', signal: ac.signal })
+  const logs = [sc.record(s), sc.record(n)]
+  await Promise.all([s, n].map((x) => new Promise((r) => x.once('connect', r))))
+  ac.abort()
+  await Promise.all([sc.closed(s), sc.closed(n)])
+  t.deepEqual(logs[0], logs[1])
+  t.true(logs[0].includes('error:ABORT_ERR'))
+  server.close()
+})
+
+test('pushed Buffers are never reused: 8 MiB kept as received views still hash right at the end', async (t) => {
+  const size = 8 << 20
+  const payload = Buffer.alloc(size)
+  for (let i = 0; i < size; i += 4) payload.writeUInt32LE((i * 2246822519) >>> 0, i)
+  const { port, server } = await sc.peer({}, (s) => s.end(payload))
+  const s = connect({ port, host: '127.0.0.1' })
+  const kept: Buffer[] = []
+  s.on('data', (d: Buffer) => kept.push(d))
+  await sc.closed(s)
+  // Other connections' traffic meanwhile must not touch the kept views either.
+  const other = await sc.peer({}, (x) => x.end(Buffer.alloc(size, 0xee)))
+  const o = connect({ port: other.port, host: '127.0.0.1' })
+  o.resume()
+  await sc.closed(o)
+  const all = Buffer.concat(kept)
+  t.is(all.length, size)
+  t.true(all.equals(payload))
+  server.close()
+  other.server.close()
+})
+
 test('pause() reaches the kernel: a 64 MiB sender is throttled, every byte arrives after resume', async (t) => {
   const total = 64 << 20
   const want = await sc.pausedSender(nodeNet, total, 1000)

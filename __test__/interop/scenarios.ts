@@ -250,3 +250,30 @@ export async function acceptedPeerEndsFirst(impl: Impl, allowHalfOpen: boolean):
   await new Promise<void>((r) => server.close(() => r()))
   return { log, clientGot }
 }
+
+/** resetAndDestroy(): the peer sees a reset (ECONNRESET), the socket closes without error. */
+export async function weReset(impl: Impl): Promise<{ log: string[]; peerLog: string[] }> {
+  let peerLog: string[] = []
+  let peerClosed: Promise<void> = Promise.resolve()
+  const { port, server } = await peer({}, (s) => {
+    peerLog = record(s)
+    peerClosed = closed(s)
+  })
+  const s = impl.connect({ port, host: '127.0.0.1' }) as Duplex & { resetAndDestroy(): unknown }
+  const log = record(s)
+  s.on('connect', () => setTimeout(() => s.resetAndDestroy(), 50))
+  await closed(s)
+  await peerClosed
+  server.close()
+  return { log, peerLog }
+}
+
+/** The peer resets the connection: 'error' ECONNRESET, then 'close' with hadError. */
+export async function peerResets(impl: Impl): Promise<string[]> {
+  const { port, server } = await peer({}, (s) => setTimeout(() => s.resetAndDestroy(), 50))
+  const s = impl.connect({ port, host: '127.0.0.1' })
+  const log = record(s)
+  await closed(s)
+  server.close()
+  return log
+}

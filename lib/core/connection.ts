@@ -63,6 +63,8 @@ export interface ConnectionHost {
   forget(conn: Connection): void
   /** Stops (`true`) or resumes reading from the socket. */
   pauseRead(conn: Connection, paused: boolean): void
+  /** Closes with RST (`SO_LINGER` 0), dropping queued output. */
+  resetNative(conn: Connection): void
   /** Half-closes: FIN after the output written so far (see {@link Connection.shutdownWrite}). */
   shutdownWrite(conn: Connection): void
   /** TCP_NODELAY (`undefined`: leave as is) and keepalive (`ms` idle; 0 off, negative: leave as is). */
@@ -452,6 +454,16 @@ export class Connection {
   /** Flush progress from the shard. @internal */
   flushed(seq: number): void {
     this.writer.flushed(seq)
+  }
+
+  /**
+   * @internal Closes with a reset: the peer gets RST (not FIN), queued output is dropped
+   * (the bridge's `resetAndDestroy()`). Close callbacks run with `error`.
+   */
+  reset(error: NetpollError | null): void {
+    if (this.closed) return
+    this.engine.resetNative(this)
+    this.finish(error)
   }
 
   /** Closes with an error (aborting queued output). @internal */

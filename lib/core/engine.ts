@@ -367,6 +367,10 @@ export class Engine implements ConnectionHost {
     this.native.close(conn.shard, conn.index, conn.generation, abort)
   }
 
+  resetNative(conn: Connection): void {
+    this.native.reset(conn.shard, conn.index, conn.generation)
+  }
+
   pauseRead(conn: Connection, paused: boolean): void {
     this.native.pauseRead(conn.shard, conn.index, conn.generation, paused)
   }

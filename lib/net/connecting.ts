@@ -64,6 +64,11 @@ function target(o: ConnectOptions): { network: Network; address: string } {
   return { network, address: isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}` }
 }
 
+/** net's AbortError for an aborted `signal`. */
+function abortError(signal: AbortSignal): Error {
+  return Object.assign(new Error('The operation was aborted'), { name: 'AbortError', code: 'ABORT_ERR', cause: signal.reason })
+}
+
 /** Starts the connect of `socket` (see {@link Socket.connect}). @internal */
 export function startConnect(socket: Socket, o: ConnectOptions, cb?: () => void): Socket {
   if (socket.connecting || socket.conn !== null) throw Object.assign(new Error('Socket is already connected'), { code: 'ERR_SOCKET_CONNECTED' })
@@ -72,13 +77,27 @@ export function startConnect(socket: Socket, o: ConnectOptions, cb?: () => void)
   if (cb) socket.once('connect', cb)
   if (o.noDelay === false) socket.setNoDelay(false)
   if (o.keepAlive) socket.setKeepAlive(true, o.keepAliveInitialDelay ?? 0)
+  const signal = o.signal
+  if (signal !== undefined) {
+    if (signal.aborted) {
+      process.nextTick(() => socket.destroy(abortError(signal)))
+      return socket
+    }
+    const onAbort = (): void => void socket.destroy(abortError(signal))
+    signal.addEventListener('abort', onAbort, { once: true })
+    socket.once('close', () => signal.removeEventListener('abort', onAbort))
+  }
   socket.connecting = true
+  // Destroying the socket while it connects cancels the dial (no socket left behind).
+  const cancel = new AbortController()
+  socket.cancelConnect = cancel
   let local = o.localAddress
   if (local !== undefined && o.localPort) local = isIP(local) === 6 ? `[${local}]:${o.localPort}` : `${local}:${o.localPort}`
   // Half-open at the core: the socket decides what the peer's FIN means (it may come
   // before the socket takes the connection over).
-  dial(network, address, { localAddress: local, signal: o.signal, allowHalfOpen: true }).then(
+  dial(network, address, { localAddress: local, allowHalfOpen: true, signal: cancel.signal }).then(
     (conn: Connection) => {
+      socket.cancelConnect = null
       socket.attach(conn)
       if (socket.destroyed) return
       socket.emit('connect')
@@ -86,8 +105,8 @@ export function startConnect(socket: Socket, o: ConnectOptions, cb?: () => void)
       socket.startReading(false)
     },
     (e: NetpollError) => {
+      socket.cancelConnect = null
       socket.connecting = false
-      if (e.code === 'ABORT_ERR') e.name = 'AbortError'
       socket.destroy(e)
     },
   )

@@ -52,6 +52,8 @@ export class Socket extends Duplex implements ConnectionSink {
   connecting = false
   /** @internal The server that accepted this socket (told when it closes). */
   owner: object | null = null
+  /** @internal Cancels the dial in progress. */
+  cancelConnect: AbortController | null = null
   /** @internal The connection this socket is a view of (null until connected). */
   conn: Connection | null = null
   private readonly idle = new IdleTimer(this)
@@ -62,6 +64,7 @@ export class Socket extends Duplex implements ConnectionSink {
   private keepAliveMs = -1
   private waitingWrite: { chunks: Chunk[]; cb: Callback } | null = null
   private waitingFinal: Callback | null = null
+  private resetting = false
   private remote: NetAddress | null = null
   private local: NetAddress | null = null
 
@@ -210,10 +213,12 @@ export class Socket extends Duplex implements ConnectionSink {
   override _destroy(error: Error | null, cb: Callback): void {
     this.idle.stop()
     this.connecting = false
+    this.cancelConnect?.abort()
     const conn = this.conn
     if (conn !== null) {
       conn.sink = null // its close is ours: not reported back
-      if (!conn.isClosed) conn.fail(streamError((error ?? undefined) as NetpollError | undefined))
+      if (this.resetting) conn.reset(null)
+      else if (!conn.isClosed) conn.fail(streamError((error ?? undefined) as NetpollError | undefined))
     }
     cb(error)
     setImmediate(emitClose, this, error !== null)
@@ -321,6 +326,22 @@ export class Socket extends Duplex implements ConnectionSink {
     if (this.readable && !this.writable) return 'readOnly'
     if (!this.readable && this.writable) return 'writeOnly'
     return 'closed'
+  }
+
+  /**
+   * Closes the connection with a TCP reset (RST, not FIN; queued output dropped) and
+   * destroys the socket (after `'connect'` if still connecting). A socket that has no
+   * connection and is not connecting is destroyed with `ERR_SOCKET_CLOSED`.
+   */
+  resetAndDestroy(): this {
+    if (this.conn === null && !this.connecting) {
+      this.destroy(Object.assign(new Error('Socket is closed'), { code: 'ERR_SOCKET_CLOSED' }))
+      return this
+    }
+    this.resetting = true
+    if (this.connecting) this.once('connect', this.destroy)
+    else this.destroy()
+    return this
   }
 
   /** Ends the writable side, then destroys the socket once it finished. */

@@ -183,6 +183,15 @@ impl Stream {
         }
     }
 
+    /// Makes the coming close a reset: `SO_LINGER` 0, so closing sends RST (not FIN) and
+    /// drops unsent bytes (Node's `resetAndDestroy()`). For TCP; a no-op for Unix streams.
+    pub fn reset_on_close(&self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => sys::set_linger_zero(s),
+            Stream::Unix(_) => Ok(()),
+        }
+    }
+
     /// Takes the pending socket error (`SO_ERROR`), clearing it.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         match self {

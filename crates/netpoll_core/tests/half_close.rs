@@ -2,6 +2,7 @@
 //! byte written before it (at once, or once a queued output drains), reading goes on until
 //! the peer's FIN, a connection whose peer finished first stays writable, and a connection
 //! whose two directions both ended is closed and reported. Inline shard and threaded engine.
+//! And the opposite of a graceful end: `Stream::reset_on_close` makes the close a reset.
 
 mod util;
 
@@ -154,4 +155,20 @@ fn threaded_shutdown_write_follows_queued_writes() {
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
     shard.stop();
+}
+
+#[test]
+fn reset_on_close_sends_rst_instead_of_fin() {
+    let (mut shard, _, addr) = shard_with_listener(ShardConfig::default());
+    let mut log = Log::default();
+    let mut client = tcp_client(addr, None);
+    let id = next_accepted(&mut shard, &mut log, 0);
+    shard
+        .stream(id)
+        .expect("open")
+        .reset_on_close()
+        .expect("SO_LINGER 0");
+    shard.close(id, true);
+    let e = client.read(&mut [0u8; 8]).expect_err("a reset, not EOF");
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
 }

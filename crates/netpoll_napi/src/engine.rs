@@ -345,6 +345,32 @@ impl NativeEngine {
         Ok(())
     }
 
+    /// Resets a connection: `SO_LINGER` 0 and an aborting close, so the peer gets RST and
+    /// queued output is dropped (Node's `resetAndDestroy()`). Reports nothing.
+    #[napi(catch_unwind)]
+    pub fn reset(&self, shard: u32, index: u32, generation: u32) -> napi::Result<()> {
+        let id = conn(index, generation);
+        let linger = |stream: Option<&Stream>| {
+            if let Some(st) = stream {
+                let _ = st.reset_on_close();
+            }
+        };
+        match self.engine()? {
+            Engine::Inline(e) => e.with_shard(|s| {
+                linger(s.stream(id));
+                s.close(id, true)
+            }),
+            Engine::Threaded(t) => t.send(
+                shard,
+                vec![
+                    Command::WithStream(id, Box::new(linger)),
+                    Command::Close(id, true),
+                ],
+            )?,
+        }
+        Ok(())
+    }
+
     /// Half-closes a connection: FIN after the output written so far; reading goes on. An
     /// error from `shutdown` (inline) is thrown; threaded, it comes as the `closed` record.
     #[napi(catch_unwind)]

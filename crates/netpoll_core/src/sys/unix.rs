@@ -142,6 +142,12 @@ pub fn set_nodelay(sock: &impl AsFd, on: bool) -> io::Result<()> {
     SockRef::from(sock).set_tcp_nodelay(on)
 }
 
+/// `SO_LINGER` with a zero timeout: closing the socket then discards unsent data and sends
+/// RST instead of FIN (Node's `resetAndDestroy()`).
+pub fn set_linger_zero(sock: &impl AsFd) -> io::Result<()> {
+    SockRef::from(sock).set_linger(Some(std::time::Duration::ZERO))
+}
+
 /// Reads `TCP_NODELAY`.
 pub fn nodelay(sock: &impl AsFd) -> io::Result<bool> {
     SockRef::from(sock).tcp_nodelay()

@@ -70,6 +70,11 @@ pub fn set_nodelay(_sock: &impl AsFd, _on: bool) -> io::Result<()> {
 }
 
 /// Unsupported: see the module docs.
+pub fn set_linger_zero(_sock: &impl AsFd) -> io::Result<()> {
+    unsupported()
+}
+
+/// Unsupported: see the module docs.
 pub fn nodelay(_sock: &impl AsFd) -> io::Result<bool> {
     unsupported()
 }
@@ -166,6 +171,7 @@ mod tests {
         is_unsupported(connect_unix_socket(&fd, path));
         is_unsupported(connect_unix(path));
         is_unsupported(set_nodelay(&fd, true));
+        is_unsupported(set_linger_zero(&fd));
         is_unsupported(nodelay(&fd));
         is_unsupported(set_keepalive(&fd, None));
         is_unsupported(keepalive_idle(&fd));
