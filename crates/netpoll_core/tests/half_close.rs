@@ -137,7 +137,7 @@ fn threaded_shutdown_write_follows_queued_writes() {
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
     let id = log.all(RecordKind::Accepted)[0].conn;
-    let payload = Rng(9).bytes(4 << 20);
+    let payload = Rng(9).bytes(16 << 20);
     shard.send([
         Command::Write(id, vec![Bytes::from(payload.clone())], 1),
         Command::ShutdownWrite(id),
