@@ -38,8 +38,11 @@ export interface ListenOptions {
 
 /** An address as `server.address()` returns it for TCP. */
 export interface ServerAddress {
+  /** IP address bound (`'::'` for every interface, dual-stack). */
   address: string
+  /** `'IPv4'` or `'IPv6'`. */
   family: string
+  /** Port bound (the one the OS chose for port 0). */
   port: number
 }
 

@@ -29,8 +29,11 @@ export interface SocketOptions {
 
 /** An address as `socket.address()` returns it. */
 export interface AddressInfo {
+  /** IP address. */
   address: string
+  /** `'IPv4'` or `'IPv6'`. */
   family: string
+  /** Port. */
   port: number
 }
 
