@@ -108,6 +108,18 @@ test('the peer resets: ECONNRESET then close(hadError), like net', async (t) => 
   t.deepEqual(got.slice(-2), ['error:ECONNRESET', 'close:true'])
 })
 
+test('a reset right after the connect reaches the socket (20 connections): error ECONNRESET, then close', async (t) => {
+  const { port, server } = await sc.peer({}, (s) => s.resetAndDestroy())
+  for (let i = 0; i < 20; i++) {
+    const s = connect({ port, host: '127.0.0.1' })
+    const log = sc.record(s)
+    await sc.closed(s)
+    t.is(log[log.length - 1], 'close:true', log.join(' '))
+    t.true(log.includes('error:ECONNRESET'), log.join(' '))
+  }
+  server.close()
+})
+
 test('signal: aborting destroys the socket with an AbortError, while connecting and after', async (t) => {
   const { port, server } = await sc.peer({}, () => {})
   // Already aborted: an error and a close, and no connection (net 20 emits 'connect' after

@@ -100,6 +100,7 @@ export class Connection {
   private closed = false
   private readClosed = false
   private writeShut = false
+  private closeError: NetpollError | null = null
   private running = false
   private readPaused = false
   private readTimeoutMs = 0
@@ -245,7 +246,9 @@ export class Connection {
     const n = this.reader.len()
     if (n > 0) sink.deliver(this.reader.chain.take(n))
     this.setReadPaused(false)
-    if (this.readClosed && !this.closed) sink.deliverEnd()
+    if (this.readClosed) sink.deliverEnd()
+    // Closed before the bridge took over (e.g. reset right after the connect): say so.
+    if (this.closed) sink.connectionClosed(this.closeError)
   }
 
   /** @internal TCP_NODELAY and keepalive (see {@link ConnectionHost.setSocketOptions}). */
@@ -477,6 +480,7 @@ export class Connection {
   finish(error: NetpollError | null): void {
     if (this.closed) return
     this.closed = true
+    this.closeError = error
     this.active = false
     this.engine.forget(this)
     this.reader.end(error)

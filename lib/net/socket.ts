@@ -127,7 +127,7 @@ export class Socket extends Duplex implements ConnectionSink {
    */
   startReading(paused: boolean): void {
     const conn = this.conn
-    if (conn === null || conn.isClosed) return
+    if (conn === null) return
     conn.bridge(this)
     if (paused) conn.setReadPaused(true)
   }
