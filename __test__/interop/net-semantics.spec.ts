@@ -65,6 +65,13 @@ test('we half-close first, the answer still arrives: same events as net', async 
   t.true(got.log.includes('data:4'))
 })
 
+test('write and end() before the connect completes: sent once connected, same events as net', async (t) => {
+  const want = await sc.weEndFirst(nodeNet, true)
+  const got = await sc.weEndFirst(netpoll, true)
+  t.deepEqual(got, want)
+  t.is(got.peerGot, 'req')
+})
+
 test('setTimeout emits timeout and does not close: same events as net', async (t) => {
   const want = await sc.timeoutDoesNotClose(nodeNet)
   const got = await sc.timeoutDoesNotClose(netpoll)

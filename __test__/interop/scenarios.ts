@@ -97,8 +97,11 @@ export async function peerEndsFirst(impl: Impl, allowHalfOpen: boolean): Promise
   return { log, peerGot }
 }
 
-/** The socket under test sends 'req' and FIN first; the peer answers after its 'end'. */
-export async function weEndFirst(impl: Impl): Promise<{ log: string[]; peerGot: string }> {
+/**
+ * The socket under test sends 'req' and FIN first (`early`: before it is even connected);
+ * the peer answers after its 'end'.
+ */
+export async function weEndFirst(impl: Impl, early = false): Promise<{ log: string[]; peerGot: string }> {
   let peerGot = ''
   const { port, server } = await peer({ allowHalfOpen: true }, (s) => {
     s.on('data', (d: Buffer) => (peerGot += d.toString()))
@@ -106,7 +109,8 @@ export async function weEndFirst(impl: Impl): Promise<{ log: string[]; peerGot: 
   })
   const s = impl.connect({ port, host: '127.0.0.1', allowHalfOpen: true })
   const log = record(s)
-  s.on('connect', () => s.end('req'))
+  if (early) s.end('req')
+  else s.on('connect', () => s.end('req'))
   await closed(s)
   server.close()
   return { log, peerGot }
