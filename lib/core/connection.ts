@@ -2,6 +2,7 @@
  * A connection (netpoll's `Connection`): a {@link Reader} and a {@link Writer} over a socket
  * owned by a shard, liveness (`isActive`), timeouts and close callbacks.
  */
+import { performance } from 'node:perf_hooks'
 import type { Config } from './config'
 import { checkMs, codeError, NetpollError } from './errors'
 import { Reader } from './reader'
@@ -81,14 +82,25 @@ export class Connection {
   private running = false
   private readPaused = false
   private readTimeoutMs = 0
+  /** When the read that is waiting started to wait (`performance.now()`): its deadline's start. */
+  private readWaitSince = 0
+  /**
+   * Whether the native read timer is armed. It is never cancelled when a read is served: when
+   * it fires, {@link Connection.timeout} checks the deadline of the read waiting then, if any.
+   */
+  private readTimerArmed = false
   private onRequest: OnRequest | null = null
   private closeCallbacks: CloseCallback[] | null = null
   private addrs: { local: NetAddress | null; remote: NetAddress | null } | null = null
   private bytesIn = 0
   /** @internal Called when the peer finished sending (server: onDisconnect). */
   onPeerClosed: ((conn: Connection) => void) | null = null
-  /** @internal Called when a handler throws or rejects. */
-  onHandlerError: ((error: unknown, conn: Connection) => void) | null = null
+  /**
+   * @internal Called when a handler throws or rejects (`handler` true), or when the
+   * connection is closed for an error of its own that the server reports (a read timeout
+   * passed with no awaited read to reject: `handler` false).
+   */
+  onHandlerError: ((error: unknown, conn: Connection, handler: boolean) => void) | null = null
   /** @internal Called when the connection closes, before the close callbacks (the server's count). */
   onClosed: CloseCallback | null = null
   /**
@@ -115,10 +127,20 @@ export class Connection {
     this.writer = new Writer(this)
   }
 
-  /** @internal ReaderOwner: a read waits for bytes (true) or stopped waiting (false). */
-  armReadTimeout(waiting: boolean): void {
-    if (waiting) this.wantMore()
-    if (this.readTimeoutMs > 0 && !this.closed) this.engine.setTimer(this, TIMER_READ, waiting ? this.readTimeoutMs : 0)
+  /**
+   * @internal ReaderOwner: a read came back short with none waiting: its deadline starts.
+   * One clock read; a native call only when no read timer is armed (see `timeout`).
+   */
+  readWaitStarted(): void {
+    if (this.readTimeoutMs === 0) return
+    this.readWaitSince = performance.now()
+    if (!this.readTimerArmed) this.armReadTimer(this.readTimeoutMs)
+  }
+
+  private armReadTimer(ms: number): void {
+    if (this.closed) return
+    this.readTimerArmed = true
+    this.engine.setTimer(this, TIMER_READ, ms)
   }
 
   /** @internal ReaderOwner: the largest single read. */
@@ -196,11 +218,24 @@ export class Connection {
   }
 
   /**
-   * How long a read may wait for bytes, in ms (0 = forever, the default). When it passes,
-   * the read rejects with `ERR_READ_TIMEOUT`; the connection stays open.
+   * How long a read may wait for its bytes, in ms (0 = forever, the default): a deadline from
+   * the moment a read comes back short (an awaited read waits, or a synchronous `tryNext`,
+   * `tryPeek` or `tryPeekUInt32BE` returns `null`) until a read takes bytes; bytes arriving
+   * meanwhile do not move it, so a peer dripping a frame byte by byte can't hold it open.
+   * When it passes, awaited reads waiting reject with `ERR_READ_TIMEOUT` and the connection
+   * stays open; if only a synchronous read was waiting, the connection is closed with
+   * `ERR_READ_TIMEOUT`. A read already waiting gets the new timeout, counted from now.
    */
   setReadTimeout(ms: number): void {
     this.readTimeoutMs = checkMs(ms)
+    if (this.closed) return
+    if (this.readTimeoutMs > 0 && this.reader.waiting) {
+      this.readWaitSince = performance.now()
+      this.armReadTimer(this.readTimeoutMs) // replaces a timer armed for another timeout
+    } else if (this.readTimerArmed) {
+      this.readTimerArmed = false
+      this.engine.setTimer(this, TIMER_READ, 0)
+    }
   }
 
   /**
@@ -309,7 +344,7 @@ export class Connection {
   }
 
   private handlerFailed(e: unknown): void {
-    this.onHandlerError?.(e, this)
+    this.onHandlerError?.(e, this, true)
     const err = e instanceof Error ? (e as NetpollError) : codeError('ERR_HANDLER', String(e))
     this.fail(err)
   }
@@ -337,7 +372,27 @@ export class Connection {
 
   /** A timer fired. @internal */
   timeout(kind: number): void {
-    if (kind === TIMER_READ) this.reader.timeout()
+    if (kind === TIMER_READ) this.readTimerFired()
+  }
+
+  /**
+   * The native read timer fired (it may have been armed for an earlier read): nothing when no
+   * read waits, re-armed for the rest when the waiting read's deadline is later, else the
+   * deadline passed: awaited reads reject (the connection stays open), and a synchronous
+   * read's want closes the connection.
+   */
+  private readTimerFired(): void {
+    this.readTimerArmed = false
+    if (this.closed || this.readTimeoutMs === 0 || !this.reader.waiting) return
+    const left = this.readWaitSince + this.readTimeoutMs - performance.now()
+    if (left > 0) {
+      this.armReadTimer(Math.ceil(left))
+      return
+    }
+    if (this.reader.timeout()) return
+    const e = codeError('ERR_READ_TIMEOUT', 'the read timed out waiting for data')
+    this.onHandlerError?.(e, this, false)
+    this.fail(e)
   }
 
   /** Flush progress from the shard. @internal */
