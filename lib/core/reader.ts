@@ -175,12 +175,14 @@ export class Reader {
   }
 
   /**
-   * Drops the references this reader holds to consumed memory. Buffers already returned
-   * stay valid (they hold their memory themselves); calling it is optional in JS.
+   * netpoll's `Release`, kept so that ported code runs: here it has nothing to do, and does
+   * nothing. A reader lets go of consumed bytes as its reads take them, and their memory is
+   * returned once no Buffer views it any more (the GC decides, as for any Buffer); Buffers
+   * already returned stay valid and unchanged, unlike the slices of Go netpoll's `Release`.
+   * What a reader holds is its unconsumed bytes ({@link Reader.len}): to keep a few of them
+   * for long without keeping the memory they were received in, read a copy (`readBinary`).
    */
-  release(): void {
-    // Consumed chunks are dropped as soon as they are consumed: nothing is held.
-  }
+  release(): void {}
 
   /** Performs `op` on the next `n` bytes (all buffered). */
   private perform(op: Op, n: number): unknown {
