@@ -111,6 +111,10 @@ for (const [attackName, attack] of Object.entries(ATTACKS)) {
       }
       t.is(srv.closes.size, PEERS, 'only the attackers were closed')
       t.is(srv.errors.filter((c) => c === 'ERR_READ_TIMEOUT').length, PEERS, 'onError saw each one')
+      const stats = srv.loop.stats()
+      t.is(stats.closedWithError, PEERS)
+      // A synchronous read's timeout is no handler error; an awaited one rejects the handler.
+      t.is(stats.handlerErrors, handler === syncEcho ? 0 : PEERS)
       // From the deadline's start (the first handler call, where the first read came back short).
       const late: number[] = []
       for (const [conn, c] of srv.closes) {
@@ -128,28 +132,29 @@ for (const [attackName, attack] of Object.entries(ATTACKS)) {
 }
 
 for (const [handlerName, handler] of HANDLERS) {
-    test.serial(`a frame completed in time is not cut (${handlerName}): taking the wanted bytes meets the deadline`, async (t) => {
-      t.timeout(30_000)
-      const srv = await deadlineServer(handler)
-      const s = await netConnect({ host: '127.0.0.1', port: srv.port })
-      const whole = frame(Buffer.alloc(1000, 7))
-      // Half a frame, the rest at 0.6 × RT, then whole frames at 1.2 and 1.8 × RT: past the
-      // deadline of the first half-frame (RT) and of the wait for the second frame (1.6 × RT).
-      s.write(whole.subarray(0, 9))
+  test.serial(`a frame completed in time is not cut (${handlerName}): taking the wanted bytes meets the deadline`, async (t) => {
+    t.timeout(30_000)
+    const srv = await deadlineServer(handler)
+    const s = await netConnect({ host: '127.0.0.1', port: srv.port })
+    const whole = frame(Buffer.alloc(1000, 7))
+    // Half a frame, the rest at 0.6 × RT, then whole frames at 1.2 and 1.8 × RT. A deadline not
+    // met by taking the bytes would cut it at RT; each later wait (the synchronous handler
+    // asks for the next length as soon as it took a frame) has a deadline of its own.
+    s.write(whole.subarray(0, 9))
+    await sleep(RT * 0.6)
+    s.write(whole.subarray(9))
+    t.true((await readExactly(s, whole.length)).equals(whole))
+    for (const at of [1.2, 1.8]) {
       await sleep(RT * 0.6)
-      s.write(whole.subarray(9))
-      t.true((await readExactly(s, whole.length)).equals(whole))
-      for (const at of [1.2, 1.8]) {
-        await sleep(RT * 0.6)
-        s.write(whole)
-        t.true((await readExactly(s, whole.length)).equals(whole), `the frame sent at ${at} × RT`)
-      }
-      t.is(srv.closes.size, 0, 'no connection was closed')
-      t.deepEqual(srv.errors, [])
-      t.is(srv.loop.connections, 1)
-      s.destroy()
-      await srv.loop.shutdown({ timeout: 1000 })
-    })
+      s.write(whole)
+      t.true((await readExactly(s, whole.length)).equals(whole), `the frame sent at ${at} × RT`)
+    }
+    t.is(srv.closes.size, 0, 'no connection was closed')
+    t.deepEqual(srv.errors, [])
+    t.is(srv.loop.connections, 1)
+    s.destroy()
+    await srv.loop.shutdown({ timeout: 1000 })
+  })
 }
 
 test.serial('dialed connections: a synchronous read left short is closed by the deadline, a drip does not hold it', async (t) => {
