@@ -1,15 +1,26 @@
 #!/usr/bin/env node
 // `npm test`: builds the addon from source, checks formatting and lints, runs the Rust tests
-// and the ava suite (once per engine mode), and ends with one line `N passed, M failed`.
+// and the ava suite once per engine mode under every Node line (the machine's own `node`, plus
+// the binaries of scripts/node-lines.mjs: 22, 24, 26), and ends with one line
+// `N passed, M failed`. A line that could not be fetched is listed as NOT TESTED: a warning
+// locally, a failure in CI (NETPOLL_CI=1). NETPOLL_NODE_LINES=22,24 (or `none`) narrows the
+// fetched lines for a quicker local run; the lines left out are listed as not tested too.
 import { spawnSync } from 'node:child_process'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { cacheDir, NODE_LINES, nodeLines, PACKAGE } from './node-lines.mjs'
 
 const steps = []
 let passed = 0
 let failed = 0
 let broken = false
 
+const CI = process.env.NETPOLL_CI === '1'
+const AVA = join(dirname(fileURLToPath(import.meta.url)), '..', 'node_modules', 'ava', 'entrypoints', 'cli.mjs')
+
 function run(name, cmd, args, { env = {}, parse } = {}) {
   process.stdout.write(`\n=== ${name}: ${cmd} ${args.join(' ')}\n`)
+  const started = Date.now()
   const r = spawnSync(cmd, args, { env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 1 << 28 })
   process.stdout.write(r.stdout ?? '')
   process.stderr.write(r.stderr ?? '')
@@ -21,7 +32,8 @@ function run(name, cmd, args, { env = {}, parse } = {}) {
   }
   const ok = r.status === 0
   if (!ok) broken = true
-  steps.push(`${ok ? 'ok  ' : 'FAIL'} ${name}${counts ? ` (${counts.passed} passed, ${counts.failed} failed)` : ''}`)
+  const secs = Math.round((Date.now() - started) / 1000)
+  steps.push(`${ok ? 'ok  ' : 'FAIL'} ${name}${counts ? ` (${counts.passed} passed, ${counts.failed} failed)` : ''}, ${secs} s`)
   // Name each failed test in the summary too, where a truncated log still shows it.
   for (const m of `${r.stdout}\n${r.stderr}`.matchAll(/^(not ok \d+ - .*|test .* \.\.\. FAILED)$/gm)) steps.push(`       ${m[1]}`)
   return ok
@@ -43,18 +55,61 @@ function tapCounts(out) {
   return { passed: p ? Number(p[1]) : 0, failed: f ? Number(f[1]) : 0 }
 }
 
+/**
+ * The Node binaries to run ava under: this node first, then one per line of NODE_LINES
+ * (fetched by scripts/node-lines.mjs) that is not this node's line. Lines not found are
+ * reported: a failure in CI, a loud warning locally.
+ */
+function nodeBinaries() {
+  const own = process.versions.node.split('.')[0]
+  const nodes = [{ label: `node ${process.version}`, path: process.execPath }]
+  const env = process.env.NETPOLL_NODE_LINES
+  const asked = env === undefined ? NODE_LINES : env.split(',').map((l) => l.trim()).filter((l) => /^\d+$/.test(l))
+  const wanted = asked.filter((l) => l !== own)
+  process.stdout.write(`\n=== node lines: ${wanted.join(', ') || '(none)'} from ${PACKAGE} (npm), cached in ${cacheDir()}\n`)
+  const started = Date.now()
+  const { found, missing } = nodeLines(wanted)
+  for (const f of found) {
+    console.log(`${f.line}: v${f.version} ${f.path}${f.note ? ` (${f.note})` : ''}`)
+    nodes.push({ label: `node v${f.version}`, path: f.path })
+  }
+  const notTested = [
+    ...missing.map((m) => `node ${m.line} NOT TESTED: ${m.reason}`),
+    ...NODE_LINES.filter((l) => l !== own && !asked.includes(l)).map((l) => `node ${l} NOT TESTED: left out by NETPOLL_NODE_LINES=${env}`),
+  ]
+  const secs = Math.round((Date.now() - started) / 1000)
+  const tested = nodes.map((n) => n.label.replace('node ', '')).join(', ')
+  if (notTested.length === 0) {
+    steps.push(`ok   node lines: ${tested}, ${secs} s`)
+  } else if (CI) {
+    broken = true
+    steps.push(`FAIL node lines: only ${tested} (every line of ${NODE_LINES.join(', ')} must be tested in CI), ${secs} s`)
+  } else {
+    steps.push(`WARN node lines: only ${tested}, ${secs} s`)
+  }
+  for (const n of notTested) {
+    steps.push(`       ${n}`)
+    console.log(`\n!!! WARNING: ${n}\n`)
+  }
+  return nodes
+}
+
 const built = run('build', 'npm', ['run', 'build'])
 run('rustfmt', 'cargo', ['fmt', '--all', '--', '--check'])
 run('clippy', 'cargo', ['clippy', '--workspace', '--all-targets', '--', '-D', 'warnings'])
 run('cargo test', 'cargo', ['test', '--workspace'], { parse: cargoCounts })
 if (built) {
-  for (const mode of ['inline', 'threaded']) {
-    // Threaded with 2 shards, so cross-shard placement and hand-off are exercised too.
-    const env = mode === 'threaded' ? { NETPOLL_MODE: mode, NETPOLL_POLLERS: '2' } : { NETPOLL_MODE: mode }
-    run(`ava (${mode})`, 'npx', ['ava', '--tap'], { env, parse: tapCounts })
+  for (const node of nodeBinaries()) {
+    for (const mode of ['inline', 'threaded']) {
+      // Threaded with 2 shards, so cross-shard placement and hand-off are exercised too.
+      const env = mode === 'threaded' ? { NETPOLL_MODE: mode, NETPOLL_POLLERS: '2' } : { NETPOLL_MODE: mode }
+      // ava's workers run on process.execPath, and PATH makes `node` in tests the same binary.
+      env.PATH = `${dirname(node.path)}:${process.env.PATH}`
+      run(`ava (${node.label}, ${mode})`, node.path, [AVA, '--tap'], { env, parse: tapCounts })
+    }
   }
 }
-if (process.env.NETPOLL_CI === '1') {
+if (CI) {
   // CI also proves the packages install and the workflows are valid.
   run('test:pack', 'npm', ['run', 'test:pack'])
   run('lint:workflows', 'npm', ['run', 'lint:workflows'])
