@@ -2,7 +2,7 @@
 // for, with ERR_UNSUPPORTED_NODE naming both versions, instead of loading the addon and dying
 // later on a missing symbol. Each case is a child process on the built package whose
 // `process.versions.napi` is redefined before netpoll is required.
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -29,7 +29,7 @@ interface Outcome {
  * Requires netpoll in a child whose process.versions.napi is `napi` (undefined: removed), and
  * returns what happened; the child itself must exit normally (no crash).
  */
-function requireWithNapi(t: import('ava').ExecutionContext, napi: string | undefined, env: NodeJS.ProcessEnv = {}): Outcome {
+function requireWithNapi(t: ExecutionContext, napi: string | undefined, env: NodeJS.ProcessEnv = {}): Outcome {
   const fake =
     napi === undefined
       ? `delete process.versions.napi`

@@ -6,7 +6,7 @@
 // `N passed, M failed`. A line that could not be fetched is listed as NOT TESTED: a warning
 // locally, a failure in CI (NETPOLL_CI=1). NETPOLL_NODE_LINES=22,24 (or `none`) narrows the
 // fetched lines for a quicker local run; the lines left out are listed as not tested too.
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { cacheDir, NODE_LINES, nodeLines, OWN_LINE, PACKAGE } from './node-lines.mjs'
@@ -19,24 +19,80 @@ let broken = false
 const CI = process.env.NETPOLL_CI === '1'
 const AVA = join(dirname(fileURLToPath(import.meta.url)), '..', 'node_modules', 'ava', 'entrypoints', 'cli.mjs')
 
-function run(name, cmd, args, { env = {}, parse } = {}) {
+/**
+ * ava prints a line for each finished test; this long without any output means a test hung.
+ * ava's own `timeout` cannot be relied on: it is ignored while a test's t.timeout() window is
+ * open, and when it fires inside one it is never armed again. On a hang, the runner kills ava's
+ * workers (ava then reports each one's file as `exited due to SIGKILL` and ends normally), so a
+ * hang costs this long and is named, instead of holding the run until CI's time runs out.
+ */
+const HANG_MS = 180_000
+
+/** The pids of the direct children of `pid` (ava's workers), via pgrep. */
+function childrenOf(pid) {
+  const r = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+  return (r.stdout ?? '').split(/\s+/).filter(Boolean).map(Number)
+}
+
+/**
+ * Runs one step, its output shown as it comes; counts its tests with `parse`; adds its line
+ * (and one per failed test) to the summary. With `hangMs`, a step silent that long has its
+ * child's children killed (see HANG_MS), and the step fails.
+ */
+async function run(name, cmd, args, { env = {}, parse, hangMs } = {}) {
   process.stdout.write(`\n=== ${name}: ${cmd} ${args.join(' ')}\n`)
   const started = Date.now()
-  const r = spawnSync(cmd, args, { env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 1 << 28 })
-  process.stdout.write(r.stdout ?? '')
-  process.stderr.write(r.stderr ?? '')
+  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  let err = ''
+  let hung = false
+  const watchdog = hangMs
+    ? setTimeout(() => {
+        hung = true
+        const workers = childrenOf(child.pid)
+        process.stdout.write(`\n!!! ${name}: no output for ${hangMs / 1000} s, a test hung: killing the workers ${workers.join(', ') || '(none found)'}\n`)
+        for (const pid of workers) {
+          try {
+            process.kill(pid, 'SIGKILL')
+          } catch {
+            // already gone
+          }
+        }
+        // If it still does not end, the step's own process goes too.
+        setTimeout(() => child.kill('SIGKILL'), 30_000).unref()
+      }, hangMs)
+    : null
+  child.stdout.setEncoding('utf8').on('data', (d) => {
+    out += d
+    process.stdout.write(d)
+    watchdog?.refresh()
+  })
+  child.stderr.setEncoding('utf8').on('data', (d) => {
+    err += d
+    process.stderr.write(d)
+    watchdog?.refresh()
+  })
+  const status = await new Promise((resolve) => {
+    child.on('error', (e) => {
+      err += `${e.message}\n`
+      resolve(null)
+    })
+    child.on('close', (code) => resolve(code))
+  })
+  clearTimeout(watchdog)
   let counts = null
-  if (parse) counts = parse(`${r.stdout}\n${r.stderr}`)
+  if (parse) counts = parse(`${out}\n${err}`)
   if (counts) {
     passed += counts.passed
     failed += counts.failed
   }
-  const ok = r.status === 0
+  const ok = status === 0 && !hung
   if (!ok) broken = true
   const secs = Math.round((Date.now() - started) / 1000)
-  steps.push(`${ok ? 'ok  ' : 'FAIL'} ${name}${counts ? ` (${counts.passed} passed, ${counts.failed} failed)` : ''}, ${secs} s`)
+  const note = hung ? ` (hung: no output for ${hangMs / 1000} s; its workers were killed)` : ''
+  steps.push(`${ok ? 'ok  ' : 'FAIL'} ${name}${counts ? ` (${counts.passed} passed, ${counts.failed} failed)` : ''}, ${secs} s${note}`)
   // Name each failed test in the summary too, where a truncated log still shows it.
-  for (const m of `${r.stdout}\n${r.stderr}`.matchAll(/^(not ok \d+ - .*|test .* \.\.\. FAILED)$/gm)) steps.push(`       ${m[1]}`)
+  for (const m of `${out}\n${err}`.matchAll(/^(not ok \d+ - .*|test .* \.\.\. FAILED)$/gm)) steps.push(`       ${m[1]}`)
   return ok
 }
 
@@ -95,10 +151,10 @@ function nodeBinaries() {
   return nodes
 }
 
-const built = run('build', 'npm', ['run', 'build'])
-run('rustfmt', 'cargo', ['fmt', '--all', '--', '--check'])
-run('clippy', 'cargo', ['clippy', '--workspace', '--all-targets', '--', '-D', 'warnings'])
-run('cargo test', 'cargo', ['test', '--workspace'], { parse: cargoCounts })
+const built = await run('build', 'npm', ['run', 'build'])
+await run('rustfmt', 'cargo', ['fmt', '--all', '--', '--check'])
+await run('clippy', 'cargo', ['clippy', '--workspace', '--all-targets', '--', '-D', 'warnings'])
+await run('cargo test', 'cargo', ['test', '--workspace'], { parse: cargoCounts })
 if (built) {
   for (const node of nodeBinaries()) {
     for (const mode of ['inline', 'threaded']) {
@@ -106,15 +162,15 @@ if (built) {
       const env = mode === 'threaded' ? { NETPOLL_MODE: mode, NETPOLL_POLLERS: '2' } : { NETPOLL_MODE: mode }
       // ava's workers run on process.execPath, and PATH makes `node` in tests the same binary.
       env.PATH = `${dirname(node.path)}:${process.env.PATH}`
-      run(`ava (${node.label}, ${mode})`, node.path, [AVA, '--tap'], { env, parse: tapCounts })
+      await run(`ava (${node.label}, ${mode})`, node.path, [AVA, '--tap'], { env, parse: tapCounts, hangMs: HANG_MS })
     }
   }
 }
 if (CI) {
   // CI also proves the packages install and the workflows are valid.
-  run('test:pack', 'npm', ['run', 'test:pack'])
-  run('lint:workflows', 'npm', ['run', 'lint:workflows'])
-  run('bench smoke', 'npm', ['run', 'bench', '--', '--quick'])
+  await run('test:pack', 'npm', ['run', 'test:pack'])
+  await run('lint:workflows', 'npm', ['run', 'lint:workflows'])
+  await run('bench smoke', 'npm', ['run', 'bench', '--', '--quick'])
 }
 console.log('\n=== summary')
 for (const s of steps) console.log(s)
