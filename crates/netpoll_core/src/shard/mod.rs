@@ -232,19 +232,24 @@ impl Shard {
                 continue; // stale: the connection closed and its slot moved on
             };
             self.current = Some(id);
+            // Recorded before anything reads: the FIN raises no further edge, so a short
+            // read in this event (the connect's, or the one below) must not mean "drained".
+            if event.is_read_closed() || event.is_error() {
+                if let Some(conn) = self.conns.get_mut(id) {
+                    conn.hup_seen = true;
+                }
+            }
             if state == ConnState::Connecting {
                 if event.is_writable() || event.is_error() || event.is_write_closed() {
                     self.finish_connect(id, sink);
+                    if event.is_error() || (event.is_read_closed() && event.is_write_closed()) {
+                        self.hung_up(id, sink);
+                    }
                 }
                 continue;
             }
             if event.is_writable() || event.is_error() {
                 self.write_ready(id, sink);
-            }
-            if event.is_read_closed() || event.is_error() {
-                if let Some(conn) = self.conns.get_mut(id) {
-                    conn.hup_seen = true;
-                }
             }
             if event.is_readable() || event.is_read_closed() || event.is_error() {
                 self.read_ready(id, sink);
