@@ -68,6 +68,8 @@ fn a_full_unix_backlog_waits_for_the_timeout() {
     });
     let e = connected(&log, id).unwrap().unwrap_err();
     assert_eq!(e.code, "ETIMEDOUT");
+    assert_eq!(e.errno, Some(libc::ETIMEDOUT));
+    assert_eq!(e.syscall, Some("connect"));
     // Never early: the dial waited (retrying) for its whole timeout.
     assert!(start.elapsed() >= Duration::from_millis(150));
     run_for(&mut shard, &mut log, Duration::from_millis(30));

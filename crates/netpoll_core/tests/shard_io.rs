@@ -321,3 +321,31 @@ fn output_limit_fails_the_write_and_closes() {
     run_for(&mut shard, &mut log, Duration::from_millis(30));
     assert!(log.of(RecordKind::Closed, id).is_empty());
 }
+
+/// An empty write (an empty body, `malloc(0)` then `flush()`) is a no-op: the connection
+/// stays open; behind queued output it is covered by that output's `flushed`.
+#[test]
+fn an_empty_write_is_a_no_op() {
+    let (mut shard, _, addr) = shard_with_listener(ShardConfig::default());
+    let mut log = Log::default();
+    let mut client = tcp_client(addr, Some(4096));
+    let id = next_accepted(&mut shard, &mut log, 0);
+    assert_eq!(shard.write(id, &[b""]), Ok(WriteStatus::Done));
+    assert_eq!(shard.write(id, &[b"", b""]), Ok(WriteStatus::Done));
+    assert_eq!(shard.write(id, &[]), Ok(WriteStatus::Done));
+    assert!(shard.is_active(id));
+    assert_eq!(shard.write(id, &[b"", b"ab", b"", b"c"]), Ok(WriteStatus::Done));
+    let mut got = [0u8; 3];
+    client.read_exact(&mut got).expect("read");
+    assert_eq!(&got, b"abc");
+    // Behind queued output: queued, not done (its flush must wait for that output).
+    socket2::SockRef::from(shard.stream(id).expect("stream"))
+        .set_send_buffer_size(4096)
+        .expect("SO_SNDBUF");
+    let big = vec![1u8; 4 << 20];
+    let Ok(WriteStatus::Queued(n)) = shard.write(id, &[&big]) else {
+        panic!("4 MiB were taken at once");
+    };
+    assert_eq!(shard.write(id, &[b""]), Ok(WriteStatus::Queued(n)));
+    assert!(shard.is_active(id));
+}

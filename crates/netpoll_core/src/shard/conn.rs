@@ -46,9 +46,13 @@ pub(crate) struct Conn {
     /// Idle timeout in ms (0 = none) and its timer.
     pub idle_ms: u64,
     pub idle_timer: Option<TimerId>,
-    /// Write timeout in ms (0 = none); its timer runs while output is queued.
+    /// Write timeout in ms (0 = none); its timer runs while output is queued and fires
+    /// only after that long without a byte written (see `write_progress`).
     pub write_ms: u64,
     pub write_timer: Option<TimerId>,
+    /// Last time (shard clock, ms) queued output made progress: bytes were written, or the
+    /// write timer was armed. The write timer's deadline is this + the period.
+    pub write_progress: u64,
     /// The read timer armed by the owner while a read waits for bytes.
     pub read_timer: Option<TimerId>,
     /// The dial timer while `Connecting`.
@@ -77,6 +81,7 @@ impl Conn {
             idle_timer: None,
             write_ms: 0,
             write_timer: None,
+            write_progress: now,
             read_timer: None,
             dial_timer: None,
             dial_retry: None,

@@ -345,6 +345,7 @@ impl Shard {
     /// Closes `id` at once, by its owner's wish: reports nothing. Output still queued is
     /// written first (bounded by the write timeout) unless `abort` is set.
     pub fn close(&mut self, id: ConnId, abort: bool) {
+        let now = self.now_ms();
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
@@ -368,6 +369,7 @@ impl Shard {
             self.timers.cancel(t);
         }
         if rearm {
+            conn.write_progress = now;
             let timer = self.arm(linger, TimerKey::Write(id));
             self.conns.get_mut(id).expect("live").write_timer = Some(timer);
         }
@@ -388,16 +390,27 @@ impl Shard {
         Some(conn)
     }
 
-    /// Closes `id` because of `error` (or a clean end when `None`) and reports it.
+    /// Closes `id` because of `error` (or a clean end when `None`) and reports it: as the
+    /// failed result of its dial if it was still connecting (a dial's owner knows it only
+    /// by that result), else as `closed`.
     fn fail(&mut self, id: ConnId, error: Option<NetError>, sink: &mut dyn EventSink) {
         let Some(conn) = self.discard(id) else {
             return;
         };
-        if conn.state == ConnState::Closing {
-            return; // its owner closed it already and expects no report
+        match conn.state {
+            ConnState::Closing => {} // its owner closed it already and expects no report
+            ConnState::Connecting => {
+                self.stats.events += 1;
+                let e = error.unwrap_or_else(|| {
+                    NetError::new("ERR_CONN_CLOSED", "the connection closed while connecting")
+                });
+                sink.connected(id, Err(e));
+            }
+            ConnState::Open => {
+                self.stats.events += 1;
+                sink.closed(id, error);
+            }
         }
-        self.stats.events += 1;
-        sink.closed(id, error);
     }
 
     /// Closes every connection and listener at once (shutdown deadline, or teardown),
