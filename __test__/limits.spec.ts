@@ -3,7 +3,8 @@
 // backpressure gets ERR_OUTPUT_LIMIT instead of growing without bound.
 import test from 'ava'
 import { createHash } from 'node:crypto'
-import { configure, Connection, createListener, EventLoop, NetpollError } from '../index'
+import * as net from 'node:net'
+import { configure, Connection, createListener, dial, EventLoop, NetpollError } from '../index'
 import { netConnect, until } from './helpers'
 
 const HWM = 256 << 10
@@ -80,6 +81,34 @@ test('a writer that ignores backpressure gets ERR_OUTPUT_LIMIT and its connectio
   t.true(writeError === undefined || ['ERR_OUTPUT_LIMIT', 'ERR_CONN_CLOSED'].includes(writeError.code))
   s.destroy()
   await loop.shutdown({ timeout: 1000 })
+})
+
+// A connection that always has a newer flush outstanding (each flush awaited only after the
+// next one started, as a mux with async handlers does): sent bytes stop counting against
+// maxOutput when their own flush settles, not only when no flush is left.
+test('flushes overlapping forever pass many times maxOutput without ERR_OUTPUT_LIMIT', async (t) => {
+  let got = 0
+  const server = net.createServer((s) => s.on('data', (d: Buffer) => (got += d.length)))
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const conn = await dial('tcp', `127.0.0.1:${(server.address() as net.AddressInfo).port}`)
+  const CHUNK = 128 << 10
+  const ROUNDS = 8 * (MAX_OUTPUT / CHUNK) // 8 MiB through a 1 MiB cap
+  try {
+    let previous: Promise<void> | null = null
+    for (let i = 0; i < ROUNDS; i++) {
+      conn.writer.writeBinary(Buffer.alloc(CHUNK))
+      const flush = conn.writer.flush()
+      if (previous) await previous
+      previous = flush
+    }
+    await previous
+    await until(() => got === ROUNDS * CHUNK, 10_000)
+    t.true(conn.isActive())
+    t.is(conn.stats().bytesQueued, 0)
+  } finally {
+    conn.close()
+    server.close()
+  }
 })
 
 test('a declared length over maxFrame is refused at once, before any byte is buffered for it', async (t) => {

@@ -20,7 +20,11 @@ export interface EventLoopOptions {
   onError?: (error: unknown, conn: Connection) => void
   /** Read timeout of every connection, in ms (0 = none, the default). */
   readTimeout?: number
-  /** Write timeout of every connection, in ms (0 = none, the default). */
+  /**
+   * Write timeout of every connection, in ms (0 = none, the default): closed with
+   * `ERR_WRITE_TIMEOUT` when flushed output makes no progress for this long (see
+   * `Connection.setWriteTimeout`).
+   */
   writeTimeout?: number
   /** Idle timeout of every connection, in ms (0 = none, the default): a real close. */
   idleTimeout?: number

@@ -2,7 +2,7 @@ import test, { ExecutionContext } from 'ava'
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { chmodSync, existsSync, mkdtempSync } from 'node:fs'
 import * as net from 'node:net'
-import { tmpdir } from 'node:os'
+import { constants as osConstants, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Connection, createListener, dial, Dialer, EventLoop, NetpollError, stats } from '../../index'
 import { frame, framedEcho, until } from '../helpers'
@@ -48,6 +48,8 @@ test('ETIMEDOUT when SYNs are dropped (full backlog), with address and port', as
     const [, port] = hole.address.split(':')
     const e = await t.throwsAsync<NetpollError>(dial('tcp', hole.address, { timeout: 200 }))
     t.is(e?.code, 'ETIMEDOUT')
+    t.is(e?.syscall, 'connect')
+    t.is(e?.errno, -osConstants.errno.ETIMEDOUT) // negative, as in Node
     t.is(e?.address, '127.0.0.1')
     t.is(e?.port, Number(port))
     // Dialer: the per-call timeout overrides the dialer's.
@@ -67,6 +69,8 @@ test('unix: the timeout holds when the backlog is full (ETIMEDOUT)', async (t) =
     const start = Date.now()
     const e = await t.throwsAsync<NetpollError>(dial('unix', path, { timeout: 200 }))
     t.is(e?.code, 'ETIMEDOUT')
+    t.is(e?.syscall, 'connect')
+    t.is(e?.errno, -osConstants.errno.ETIMEDOUT) // negative, as in Node
     t.is(e?.address, path)
     t.true(Date.now() - start >= 195, 'not before the timeout') // timers round to whole ms
   } finally {

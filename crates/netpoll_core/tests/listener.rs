@@ -353,7 +353,10 @@ fn an_accept_error_is_reported_and_the_backlog_still_served() {
         assert_eq!(libc::dup2(saved, fd), fd);
         libc::close(saved);
     }
-    let e = log.all(RecordKind::ListenerError)[0].error.clone().expect("error");
+    let e = log.all(RecordKind::ListenerError)[0]
+        .error
+        .clone()
+        .expect("error");
     assert_eq!(e.syscall, Some("accept"));
     // No new connect: the waiting one is accepted all the same.
     run_until(&mut shard, &mut log, "accepted", |l| {

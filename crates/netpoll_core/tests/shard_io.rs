@@ -334,7 +334,10 @@ fn an_empty_write_is_a_no_op() {
     assert_eq!(shard.write(id, &[b"", b""]), Ok(WriteStatus::Done));
     assert_eq!(shard.write(id, &[]), Ok(WriteStatus::Done));
     assert!(shard.is_active(id));
-    assert_eq!(shard.write(id, &[b"", b"ab", b"", b"c"]), Ok(WriteStatus::Done));
+    assert_eq!(
+        shard.write(id, &[b"", b"ab", b"", b"c"]),
+        Ok(WriteStatus::Done)
+    );
     let mut got = [0u8; 3];
     client.read_exact(&mut got).expect("read");
     assert_eq!(&got, b"abc");

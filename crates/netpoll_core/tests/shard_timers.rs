@@ -183,8 +183,16 @@ fn write_timeout_spares_a_slow_peer_that_keeps_reading() {
     run_until(&mut shard, &mut log, "flushed or closed", |l| {
         !l.of(RecordKind::Flushed, id).is_empty() || !l.of(RecordKind::Closed, id).is_empty()
     });
-    assert!(log.of(RecordKind::Closed, id).is_empty(), "{:?}", log.events);
-    assert!(log.of(RecordKind::Timeout, id).is_empty(), "{:?}", log.events);
+    assert!(
+        log.of(RecordKind::Closed, id).is_empty(),
+        "{:?}",
+        log.events
+    );
+    assert!(
+        log.of(RecordKind::Timeout, id).is_empty(),
+        "{:?}",
+        log.events
+    );
     assert_eq!(reader.join().expect("reader"), len);
     assert!(start.elapsed() > timeout * 3, "the peer was not slow");
     assert!(shard.is_active(id));
@@ -211,8 +219,16 @@ fn a_closing_connection_whose_output_stalls_reports_nothing() {
         assert!(Instant::now() < deadline, "the closing connection stayed");
         step(&mut shard, &mut log);
     }
-    assert!(log.of(RecordKind::Timeout, id).is_empty(), "{:?}", log.events);
-    assert!(log.of(RecordKind::Closed, id).is_empty(), "{:?}", log.events);
+    assert!(
+        log.of(RecordKind::Timeout, id).is_empty(),
+        "{:?}",
+        log.events
+    );
+    assert!(
+        log.of(RecordKind::Closed, id).is_empty(),
+        "{:?}",
+        log.events
+    );
     assert_eq!(shard.stats().bytes_queued, 0);
 }
 

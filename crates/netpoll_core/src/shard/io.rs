@@ -11,7 +11,6 @@ use std::io::{self, IoSlice, Read, Write};
 use bytes::Bytes;
 
 use super::conn::ConnState;
-use super::timers::TimerKey;
 use super::Shard;
 use crate::error::NetError;
 use crate::event::{ConnId, EventSink};
@@ -272,10 +271,8 @@ impl Shard {
         self.stats.bytes_queued += remainder;
         let queued = conn.output_len;
         if conn.write_timer.is_none() && conn.write_ms > 0 {
-            conn.write_progress = now;
             let ms = conn.write_ms;
-            let timer = self.arm(ms, TimerKey::Write(id));
-            self.conns.get_mut(id).expect("live").write_timer = Some(timer);
+            self.arm_write_timer(id, ms);
         }
         Ok(WriteStatus::Queued(queued))
     }

@@ -345,7 +345,6 @@ impl Shard {
     /// Closes `id` at once, by its owner's wish: reports nothing. Output still queued is
     /// written first (bounded by the write timeout) unless `abort` is set.
     pub fn close(&mut self, id: ConnId, abort: bool) {
-        let now = self.now_ms();
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
@@ -369,9 +368,7 @@ impl Shard {
             self.timers.cancel(t);
         }
         if rearm {
-            conn.write_progress = now;
-            let timer = self.arm(linger, TimerKey::Write(id));
-            self.conns.get_mut(id).expect("live").write_timer = Some(timer);
+            self.arm_write_timer(id, linger);
         }
     }
 

@@ -5,6 +5,7 @@ use super::conn::ConnState;
 use super::{Shard, CLOSE_LINGER_MS};
 use crate::error::NetError;
 use crate::event::{ConnId, EventSink, ListenerId, TimeoutKind};
+use crate::sys;
 use crate::timer::TimerId;
 
 /// What a timer of the shard's wheel is for.
@@ -66,17 +67,25 @@ impl Shard {
     /// [`TimeoutKind::Write`] and closed with `ERR_WRITE_TIMEOUT`. A slow peer that keeps
     /// reading is not timed out, however long its output takes.
     pub fn set_write_timeout(&mut self, id: ConnId, ms: u64) {
-        let now = self.now_ms();
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
         conn.write_ms = ms;
         if ms > 0 && conn.write_timer.is_none() && !conn.output.is_empty() {
             // Output is queued already: the period counts from now.
-            conn.write_progress = now;
-            let timer = self.arm(ms, TimerKey::Write(id));
-            self.conns.get_mut(id).expect("live").write_timer = Some(timer);
+            self.arm_write_timer(id, ms);
         }
+    }
+
+    /// Starts the write timer of `id` (live, with output queued): its period of no progress
+    /// counts from now.
+    pub(super) fn arm_write_timer(&mut self, id: ConnId, ms: u64) {
+        let now = self.now_ms();
+        let conn = self.conns.get_mut(id).expect("live");
+        conn.write_progress = now;
+        conn.kernel_unsent = sys::unsent_bytes(&conn.stream).unwrap_or(0);
+        let timer = self.arm(ms, TimerKey::Write(id));
+        self.conns.get_mut(id).expect("live").write_timer = Some(timer);
     }
 
     pub(super) fn expire_timers(&mut self, sink: &mut dyn EventSink) {
@@ -126,9 +135,20 @@ impl Shard {
         if period == 0 || conn.output.is_empty() {
             return; // the timeout was turned off, or the output left meanwhile
         }
+        // The peer took bytes out of the kernel since the last look: that is progress too,
+        // though no room for more of ours opened yet (a slow reader behind large buffers).
+        if let Ok(unsent) = sys::unsent_bytes(&conn.stream) {
+            if unsent < conn.kernel_unsent {
+                conn.write_progress = now;
+            }
+            conn.kernel_unsent = unsent;
+        }
         let stalled_for = now.saturating_sub(conn.write_progress);
         if stalled_for < period {
-            let timer = self.arm(period - stalled_for, TimerKey::Write(id));
+            // Looked at again within a quarter period: a peer that stops is cut at most a
+            // quarter period after the timeout.
+            let next = (period - stalled_for).min((period / 4).max(1));
+            let timer = self.arm(next, TimerKey::Write(id));
             self.conns.get_mut(id).expect("live").write_timer = Some(timer);
             return;
         }

@@ -80,12 +80,24 @@ fn writes_that_cross_a_reset_leave_no_write_sequence() {
     assert_eq!(r.tracked().0, 0, "closed records forget the sequences");
     // Responses flushed by JS before it saw the `closed` records.
     for (seq, id) in ids.iter().enumerate() {
-        r.apply(Command::Write(*id, vec![Bytes::from_static(b"late")], seq as u32 + 2));
+        r.apply(Command::Write(
+            *id,
+            vec![Bytes::from_static(b"late")],
+            seq as u32 + 2,
+        ));
     }
     r.publish();
-    assert_eq!(r.tracked().0, 0, "a write to a closed connection is not tracked");
+    assert_eq!(
+        r.tracked().0,
+        0,
+        "a write to a closed connection is not tracked"
+    );
     for id in &ids {
-        assert_eq!(outbox_count(&r, RecordKind::Closed, *id), 1, "closed once only");
+        assert_eq!(
+            outbox_count(&r, RecordKind::Closed, *id),
+            1,
+            "closed once only"
+        );
     }
 }
 
