@@ -111,6 +111,32 @@ test('flushes overlapping forever pass many times maxOutput without ERR_OUTPUT_L
   }
 })
 
+// The same, deterministically: the engine reports a flush done (as the threaded reactor
+// does by sequence number) while a newer flush is still pending; its own bytes stop
+// counting at once. Before, they counted until no flush was left, and the write below
+// failed with ERR_OUTPUT_LIMIT.
+test('a settled flush takes its own bytes off the output count while a newer one is pending', async (t) => {
+  const server = net.createServer((s) => s.resume())
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const conn = await dial('tcp', `127.0.0.1:${(server.address() as net.AddressInfo).port}`)
+  try {
+    conn.writer.writeBinary(Buffer.alloc(MAX_OUTPUT - (256 << 10)))
+    const first = conn.writer.flush()
+    conn.writer.writeBinary(Buffer.alloc(128 << 10))
+    const second = conn.writer.flush()
+    conn.flushed(1) // the record the engine hands over when the first flush's bytes left
+    await first
+    t.is(conn.stats().bytesQueued, 128 << 10)
+    t.notThrows(() => conn.writer.writeBinary(Buffer.alloc(512 << 10)))
+    await Promise.all([second, conn.writer.flush()])
+    t.is(conn.stats().bytesQueued, 0)
+    t.true(conn.isActive())
+  } finally {
+    conn.close()
+    server.close()
+  }
+})
+
 test('a declared length over maxFrame is refused at once, before any byte is buffered for it', async (t) => {
   const ln = await createListener('tcp', '127.0.0.1:0')
   const errors: string[] = []
