@@ -28,7 +28,7 @@ pub enum TimeoutKind {
     /// A read waited longer than the read timeout. The connection stays open (as in netpoll):
     /// the waiting read fails with `ERR_READ_TIMEOUT`.
     Read,
-    /// Queued output could not be written within the write timeout: the connection is closed
+    /// Queued output made no progress for the write timeout: the connection is closed
     /// with `ERR_WRITE_TIMEOUT`.
     Write,
     /// Nothing was read or written for the idle timeout: the connection is closed with

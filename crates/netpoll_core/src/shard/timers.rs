@@ -62,10 +62,11 @@ impl Shard {
         }
     }
 
-    /// Sets the write timeout of `id` (0 = none): when queued output makes no progress (not
-    /// a byte taken by the kernel) for `ms`, the connection is reported with
-    /// [`TimeoutKind::Write`] and closed with `ERR_WRITE_TIMEOUT`. A slow peer that keeps
-    /// reading is not timed out, however long its output takes.
+    /// Sets the write timeout of `id` (0 = none): when queued output makes no progress for
+    /// `ms` — no byte written to the socket, and none taken by the peer from the socket's
+    /// buffers — the connection is reported with [`TimeoutKind::Write`] and closed with
+    /// `ERR_WRITE_TIMEOUT`. A slow peer that keeps reading is not timed out, however long
+    /// its output takes; one that stops is cut within a quarter of `ms` after the timeout.
     pub fn set_write_timeout(&mut self, id: ConnId, ms: u64) {
         let Some(conn) = self.conns.get_mut(id) else {
             return;
