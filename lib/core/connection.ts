@@ -239,8 +239,11 @@ export class Connection {
   }
 
   /**
-   * How long flushed output may wait for the kernel, in ms (0 = forever). When it passes, the
-   * connection is closed with `ERR_WRITE_TIMEOUT`.
+   * The write timeout, in ms (0 = none, the default): when flushed output makes no progress
+   * for this long — no byte of it written to the socket and none taken by the peer from the
+   * socket's buffers — the connection is closed with `ERR_WRITE_TIMEOUT` (pending flushes
+   * reject with it). A peer that reads slowly but steadily is never cut, however long a large
+   * flush takes; one that stops reading is (within a quarter of the timeout after it).
    */
   setWriteTimeout(ms: number): void {
     if (!this.closed) this.engine.setTimer(this, TIMER_WRITE, checkMs(ms))

@@ -27,7 +27,11 @@ export interface EventLoopOptions {
    * a read waits for, not moved by bytes arriving meanwhile (see `Connection.setReadTimeout`).
    */
   readTimeout?: number
-  /** Write timeout of every connection, in ms (0 = none, the default). */
+  /**
+   * Write timeout of every connection, in ms (0 = none, the default): closed with
+   * `ERR_WRITE_TIMEOUT` when flushed output makes no progress for this long (see
+   * `Connection.setWriteTimeout`).
+   */
   writeTimeout?: number
   /** Idle timeout of every connection, in ms (0 = none, the default): a real close. */
   idleTimeout?: number

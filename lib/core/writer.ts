@@ -19,6 +19,8 @@ export interface WriterOwner {
 
 interface PendingFlush {
   seq: number
+  /** Bytes this flush handed over (0 for one that only waits for an earlier flush). */
+  bytes: number
   resolve: () => void
   reject: (e: Error) => void
 }
@@ -40,11 +42,17 @@ export class Writer {
   private pendingBytes = 0
   /** Buffers flushed and waiting for the batched write (taken by {@link Writer.takeSubmitted}). @internal */
   submitted: Buffer[] = NO_BUFFERS
-  /** Bytes handed over by flushes and not yet confirmed written. @internal */
+  /**
+   * Bytes handed over by flushes and not yet confirmed written: the sum over the pending
+   * flushes, each taken off when its own flush settles (not only when none is left: a
+   * connection that always has a newer flush outstanding must not count sent bytes). @internal
+   */
   inFlight = 0
   /** Bytes handed over by all flushes so far. @internal */
   flushedTotal = 0
   private seq = 0
+  /** The sequence number of the last flush taken for a batched write. */
+  private sentSeq = 0
   private flushes: PendingFlush[] = NO_FLUSHES
 
   /** @internal */
@@ -163,18 +171,18 @@ export class Writer {
       if (this.flushes.length === 0) return Promise.resolve()
       // Nothing new: settle together with the latest flush still in flight.
       const seq = this.seq
-      return new Promise<void>((resolve, reject) => this.queueFlush({ seq, resolve, reject }))
-    } else {
-      if (this.submitted === NO_BUFFERS) this.submitted = this.pending
-      else for (const b of this.pending) this.submitted.push(b)
-      this.inFlight += this.pendingBytes
-      this.flushedTotal += this.pendingBytes
-      this.pending = []
-      this.pendingBytes = 0
-      this.owner.scheduleFlush()
+      return new Promise<void>((resolve, reject) => this.queueFlush({ seq, bytes: 0, resolve, reject }))
     }
+    const bytes = this.pendingBytes
+    if (this.submitted === NO_BUFFERS) this.submitted = this.pending
+    else for (const b of this.pending) this.submitted.push(b)
+    this.inFlight += bytes
+    this.flushedTotal += bytes
+    this.pending = []
+    this.pendingBytes = 0
+    this.owner.scheduleFlush()
     const seq = ++this.seq
-    return new Promise<void>((resolve, reject) => this.queueFlush({ seq, resolve, reject }))
+    return new Promise<void>((resolve, reject) => this.queueFlush({ seq, bytes, resolve, reject }))
   }
 
   private queueFlush(f: PendingFlush): void {
@@ -186,6 +194,7 @@ export class Writer {
   takeSubmitted(): Buffer[] {
     const out = this.submitted
     this.submitted = NO_BUFFERS
+    this.sentSeq = this.seq
     return out
   }
 
@@ -194,15 +203,18 @@ export class Writer {
     return this.seq
   }
 
-  /** The kernel took everything up to flush `seq` (0: everything flushed so far). @internal */
+  /**
+   * The kernel took everything up to flush `seq` (0: every flush handed to the native side
+   * so far; flushes still waiting for the batched write are not covered). @internal
+   */
   flushed(seq: number): void {
-    while (this.flushes.length > 0 && (seq === 0 || this.flushes[0].seq <= seq)) {
-      ;(this.flushes.shift() as PendingFlush).resolve()
+    const upTo = seq === 0 ? this.sentSeq : seq
+    while (this.flushes.length > 0 && this.flushes[0].seq <= upTo) {
+      const f = this.flushes.shift() as PendingFlush
+      this.inFlight -= f.bytes
+      f.resolve()
     }
-    if (this.flushes.length === 0) {
-      this.flushes = NO_FLUSHES // let the array that grew go
-      if (this.submitted.length === 0) this.inFlight = 0
-    }
+    if (this.flushes.length === 0) this.flushes = NO_FLUSHES // let the array that grew go
   }
 
   /** The connection failed or closed: every waiting flush fails with `error` (`ERR_CONN_CLOSED` when null). @internal */

@@ -2,11 +2,19 @@
 //!
 //! # Memory layout
 //!
-//! [`Batch::bytes`] holds the bytes read from every connection of the batch, back to back. `records`
-//! holds [`RECORD_LEN`] `u32`s per event: `[kind, index, generation, a, b]`, whose `a`/`b`
-//! depend on the kind (see [`RecordKind`]). Errors are kept aside in `errors`, named from a
-//! record by their position + 1 (0 = no error). The driver copies those bytes into one JS-owned
-//! Buffer, so every view JS takes of it stays valid for as long as JS holds it.
+//! [`Batch::bytes`] holds the bytes read from every connection of the batch, back to back, in
+//! memory the batch owns and reuses from one batch to the next (never handed out itself).
+//! `records` holds [`RECORD_LEN`] `u32`s per event: `[kind, index, generation, a, b]`, whose
+//! `a`/`b` depend on the kind (see [`RecordKind`]); a data record names its bytes by offset
+//! and length. Errors are kept aside in `errors`, named from a record by their position + 1
+//! (0 = no error).
+//!
+//! A driver hands the bytes on in memory of the consumer's own, never as a view of this
+//! batch: the Node binding copies them into JS-owned Buffers (the threaded engine, for each
+//! batch it takes from a reactor), or has the shard read straight into JS-owned memory it
+//! lends for the round, with this batch keeping only the records
+//! ([`LentSink`](crate::lent_sink::LentSink), inline engine). Either way a view JS keeps
+//! stays valid however long it keeps it, and the batch's memory is free for the next round.
 
 use crate::error::NetError;
 use crate::event::{ConnId, EventSink, ListenerId, TimeoutKind};

@@ -329,20 +329,9 @@ impl Reactor {
                     self.shard.cancel_dial(id, &mut self.batch);
                 }
             }
-            Command::Write(id, bufs, seq) => {
-                self.write_seq.insert(id, seq);
-                match self.shard.write_bytes(id, &bufs) {
-                    Ok(WriteStatus::Done) => {
-                        self.batch.push(RecordKind::Flushed, id, 0, seq.max(1))
-                    }
-                    Ok(WriteStatus::Queued(_)) => {}
-                    // Closed since: the owner learns it from the `closed` record.
-                    Err(e) if e.code == "ERR_CONN_CLOSED" => {}
-                    Err(e) => self.batch.closed(id, Some(e)),
-                }
-            }
+            Command::Write(id, bufs, seq) => self.write(id, &bufs, seq),
             Command::Close(id, abort) => {
-                self.write_seq.remove(&id);
+                self.forget(id);
                 self.shard.close(id, abort)
             }
             Command::PauseRead(id, paused) => self.shard.pause_read(id, paused),
@@ -351,8 +340,49 @@ impl Reactor {
             Command::IdleTimeout(id, ms) => self.shard.set_idle_timeout(id, ms),
             Command::WriteTimeout(id, ms) => self.shard.set_write_timeout(id, ms),
             Command::WithStream(id, f) => f(self.shard.stream(id)),
-            Command::CloseAll(reply) => reply(self.shard.close_all()),
+            Command::CloseAll(reply) => {
+                self.write_seq.clear();
+                self.batch.dial_tags.clear();
+                reply(self.shard.close_all())
+            }
         }
+    }
+
+    /// Applies a write. The sequence number is kept only for a connection that is still
+    /// open afterwards. A write that closes the connection (a socket error, the output
+    /// limit) reports it with a `closed` record; one that finds it closed already reports
+    /// nothing (its `closed` record went out before, or its owner closed it).
+    fn write(&mut self, id: ConnId, bufs: &[Bytes], seq: u32) {
+        let was_open = self.shard.stream(id).is_some();
+        match self.shard.write_bytes(id, bufs) {
+            Ok(status) => {
+                self.write_seq.insert(id, seq);
+                if status == WriteStatus::Done {
+                    self.batch.push(RecordKind::Flushed, id, 0, seq.max(1));
+                }
+            }
+            Err(e) => {
+                self.write_seq.remove(&id);
+                if was_open && self.shard.stream(id).is_none() {
+                    self.batch.closed(id, Some(e));
+                }
+            }
+        }
+    }
+
+    /// Drops what the reactor keeps for connection `id`, which its owner closes now: its
+    /// write sequence and, if it is still connecting, its dial tag (no `connected` record
+    /// follows a dial its owner closed).
+    fn forget(&mut self, id: ConnId) {
+        self.write_seq.remove(&id);
+        self.batch.dial_tags.retain(|(c, _)| *c != id);
+    }
+
+    /// Entries the reactor keeps per connection: write sequences and dial tags (tests
+    /// check that closed connections leave none behind).
+    #[cfg(test)]
+    fn tracked(&self) -> (usize, usize) {
+        (self.write_seq.len(), self.batch.dial_tags.len())
     }
 
     /// Starts a dial placed here by the group's policy.
@@ -423,3 +453,6 @@ impl Reactor {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

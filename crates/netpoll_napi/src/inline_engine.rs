@@ -148,6 +148,12 @@ impl InlineEngine {
         r
     }
 
+    /// Whether a batch is being delivered to JS now (its `run` is on the stack: the engine
+    /// must not be freed).
+    pub fn delivering(&self) -> bool {
+        self.inner.batch.try_borrow_mut().is_err()
+    }
+
     /// Whether the engine keeps the process alive.
     pub fn set_ref(&self, referenced: bool) {
         if let Some(poll) = &self.poll {

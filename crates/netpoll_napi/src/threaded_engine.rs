@@ -171,6 +171,15 @@ impl ThreadedEngine {
         Ok(())
     }
 
+    /// Whether a batch of any shard is being delivered to JS now (its `call_js` is on the
+    /// stack: the engine must not be freed).
+    pub fn delivering(&self) -> bool {
+        self.shards.iter().any(|(ctx, _)| {
+            // SAFETY: ctx is live until the engine releases its function in `destroy`.
+            unsafe { &**ctx }.batch.try_borrow_mut().is_err()
+        })
+    }
+
     /// Whether the engine keeps the process alive.
     pub fn set_ref(&self, referenced: bool) {
         for (_, tsfn) in &self.shards {

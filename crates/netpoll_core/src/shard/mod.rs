@@ -232,19 +232,24 @@ impl Shard {
                 continue; // stale: the connection closed and its slot moved on
             };
             self.current = Some(id);
+            // Recorded before anything reads: the FIN raises no further edge, so a short
+            // read in this event (the connect's, or the one below) must not mean "drained".
+            if event.is_read_closed() || event.is_error() {
+                if let Some(conn) = self.conns.get_mut(id) {
+                    conn.hup_seen = true;
+                }
+            }
             if state == ConnState::Connecting {
                 if event.is_writable() || event.is_error() || event.is_write_closed() {
                     self.finish_connect(id, sink);
+                    if event.is_error() || (event.is_read_closed() && event.is_write_closed()) {
+                        self.hung_up(id, sink);
+                    }
                 }
                 continue;
             }
             if event.is_writable() || event.is_error() {
                 self.write_ready(id, sink);
-            }
-            if event.is_read_closed() || event.is_error() {
-                if let Some(conn) = self.conns.get_mut(id) {
-                    conn.hup_seen = true;
-                }
             }
             if event.is_readable() || event.is_read_closed() || event.is_error() {
                 self.read_ready(id, sink);
@@ -363,8 +368,7 @@ impl Shard {
             self.timers.cancel(t);
         }
         if rearm {
-            let timer = self.arm(linger, TimerKey::Write(id));
-            self.conns.get_mut(id).expect("live").write_timer = Some(timer);
+            self.arm_write_timer(id, linger);
         }
     }
 
@@ -383,16 +387,27 @@ impl Shard {
         Some(conn)
     }
 
-    /// Closes `id` because of `error` (or a clean end when `None`) and reports it.
+    /// Closes `id` because of `error` (or a clean end when `None`) and reports it: as the
+    /// failed result of its dial if it was still connecting (a dial's owner knows it only
+    /// by that result), else as `closed`.
     fn fail(&mut self, id: ConnId, error: Option<NetError>, sink: &mut dyn EventSink) {
         let Some(conn) = self.discard(id) else {
             return;
         };
-        if conn.state == ConnState::Closing {
-            return; // its owner closed it already and expects no report
+        match conn.state {
+            ConnState::Closing => {} // its owner closed it already and expects no report
+            ConnState::Connecting => {
+                self.stats.events += 1;
+                let e = error.unwrap_or_else(|| {
+                    NetError::new("ERR_CONN_CLOSED", "the connection closed while connecting")
+                });
+                sink.connected(id, Err(e));
+            }
+            ConnState::Open => {
+                self.stats.events += 1;
+                sink.closed(id, error);
+            }
         }
-        self.stats.events += 1;
-        sink.closed(id, error);
     }
 
     /// Closes every connection and listener at once (shutdown deadline, or teardown),

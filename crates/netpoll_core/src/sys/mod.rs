@@ -45,7 +45,7 @@ pub use self::imp::{
     bind_local, bind_tcp, bind_unix, claim_tcp_port, connect_tcp, connect_unix,
     connect_unix_socket, ignore_sigpipe, keepalive_idle, nodelay, recv_buffer, send, send_buffer,
     send_vectored, set_keepalive, set_nodelay, set_nosigpipe, set_recv_buffer, set_send_buffer,
-    socket_file_id, supports_reuseport_balancing, tcp_client, unix_client, IOV_MAX,
+    socket_file_id, supports_reuseport_balancing, tcp_client, unix_client, unsent_bytes, IOV_MAX,
 };
 
 use std::io;
