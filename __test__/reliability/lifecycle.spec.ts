@@ -135,7 +135,7 @@ test('R23: Buffers kept by handlers keep their bytes through 200 connections of 
 // The binding's destroy() called while the engine delivers a batch would free the engine
 // under its own feet: it is refused with a clear error, and works once the batch is over.
 test('the native destroy() is refused inside a batch and works after it', async (t) => {
-  const { native } = await import('../../dist/native')
+  const { native } = await import('../../dist/core/native')
   const mode = process.env.NETPOLL_MODE === 'threaded' ? 'threaded' : 'inline'
   let inBatch: unknown = 'no batch'
   let done: () => void
