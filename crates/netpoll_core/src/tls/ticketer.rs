@@ -98,7 +98,7 @@ impl ProducesTickets for Ticketer {
             .ok()?;
         let issued = u64::from_be_bytes(plain[..8].try_into().ok()?);
         let age = now_secs().saturating_sub(issued);
-        (age <= self.lifetime.as_secs()).then(|| plain[8..].to_vec())
+        (age < self.lifetime.as_secs()).then(|| plain[8..].to_vec())
     }
 }
 

@@ -6,7 +6,9 @@
 //! third outcome: `rejectUnauthorized: false` completes the handshake and reports
 //! `authorized: false` with the `authorizationError`. Both wrappers here therefore:
 //! * with `reject_unauthorized`, delegate to WebPKI and turn an untrusted chain into OpenSSL's
-//!   code right away (the chain is only in hand here: rustls does not keep it after a failure);
+//!   code right away (the chain is only in hand here: rustls does not keep it after a failure).
+//!   rustls sends such a rejection to the peer as a `certificate_unknown` alert (OpenSSL would
+//!   send `unknown_ca`); expiry and name mismatches keep their specific alerts;
 //! * without it, accept any chain but still check every handshake signature against the
 //!   presented key (so the peer must hold the key), and [`ServerAuth::authorize`] /
 //!   [`ClientAuth::authorize`] run the WebPKI check once the handshake is done, for the
