@@ -191,7 +191,7 @@ fn build_server(
         o.common.reject_unauthorized,
         provider.clone(),
     ));
-    let keep = |p: &Resumable| o.ticket_keys.map_or(true, |k| k == p.ticket_keys);
+    let keep = |p: &Resumable| o.ticket_keys.is_none() || o.ticket_keys == Some(p.ticket_keys);
     let resumable = match previous {
         Some(p) if keep(p) => Resumable {
             ticket_keys: p.ticket_keys,

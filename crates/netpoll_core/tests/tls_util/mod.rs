@@ -16,8 +16,7 @@ use netpoll_core::tls::{
     ClientContext, ClientOptions, Identity, SecureContext, ServerOptions, TlsSession, TlsVersion,
 };
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    RsaKeySize,
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, RsaKeySize,
 };
 
 /// How long any pump waits before failing the test.
@@ -73,7 +72,9 @@ impl Ca {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.distinguished_name.push(DnType::CommonName, name);
-        params.distinguished_name.push(DnType::OrganizationName, "netpoll tests");
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "netpoll tests");
         let cert = params.self_signed(&key).unwrap();
         Ca { cert, key }
     }
@@ -106,7 +107,9 @@ impl Ca {
         let key = key(leaf.kind);
         let names: Vec<String> = leaf.names.iter().map(|s| s.to_string()).collect();
         let mut params = CertificateParams::new(names).unwrap();
-        params.distinguished_name.push(DnType::CommonName, leaf.names[0]);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, leaf.names[0]);
         params.extended_key_usages = vec![
             ExtendedKeyUsagePurpose::ServerAuth,
             ExtendedKeyUsagePurpose::ClientAuth,
@@ -123,7 +126,8 @@ impl Ca {
 /// A self-signed ECDSA certificate for `names`; `Identity.cert` also serves as its own `ca`.
 pub fn self_signed(names: &[&str]) -> Identity {
     let key = key(Kind::Ecdsa);
-    let mut params = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+    let mut params =
+        CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
     params.distinguished_name.push(DnType::CommonName, names[0]);
     let cert = params.self_signed(&key).unwrap();
     Identity {
@@ -317,7 +321,11 @@ pub fn pump(a: &mut Peer, b: &mut Peer, what: &str, done: impl Fn(&Peer, &Peer) 
 }
 
 /// A client and a server peer over a fresh loopback pair.
-pub fn connect(server: &Arc<SecureContext>, client: &Arc<ClientContext>, name: &str) -> (Peer, Peer) {
+pub fn connect(
+    server: &Arc<SecureContext>,
+    client: &Arc<ClientContext>,
+    name: &str,
+) -> (Peer, Peer) {
     let (c, s) = tcp_pair();
     let client = Peer::new(c, TlsSession::client(client, name).unwrap());
     let server = Peer::new(s, TlsSession::server(server).unwrap());
@@ -350,7 +358,9 @@ pub fn failure(client: &mut Peer, server: &mut Peer) -> (Option<NetError>, Optio
 
 /// A 64-bit FNV-1a digest.
 pub fn digest(data: &[u8]) -> u64 {
-    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 /// Writes all of `data` to a non-blocking socket, a chunk at a time.
@@ -361,7 +371,9 @@ pub fn write_raw(sock: &mut TcpStream, data: &[u8], chunk: usize) {
         while off < piece.len() {
             match sock.write(&piece[off..]) {
                 Ok(n) => off += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_micros(100)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_micros(100))
+                }
                 Err(e) => panic!("write: {e}"),
             }
             assert!(Instant::now() < deadline, "write_raw timed out");
