@@ -115,7 +115,9 @@ pub struct ServerOptions {
     /// A static SNI map, `servername → identities` (Node's `addContext`); `"*.example.com"`
     /// matches one label. A name that is not in the map gets `identities`.
     pub sni: Vec<(String, Vec<Identity>)>,
-    /// `sessionTimeout`: how long a session ticket or cached session can resume. Default 300 s.
+    /// `sessionTimeout`: how long a session ticket can resume (checked when the ticket is
+    /// decrypted). Default 300 s. Sessions cached by ID (TLS 1.2 clients that do not take
+    /// tickets) are bounded by `session_cache_size` only: rustls' cache has no expiry.
     pub session_timeout: Duration,
     /// `ticketKeys`: 48 bytes (16 name, 32 key) shared by servers that must resume each
     /// other's tickets. `None`: random keys per context. Tickets are always on.

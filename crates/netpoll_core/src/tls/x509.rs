@@ -170,11 +170,12 @@ fn attribute_name(oid: &[u8]) -> String {
 fn dotted_oid(oid: &[u8]) -> String {
     let mut parts = Vec::new();
     let mut acc: u64 = 0;
-    for (i, &b) in oid.iter().enumerate() {
+    for &b in oid {
         acc = (acc << 7) | u64::from(b & 0x7f);
         if b & 0x80 == 0 {
             if parts.is_empty() {
-                let first = if i == 0 { acc.min(80) / 40 } else { 2 }.min(2);
+                // The first subidentifier packs two arcs: 40 * first + second.
+                let first = (acc / 40).min(2);
                 parts.push(first.to_string());
                 parts.push((acc - first * 40).to_string());
             } else {
@@ -351,5 +352,10 @@ mod tests {
             "1.3.6.1.4.1.311"
         );
         assert_eq!(attribute_name(&[0x55, 0x04, 0x03]), "CN");
+        // Found by the x509 fuzz target: a padded first subidentifier under 80 underflowed.
+        assert_eq!(dotted_oid(&[0x80, 0x05]), "0.5");
+        assert_eq!(dotted_oid(&[0x09, 0x01]), "0.9.1");
+        assert_eq!(dotted_oid(&[0x88, 0x37, 0x03]), "2.999.3");
+        assert_eq!(dotted_oid(&[0x80]), "");
     }
 }
