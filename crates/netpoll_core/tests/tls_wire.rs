@@ -7,6 +7,7 @@ mod tls_util;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use netpoll_core::tls::errors::code;
@@ -237,6 +238,29 @@ fn a_peer_cannot_make_a_session_buffer_without_bound() {
 /// Kills the child on drop (a failing assertion must not leave openssl running).
 struct Reaper(Child);
 
+/// Reads `from` on a thread and returns what it read up to EOF (or, with `until`, up to the
+/// first line containing it), failing after [`TIMEOUT`]; the `Reaper` ends the child then.
+fn read_bounded(from: impl Read + Send + 'static, until: Option<&'static str>) -> String {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let mut lines = BufReader::new(from);
+        loop {
+            let mut line = String::new();
+            if lines.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            text.push_str(&line);
+            if until.is_some_and(|u| line.contains(u)) {
+                break;
+            }
+        }
+        tx.send(text).ok();
+    });
+    rx.recv_timeout(TIMEOUT)
+        .expect("openssl did not answer in time")
+}
+
 impl Drop for Reaper {
     fn drop(&mut self) {
         self.0.kill().ok();
@@ -249,6 +273,14 @@ fn openssl() -> Command {
     Command::new("openssl")
 }
 
+fn protocol_of(flag: &str) -> &'static str {
+    if flag == "-tls1_3" {
+        "TLSv1.3"
+    } else {
+        "TLSv1.2"
+    }
+}
+
 #[test]
 fn interop_openssl_s_server_with_our_client() {
     let ca = Ca::new("Root");
@@ -257,6 +289,7 @@ fn interop_openssl_s_server_with_our_client() {
     let id = ca.issue(Leaf::new(&["localhost"]));
     std::fs::write(dir.join("cert.pem"), &id.cert).unwrap();
     std::fs::write(dir.join("key.pem"), &id.key).unwrap();
+    let client = ClientContext::new(&client_options(ca.pem())).unwrap();
     for flag in ["-tls1_3", "-tls1_2"] {
         let child = openssl()
             .args([
@@ -278,47 +311,25 @@ fn interop_openssl_s_server_with_our_client() {
             .spawn()
             .expect("the openssl command is required for this test");
         let mut child = Reaper(child);
-        let mut out = BufReader::new(child.0.stdout.take().unwrap());
-        let mut line = String::new();
-        let port = loop {
-            line.clear();
-            assert!(
-                out.read_line(&mut line).unwrap() > 0,
-                "s_server exited early"
-            );
-            if let Some(addr) = line.strip_prefix("ACCEPT ") {
-                break addr
-                    .trim()
-                    .rsplit(':')
-                    .next()
-                    .unwrap()
-                    .parse::<u16>()
-                    .unwrap();
-            }
-        };
+        let banner = read_bounded(child.0.stdout.take().unwrap(), Some("ACCEPT "));
+        let accept = banner
+            .lines()
+            .find_map(|l| l.strip_prefix("ACCEPT "))
+            .expect("s_server's ACCEPT line");
+        let port: u16 = accept.trim().rsplit(':').next().unwrap().parse().unwrap();
         let sock = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
         sock.set_nonblocking(true).unwrap();
-        let client = ClientContext::new(&client_options(ca.pem())).unwrap();
         let mut c = Peer::new(sock, TlsSession::client(&client, "localhost").unwrap());
-        let (_, idle) = tcp_pair();
-        let mut nobody = Peer::new(
-            idle,
-            TlsSession::server(&SecureContext::new(&server_options(self_signed(&["x"]))).unwrap())
-                .unwrap(),
-        );
-        pump(&mut c, &mut nobody, "handshake with s_server", |c, _| {
+        pump_one(&mut c, "handshake with s_server", |c| {
             assert!(c.error.is_none(), "{:?}", c.error);
             c.handshake_completed
         });
-        let want = if flag == "-tls1_3" {
-            "TLSv1.3"
-        } else {
-            "TLSv1.2"
-        };
-        assert_eq!(c.tls.info().unwrap().protocol, want);
-        assert!(c.tls.info().unwrap().authorized);
+        let info = c.tls.info().unwrap();
+        assert_eq!(info.protocol, protocol_of(flag));
+        assert!(info.authorized);
         c.tls.encrypt(&[b"hello openssl\n"]).unwrap();
-        pump(&mut c, &mut nobody, "the reversed line", |c, _| {
+        // -rev: s_server answers each line reversed.
+        pump_one(&mut c, "the reversed line", |c| {
             c.plain.ends_with(b"lssnepo olleh\n")
         });
         c.close();
@@ -337,23 +348,13 @@ fn interop_openssl_s_client_with_our_server() {
     let server = SecureContext::new(&so).unwrap();
     for flag in ["-tls1_3", "-tls1_2"] {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
+        let connect = format!("127.0.0.1:{port}");
         let child = openssl()
-            .args([
-                "s_client",
-                "-connect",
-                &format!("127.0.0.1:{port}"),
-                "-servername",
-                "localhost",
-            ])
-            .args([
-                "-verify_return_error",
-                "-quiet",
-                "-alpn",
-                "h2",
-                flag,
-                "-CAfile",
-            ])
+            .args(["s_client", "-connect", &connect, "-servername", "localhost"])
+            .args(["-verify_return_error", "-quiet", "-alpn", "h2", flag])
+            .arg("-CAfile")
             .arg(dir.join("ca.pem"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -361,46 +362,38 @@ fn interop_openssl_s_client_with_our_server() {
             .spawn()
             .expect("the openssl command is required for this test");
         let mut child = Reaper(child);
-        let (sock, _) = listener.accept().unwrap();
+        let deadline = Instant::now() + TIMEOUT;
+        let sock = loop {
+            match listener.accept() {
+                Ok((sock, _)) => break sock,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    assert!(Instant::now() < deadline, "s_client never connected");
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
+        };
         sock.set_nonblocking(true).unwrap();
         let mut s = Peer::new(sock, TlsSession::server(&server).unwrap());
-        child
-            .0
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"ping from openssl\n")
-            .unwrap();
-        let (_, idle) = tcp_pair();
-        let client = ClientContext::new(&client_options(ca.pem())).unwrap();
-        let mut nobody = Peer::new(idle, TlsSession::client(&client, "localhost").unwrap());
-        pump(&mut s, &mut nobody, "the line from s_client", |s, _| {
+        let mut stdin = child.0.stdin.take().unwrap();
+        stdin.write_all(b"ping from openssl\n").unwrap();
+        pump_one(&mut s, "the line from s_client", |s| {
             assert!(s.error.is_none(), "{:?}", s.error);
             s.plain.ends_with(b"\n")
         });
         assert_eq!(s.plain, b"ping from openssl\n");
         let info = s.tls.info().unwrap();
-        assert_eq!(
-            info.protocol,
-            if flag == "-tls1_3" {
-                "TLSv1.3"
-            } else {
-                "TLSv1.2"
-            }
-        );
+        assert_eq!(info.protocol, protocol_of(flag));
         assert_eq!(info.alpn_protocol.as_deref(), Some(&b"h2"[..]));
         assert_eq!(info.servername.as_deref(), Some("localhost"));
         s.tls.encrypt(&[b"PONG\n"]).unwrap();
         s.close();
-        let mut out = String::new();
-        child
-            .0
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
-        assert_eq!(out, "PONG\n");
+        let out = read_bounded(child.0.stdout.take().unwrap(), None);
+        assert_eq!(
+            out, "PONG\n",
+            "s_client printed our reply and exited on close_notify"
+        );
+        drop(stdin);
     }
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -320,6 +320,18 @@ pub fn pump(a: &mut Peer, b: &mut Peer, what: &str, done: impl Fn(&Peer, &Peer) 
     }
 }
 
+/// Steps one peer (whose other end is not a `Peer`, e.g. an `openssl` process) until `done`.
+pub fn pump_one(p: &mut Peer, what: &str, done: impl Fn(&Peer) -> bool) {
+    let deadline = Instant::now() + TIMEOUT;
+    while !done(p) {
+        let moved = p.step();
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        if !moved {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+}
+
 /// A client and a server peer over a fresh loopback pair.
 pub fn connect(
     server: &Arc<SecureContext>,
