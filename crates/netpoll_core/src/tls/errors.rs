@@ -5,7 +5,7 @@
 //! * Certificate verification failures get OpenSSL's verify codes (`CERT_HAS_EXPIRED`,
 //!   `DEPTH_ZERO_SELF_SIGNED_CERT`, …) and messages, so code written against Node's
 //!   `authorizationError`/`err.code` keeps working. rustls reports an untrusted chain as one
-//!   `UnknownIssuer`; [`verify_code`] tells OpenSSL's four cases apart from the chain itself.
+//!   `UnknownIssuer`; [`unknown_issuer`] tells OpenSSL's four cases apart from the chain itself.
 //! * An alert received from the peer becomes `ERR_SSL_<OpenSSL reason>`, e.g.
 //!   `ERR_SSL_TLSV1_ALERT_UNKNOWN_CA`, `ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE`,
 //!   `ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED`, exactly as Node names them; the message is
@@ -78,8 +78,8 @@ pub mod code {
     pub const ERR_TLS_INVALID_PROTOCOL_VERSION: &str = "ERR_TLS_INVALID_PROTOCOL_VERSION";
 }
 
-/// Converts a rustls error. `chain` is the peer's certificate chain when verification failed
-/// on it (it decides which "unknown issuer" code applies); `host` the name that was checked.
+/// Converts a rustls error. A certificate error our verifiers already named (carried as
+/// `CertificateError::Other`) comes back unchanged.
 pub fn from_rustls(err: &Error) -> NetError {
     use code::*;
     let (c, msg): (&'static str, String) = match err {

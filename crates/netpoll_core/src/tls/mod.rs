@@ -37,39 +37,53 @@
 //! `ciphers` can only choose among nine AEAD suites), encrypted private keys (`passphrase`),
 //! PFX, CRLs given as PEM (`crl`), OCSP stapling requests, renegotiation, `ecdhCurve`.
 //!
+//! **Copies.** The buffered rustls API costs, per received byte: ciphertext copied into the
+//! session's record buffer, decrypted in place, copied to rustls' plaintext queue, copied to
+//! the caller's sink. rustls' unbuffered API (`UnbufferedServerConnection`) could decrypt in
+//! the caller's buffer and save two copies; it is a later optimisation if the TLS benchmarks
+//! show the copies (AES-GCM itself runs at ~3.5 GB/s here, so they matter only at the top).
+//!
 //! # Integration with the shard (the next step)
 //!
-//! A TLS connection is a plain connection with a `TlsSession` beside its socket; JS never sees
-//! ciphertext and every plain-path rule keeps holding.
-//! * **Accept / dial.** The listener's `SecureContext` (or the dial's `ClientContext` +
-//!   servername) makes the session when the socket is registered; the shard arms a
-//!   handshake timer (`handshakeTimeout`, default 120 s → `ERR_TLS_HANDSHAKE_TIMEOUT`) and
-//!   writes the ClientHello (client) with `write_tls_to` right away.
-//! * **Read path.** On readable, the shard reads ciphertext with its usual per-wake budget into
-//!   a per-shard scratch buffer (not the connection's input), then calls
-//!   `decrypt(scratch, sink_tail)` where `sink_tail` is the free space of the JS-lent slab the
-//!   plaintext would have been read into on a plain connection; `written` bytes become the
-//!   batch record exactly as a plain read's would. Unconsumed ciphertext (sink full, or read
-//!   backpressure engaged) is kept in a small per-connection ciphertext `LinkBuffer` and fed
-//!   first on the next wake; while it is non-empty the connection is not read from the kernel,
-//!   so the high-water mark, counted on plaintext buffered for JS, still stops reading.
-//!   `handshake_completed` → emit the connect/secure event (with `info()`), cancel the
-//!   handshake timer; `peer_closed` → the same half-close/EOF event a FIN gives today; socket
-//!   EOF → `on_eof()`: `Ok` is a clean end, `Err` (ECONNRESET) closes with that error.
-//!   During the handshake `decrypt` produces no plaintext but may queue handshake records:
-//!   after every `decrypt`, if `wants_write()`, write them (below).
-//! * **Write path.** A flush of the connection's output `LinkBuffer` passes all its readable
-//!   chunks to `encrypt` (one call per flush, so a batch's responses share records), releases
-//!   the bytes it took, then calls `write_tls_to(&mut socket)`: one `writev` of all records.
-//!   `WouldBlock` or a short write leaves records inside rustls (≤ `max_pending_output`) and
-//!   arms WRITABLE as today; the write timeout runs while `wants_write()` or untaken output
-//!   remains. The output cap keeps counting plaintext not yet taken by `encrypt` plus the
-//!   session's pending bytes.
-//! * **Close.** `close()` / half-close: `send_close_notify`, `write_tls_to`, then
-//!   `shutdown(Write)` — FIN follows close_notify. On a session error, write once more (the
-//!   alert rustls queued), then close with the error's code.
-//! * **Timers and limits** apply unchanged: idle/read timeouts see plaintext progress; the
-//!   handshake timer is the only new one.
+//! A TLS connection is a plain shard connection with an `Option<TlsSession>` beside its
+//! socket; the TLS work runs where the shard runs (the JS thread in inline mode, a reactor
+//! thread in threaded mode: a full server handshake is ~0.3 ms of CPU there).
+//! * **Accept / dial.** The listener carries an `Arc<SecureContext>`; each accepted socket gets
+//!   `TlsSession::server`. A dial carries an `Arc<ClientContext>` (the binding caches one per
+//!   option set, so session reuse works across dials) and the servername; when the TCP
+//!   connect completes the shard makes `TlsSession::client` and writes the ClientHello with
+//!   `write_tls_to`. A handshake timer (a new `TimerKey` kind, `handshakeTimeout`, default
+//!   120 s) closes the connection with `ERR_TLS_HANDSHAKE_TIMEOUT`. JS hears of the connection
+//!   only when the handshake completes: `EventSink::accepted` / `connected(Ok)` are delayed to
+//!   `Decrypted::handshake_completed` (carrying `info()`); a dial's handshake failure is
+//!   `connected(Err)`, an accepted one's is counted and reported on the listener (Node's
+//!   `tlsClientError`), never as a connection.
+//! * **Read path** (`Shard::read_ready`, `shard/io.rs`). Unchanged up to the kernel read,
+//!   except that ciphertext is read into the connection's small `tls_in: Vec<u8>` (≤ one read
+//!   of `read_size`, the read budget counts ciphertext) instead of `sink.read_buffer(want)`.
+//!   That buffer becomes the plaintext destination: `decrypt(&tls_in, sink.read_buffer(..))`,
+//!   then `sink.data(id, written)` exactly as a plain read reports `n`, so JS reads decrypted
+//!   bytes from its lent slab with no further copy. Consumed ciphertext is drained from
+//!   `tls_in`; while bytes remain there (the sink was full) the kernel is not read and the
+//!   connection goes to `ready_conns` for the next round, as a full sink does today. The
+//!   high-water check (`pending_input`, `read_held`) is unchanged, so it counts plaintext
+//!   buffered for JS. `peer_closed` → `sink.read_closed(id)`. Kernel EOF → `on_eof()`: `Ok`
+//!   → `read_closed`; `Err` (`ECONNRESET`) → `self.fail(id, Some(err), sink)`. A `decrypt`
+//!   error → one `write_tls_to` (the alert), then `fail` with it. After every `decrypt`, if
+//!   `wants_write()` (handshake flights, key updates), write records as below.
+//! * **Write path** (`Shard::write`/`write_bytes` → `write_with`). When nothing is queued:
+//!   `encrypt(bufs)` (all buffers of the flush at once: a batch's responses share records),
+//!   then `write_tls_to(&mut conn.stream)` — one `writev` of every record (≤ 64). Plaintext
+//!   `encrypt` did not take (session at `max_pending_output`) is queued in `conn.output`
+//!   exactly like today's remainder, under `max_output` (`ERR_OUTPUT_LIMIT`); records the
+//!   kernel did not take stay in the session (≤ `max_pending_output`). `drain_output` on
+//!   writability: `write_tls_to` until `WouldBlock` or `!wants_write()`, then `encrypt` the
+//!   queued chunks (≤ 64) and pop what was taken; `flushed` is reported when both are empty;
+//!   the write timer runs while either is non-empty.
+//! * **Close.** `close` and half-close: `send_close_notify`, `write_tls_to`, and the existing
+//!   `Closing` drain before `shutdown(Write)` — FIN always follows close_notify.
+//! * **Timeouts and limits** are the plain ones; handshake bytes count as activity for the
+//!   idle timer, and only plaintext delivered satisfies a waiting read.
 
 pub mod ciphers;
 pub mod context;
