@@ -296,12 +296,13 @@ fn sni_picks_the_certificate_and_key_type() {
         ("a.test".into(), vec![ca.issue(Leaf::new(&["a.test"]))]),
         (
             "*.b.test".into(),
+            // ECDSA preferred, RSA for clients that cannot use it.
             vec![
+                ca.issue(Leaf::new(&["*.b.test"])),
                 ca.issue(Leaf {
                     kind: Kind::Rsa,
                     ..Leaf::new(&["*.b.test"])
                 }),
-                ca.issue(Leaf::new(&["*.b.test"])),
             ],
         ),
     ];
@@ -342,6 +343,16 @@ fn sni_picks_the_certificate_and_key_type() {
     assert_eq!(
         c.tls.info().unwrap().cipher.name,
         "ECDHE-RSA-AES128-GCM-SHA256"
+    );
+    // Any other TLS 1.2 client gets the preferred ECDSA one.
+    let mut co = client_options(ca.pem());
+    only(TlsVersion::Tls12, &mut co.common);
+    let any = ClientContext::new(&co).unwrap();
+    let (mut c, mut s) = connect(&server, &any, "x.b.test");
+    handshake(&mut c, &mut s);
+    assert_eq!(
+        c.tls.info().unwrap().cipher.name,
+        "ECDHE-ECDSA-AES256-GCM-SHA384"
     );
 }
 

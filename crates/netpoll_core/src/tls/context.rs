@@ -12,7 +12,9 @@
 //!
 //! Several identities per name serve several key types: [`SniResolver`] picks, for the SNI name
 //! (exact, then one-label `*.` wildcard, then the default), the first identity whose key can
-//! sign with one of the client's signature schemes.
+//! sign with one of the client's signature schemes and, for a client offering TLS 1.2 suites,
+//! has a suite of its key type among them (so an RSA-only TLS 1.2 client gets the RSA
+//! certificate even when ECDSA is preferred, as with OpenSSL).
 //!
 //! A [`ClientContext`] holds a `ClientConfig` whose session store is shared by every dial made
 //! with it: dialling the same server name again resumes (tickets in TLS 1.3, IDs or tickets in
@@ -103,11 +105,30 @@ impl SniResolver {
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let schemes = hello.signature_schemes();
+        let suites = hello.cipher_suites();
         self.candidates(hello.server_name())
             .iter()
-            .find(|ck| ck.key.choose_scheme(schemes).is_some())
+            .find(|ck| ck.key.choose_scheme(schemes).is_some() && suits(ck, suites))
             .cloned()
     }
+}
+
+/// Whether `ck` suits the client's TLS 1.2 suites: TLS 1.2 suites name a key type
+/// (`ECDHE-ECDSA-…`, `ECDHE-RSA-…`) and the hello does not say whether TLS 1.3 will be used,
+/// so a client that offers TLS 1.2 suites must offer one for the key's algorithm; a client
+/// offering none (TLS 1.3 only) takes any key.
+fn suits(ck: &CertifiedKey, suites: &[rustls::CipherSuite]) -> bool {
+    let marker = match ck.key.algorithm() {
+        rustls::SignatureAlgorithm::ECDSA => "_ECDSA_",
+        rustls::SignatureAlgorithm::RSA => "_RSA_",
+        _ => return true,
+    };
+    let tls12: Vec<&str> = suites
+        .iter()
+        .map(|s| ciphers::names(*s).1)
+        .filter(|iana| iana.starts_with("TLS_ECDHE_"))
+        .collect();
+    tls12.is_empty() || tls12.iter().any(|iana| iana.contains(marker))
 }
 
 /// State that survives a reload: the ticketer (same keys) and the session cache.
