@@ -70,6 +70,8 @@ pub struct TlsSession {
     error: Option<NetError>,
     peer_closed: bool,
     close_sent: bool,
+    /// Decrypted bytes inside rustls not yet delivered.
+    plaintext_waiting: usize,
 }
 
 impl TlsSession {
@@ -113,6 +115,7 @@ impl TlsSession {
             error: None,
             peer_closed: false,
             close_sent: false,
+            plaintext_waiting: 0,
         }
     }
 
@@ -134,16 +137,18 @@ impl TlsSession {
                         out.peer_closed = true;
                         break;
                     }
-                    Ok(n) => out.written += n,
+                    Ok(n) => {
+                        out.written += n;
+                        self.plaintext_waiting = self.plaintext_waiting.saturating_sub(n);
+                    }
                     Err(_) => break, // WouldBlock: nothing decrypted is waiting
                 }
             }
             let rest = &ciphertext[out.consumed..];
-            if out.peer_closed
-                || rest.is_empty()
-                || out.written == plaintext.len()
-                || self.peer_closed
-            {
+            // A full sink stops the input only once decrypted bytes wait for it: handshake
+            // records need no sink space.
+            let sink_full = out.written == plaintext.len() && self.plaintext_waiting > 0;
+            if out.peer_closed || rest.is_empty() || sink_full || self.peer_closed {
                 break;
             }
             let n = match self.conn.read_tls(&mut &rest[..]) {
@@ -159,7 +164,10 @@ impl TlsSession {
             }
             out.consumed += n;
             match self.conn.process_new_packets() {
-                Ok(state) => self.peer_closed = state.peer_has_closed(),
+                Ok(state) => {
+                    self.peer_closed = state.peer_has_closed();
+                    self.plaintext_waiting = state.plaintext_bytes_to_read();
+                }
                 Err(e) => return Err(self.fail(errors::from_rustls(&e))),
             }
             if self.info.is_none() && !self.conn.is_handshaking() {
