@@ -319,6 +319,28 @@ exits(
 )
 
 exits(
+  'a server and a client left open, all unref()ed (the listener, its connection in onPrepare, the net client)',
+  `const ln = await createListener('tcp', '127.0.0.1:0')
+  const loop = new EventLoop(
+    async (conn) => {
+      conn.writer.writeBinary(await conn.reader.next(5))
+      await conn.writer.flush()
+    },
+    { onPrepare: (conn) => conn.unref() },
+  )
+  loop.serve(ln)
+  ln.unref()
+  const s = net.connect(ln.address.port, '127.0.0.1', () => s.write('hello'))
+  const echoed = await new Promise((resolve, reject) => {
+    s.once('data', (d) => resolve(d.toString()))
+    s.on('error', reject)
+  })
+  s.unref()
+  console.log('closed ' + echoed + ' open=' + loop.connections)`,
+  /closed hello open=1/,
+)
+
+exits(
   'an unref()ed listener and connection closed later, then ref()ed again',
   `${ECHO_SERVER}
   const c = await dial('tcp', ECHO)
