@@ -178,9 +178,9 @@ export class ConnectionPool {
 
   /**
    * Returns a connection obtained from `get()`, idle (and unref'd: it no longer holds the
-   * process) until `idleTimeout` passes. It is closed
-   * instead when it is no longer active, still holds unread input, the pool is closed or an
-   * idle limit is reached. A `get()` waiting for this address receives it directly.
+   * process) until `idleTimeout` passes. It is closed instead when it is no longer active,
+   * still holds unread input, the pool is closed or an idle limit is reached. A `get()`
+   * waiting for this address receives it directly (ref'd).
    */
   put(conn: Connection): void {
     const peer = this.owned.get(conn)
