@@ -400,6 +400,18 @@ staysAlive(
 )
 
 staysAlive(
+  'a pooled connection unref()ed by its user, put back and handed straight to a waiting get()',
+  `const pool = new ConnectionPool({ maxConnections: 1 })
+  const c = await pool.get('tcp', ECHO)
+  const waiting = pool.get('tcp', ECHO)
+  c.unref()
+  pool.put(c)
+  const again = await waiting
+  console.log('closed same=' + (again === c) + ' ' + (await roundTrip(again, 'again')))`,
+  /closed same=true again/,
+)
+
+staysAlive(
   'an open connection beside one unref()ed, closed and ref()ed/unref()ed again (no double count)',
   `const a = await dial('tcp', ECHO)
   const b = await dial('tcp', ECHO)
