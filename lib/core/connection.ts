@@ -53,6 +53,8 @@ export interface ConnectionHost {
   setTimer(conn: Connection, kind: number, ms: number): void
   /** The socket's two ends. */
   addresses(conn: Connection): { local: NetAddress | null; remote: NetAddress | null }
+  /** Something that holds the process opened (+1) or let go (−1). */
+  retain(delta: number): void
 }
 
 /** Counters of one connection, from {@link Connection.stats}. */
@@ -81,6 +83,8 @@ export class Connection {
   private readClosed = false
   private running = false
   private readPaused = false
+  /** Holds the process while open (counted in the engine from creation; see `unref()`). */
+  private refed = true
   private readTimeoutMs = 0
   /** When the read that is waiting started to wait (`performance.now()`): its deadline's start. */
   private readWaitSince = 0
@@ -174,6 +178,38 @@ export class Connection {
    */
   isActive(): boolean {
     return this.active
+  }
+
+  /**
+   * Lets the process exit while this connection is open (as `net.Socket.unref()`): an
+   * open connection keeps the process alive by default, an unref'd one does not. Calling it
+   * again, or on a closed connection, does nothing. A `ConnectionPool` unrefs its idle
+   * connections and refs them again when `get()` hands them out. Returns the connection.
+   */
+  unref(): this {
+    if (this.refed) {
+      this.refed = false
+      if (!this.closed) this.engine.retain(-1)
+    }
+    return this
+  }
+
+  /**
+   * Undoes {@link Connection.unref}: the open connection keeps the process alive again (the
+   * default). Calling it again, or on a closed connection, does nothing. Returns the
+   * connection.
+   */
+  ref(): this {
+    if (!this.refed) {
+      this.refed = true
+      if (!this.closed) this.engine.retain(1)
+    }
+    return this
+  }
+
+  /** Whether the connection counts as holding the process (the engine's close path). @internal */
+  hasRef(): boolean {
+    return this.refed
   }
 
   /**
