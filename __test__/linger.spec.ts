@@ -123,7 +123,7 @@ async function slowPeer(): Promise<Peer> {
     },
     received,
     close: () => {
-      ;(socket as net.Socket | null)?.destroy()
+      socket?.destroy()
       server.close()
     },
   }

@@ -461,9 +461,11 @@ impl Reactor {
         // After the stats: a consumer that sees the closes applied sees their lingering too.
         let closes = std::mem::take(&mut self.closes_applied);
         if closes > 0 {
-            self.shared
-                .closes_pending
-                .fetch_sub(closes, Ordering::SeqCst);
+            // Saturating: a close applied without `send` (a test driving the reactor) was
+            // never counted.
+            let pending = &self.shared.closes_pending;
+            let less = |n: usize| Some(n.saturating_sub(closes));
+            let _ = pending.fetch_update(Ordering::SeqCst, Ordering::SeqCst, less);
         }
         let lingered = std::mem::replace(&mut self.lingered, stats.lingering > 0);
         // Nothing lingers now but the consumer may be holding the process for it: wake it.

@@ -83,8 +83,11 @@ unsafe extern "C" fn call_js(
             ctx.callbacks.deliver(ctx.index, &batch, None);
         }
         drop(batch);
-        // The reactor wakes JS when its lingering closes may be over: let go of the process.
-        ctx.sync_ref(env);
+        // Held for lingering closes only (every close is sent by `send`, which refs): the
+        // reactor wakes JS when they may be over, to let go of the process.
+        if ctx.referenced.get() && !ctx.wanted.get() {
+            ctx.sync_ref(env);
+        }
     }));
     if outcome.is_err() {
         eprintln!("netpoll: a panic while delivering a threaded batch was caught");
