@@ -213,8 +213,9 @@ export class Connection {
   }
 
   /**
-   * Closes the connection. Output already flushed is still delivered (bounded by the write
-   * timeout); close callbacks run once. Calling it again does nothing.
+   * Closes the connection. Output already flushed is still delivered (given up if it makes no
+   * progress for the write timeout, or 30 s without one), and the process stays alive until
+   * then, like with `net`'s `end()`; close callbacks run once. Calling it again does nothing.
    */
   close(): void {
     if (this.closed) return

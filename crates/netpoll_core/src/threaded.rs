@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 
@@ -80,6 +80,9 @@ struct Shared {
     /// The reactor holds reads until the consumer takes the outbox: wake it when it does.
     reads_held: AtomicBool,
     stop: AtomicBool,
+    /// Graceful closes sent and not yet counted in `stats.lingering` (see
+    /// [`ThreadedShard::lingering`]).
+    closes_pending: AtomicUsize,
     stats: Mutex<ShardStats>,
     waker: Waker,
     notify: Box<dyn Fn() + Send + Sync>,
@@ -149,6 +152,7 @@ impl ThreadedShard {
                 wake_pending: AtomicBool::new(false),
                 reads_held: AtomicBool::new(false),
                 stop: AtomicBool::new(false),
+                closes_pending: AtomicUsize::new(0),
                 stats: Mutex::new(ShardStats::default()),
                 waker,
                 notify,
@@ -180,7 +184,23 @@ impl ThreadedShard {
     /// Queues commands, waking the reactor only if no earlier command is still waiting (that
     /// one's wake covers these too: the reactor takes the whole queue at once).
     pub fn send(&self, commands: impl IntoIterator<Item = Command>) {
-        enqueue(&self.shared, commands);
+        let pending = &self.shared.closes_pending;
+        // Counted before the reactor can see them (they are queued under its lock).
+        let counted = commands.into_iter().inspect(|c| {
+            if matches!(c, Command::Close(_, false)) {
+                pending.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        enqueue(&self.shared, counted);
+    }
+
+    /// Whether the shard has connections closed by their owner that still write their queued
+    /// output ([`Shard::lingering`]), or may have: a graceful close sent is counted from
+    /// [`ThreadedShard::send`] on, until the reactor applied it. A consumer keeps the process
+    /// alive while this holds; when it may have stopped holding, the reactor wakes the
+    /// consumer (`notify`, or the wake already pending) even with no events to hand over.
+    pub fn lingering(&self) -> bool {
+        self.shared.closes_pending.load(Ordering::SeqCst) > 0 || self.stats().lingering > 0
     }
 
     /// Takes every event the reactor has reported since the last call (clearing the wake
@@ -228,6 +248,10 @@ struct Reactor {
     batch: Batch,
     /// Per connection, the sequence number of the last write applied (for `flushed`).
     write_seq: HashMap<ConnId, u32>,
+    /// Graceful closes applied since the last publish (see [`ThreadedShard::lingering`]).
+    closes_applied: usize,
+    /// Whether connections lingered at the last publish.
+    lingered: bool,
 }
 
 impl Reactor {
@@ -239,6 +263,8 @@ impl Reactor {
             index,
             batch: Batch::default(),
             write_seq: HashMap::new(),
+            closes_applied: 0,
+            lingered: false,
         }
     }
 
@@ -332,6 +358,7 @@ impl Reactor {
             Command::Write(id, bufs, seq) => self.write(id, &bufs, seq),
             Command::Close(id, abort) => {
                 self.forget(id);
+                self.closes_applied += usize::from(!abort);
                 self.shard.close(id, abort)
             }
             Command::PauseRead(id, paused) => self.shard.pause_read(id, paused),
@@ -431,7 +458,19 @@ impl Reactor {
         let stats = self.shard.stats();
         self.group.balancer.set_load(self.index, stats.connections);
         *lock(&self.shared.stats) = stats;
-        if self.batch.is_empty() {
+        // After the stats: a consumer that sees the closes applied sees their lingering too.
+        let closes = std::mem::take(&mut self.closes_applied);
+        if closes > 0 {
+            // Saturating: a close applied without `send` (a test driving the reactor) was
+            // never counted.
+            let pending = &self.shared.closes_pending;
+            let less = |n: usize| Some(n.saturating_sub(closes));
+            let _ = pending.fetch_update(Ordering::SeqCst, Ordering::SeqCst, less);
+        }
+        let lingered = std::mem::replace(&mut self.lingered, stats.lingering > 0);
+        // Nothing lingers now but the consumer may be holding the process for it: wake it.
+        let let_go = stats.lingering == 0 && (closes > 0 || lingered);
+        if self.batch.is_empty() && !let_go {
             return;
         }
         // Flushed records carry the last write sequence applied; closed connections forget it.

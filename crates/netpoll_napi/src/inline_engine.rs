@@ -1,7 +1,9 @@
 //! The inline engine: one shard whose poll fd is watched by Node's own event loop
 //! (`uv_poll`), run on the JS thread with no thread hop; a `uv_timer` wakes it for its timers.
+//! Both handles keep the process alive while JS asks for it (`set_ref`), or while the shard
+//! has closed connections still writing their output (`Shard::lingering`).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
 use std::time::Duration;
 
@@ -19,13 +21,17 @@ struct Inner {
     shard: RefCell<Shard>,
     batch: RefCell<Batch>,
     callbacks: BatchCallbacks,
+    poll: RefCell<Option<UvHandle>>,
     timer: RefCell<Option<UvHandle>>,
+    /// Whether JS asked the engine to keep the process alive.
+    wanted: Cell<bool>,
+    /// Whether the handles are ref'd now.
+    referenced: Cell<bool>,
 }
 
 /// The inline engine (see the module docs). `destroy` (or drop) stops both handles.
 pub struct InlineEngine {
     inner: Box<Inner>,
-    poll: Option<UvHandle>,
 }
 
 unsafe extern "C" fn on_poll(handle: *mut c_void, _status: i32, _events: i32) {
@@ -88,6 +94,21 @@ impl Inner {
             eprintln!("netpoll: a panic while delivering a batch was caught");
         }
         self.rearm_timer();
+        self.sync_ref();
+    }
+
+    /// Refs both handles while JS wants it or the shard has lingering closes (their output
+    /// must reach the peer before the process exits); unrefs them otherwise.
+    fn sync_ref(&self) {
+        let referenced = self.wanted.get() || self.shard.borrow().lingering() > 0;
+        if self.referenced.replace(referenced) == referenced {
+            return;
+        }
+        for handle in [&self.poll, &self.timer] {
+            if let Some(h) = handle.borrow().as_ref() {
+                h.set_ref(referenced);
+            }
+        }
     }
 
     /// Starts the timer for the shard's next deadline (0 ms when budgets left work over, or
@@ -122,7 +143,10 @@ impl InlineEngine {
             shard: RefCell::new(shard),
             batch: RefCell::new(Batch::default()),
             callbacks,
+            poll: RefCell::new(None),
             timer: RefCell::new(None),
+            wanted: Cell::new(false),
+            referenced: Cell::new(false),
         });
         let mut event_loop = std::ptr::null_mut();
         // SAFETY: env is live (we are in a napi call).
@@ -134,17 +158,17 @@ impl InlineEngine {
         let timer = UvHandle::timer(loop_ptr, data).map_err(uv_err)?;
         poll.set_ref(false);
         timer.set_ref(false);
+        *inner.poll.borrow_mut() = Some(poll);
         *inner.timer.borrow_mut() = Some(timer);
-        Ok(InlineEngine {
-            inner,
-            poll: Some(poll),
-        })
+        Ok(InlineEngine { inner })
     }
 
-    /// Runs `f` on the shard, then re-arms the timer (the call may have armed timers).
+    /// Runs `f` on the shard, then re-arms the timer (the call may have armed timers) and
+    /// refs the handles if it left a close lingering.
     pub fn with_shard<R>(&self, f: impl FnOnce(&mut Shard) -> R) -> R {
         let r = f(&mut self.inner.shard.borrow_mut());
         self.inner.rearm_timer();
+        self.inner.sync_ref();
         r
     }
 
@@ -154,19 +178,16 @@ impl InlineEngine {
         self.inner.batch.try_borrow_mut().is_err()
     }
 
-    /// Whether the engine keeps the process alive.
+    /// Whether the engine keeps the process alive (lingering closes keep it alive
+    /// regardless, until they are over).
     pub fn set_ref(&self, referenced: bool) {
-        if let Some(poll) = &self.poll {
-            poll.set_ref(referenced);
-        }
-        if let Some(timer) = self.inner.timer.borrow().as_ref() {
-            timer.set_ref(referenced);
-        }
+        self.inner.wanted.set(referenced);
+        self.inner.sync_ref();
     }
 
     /// Stops watching the shard and closes it with all its connections.
     pub fn destroy(&mut self) {
-        if let Some(poll) = self.poll.take() {
+        if let Some(poll) = self.inner.poll.borrow_mut().take() {
             poll.close();
         }
         if let Some(timer) = self.inner.timer.borrow_mut().take() {

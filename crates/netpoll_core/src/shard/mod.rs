@@ -76,6 +76,9 @@ pub struct ShardStats {
     pub accept_backoffs: u64,
     /// Panics caught while this shard ran, each followed by [`Shard::recover`].
     pub panics: u64,
+    /// Connections their owner closed that still write their queued output (see
+    /// [`Shard::lingering`]).
+    pub lingering: usize,
 }
 
 /// A reactor shard (see the module docs).
@@ -99,6 +102,8 @@ pub struct Shard {
     handoffs: Vec<(Stream, ListenerId)>,
     epoch: Instant,
     stats: ShardStats,
+    /// Connections in [`ConnState::Closing`].
+    lingering: usize,
 }
 
 struct ListenerSlot {
@@ -126,6 +131,7 @@ impl Shard {
             held_reads: Vec::new(),
             epoch: Instant::now(),
             stats: ShardStats::default(),
+            lingering: 0,
         })
     }
 
@@ -155,6 +161,7 @@ impl Shard {
     pub fn stats(&self) -> ShardStats {
         ShardStats {
             connections: self.conns.len(),
+            lingering: self.lingering,
             listeners: self.listeners.iter().filter(|l| l.is_some()).count(),
             timers: self.timers.len(),
             ..self.stats
@@ -165,6 +172,14 @@ impl Shard {
     /// [`ShardConfig::max_pending_input`]): the driver runs the shard again after that.
     pub fn has_held_reads(&self) -> bool {
         !self.held_reads.is_empty()
+    }
+
+    /// Connections closed by their owner (reported to nobody) that still write the output
+    /// they had queued, until it is written or their write timeout (or [`CLOSE_LINGER_MS`])
+    /// cuts it. A driver keeps the process alive while there are any, as `net` does for a
+    /// socket that was `end()`ed: the peer must get that output.
+    pub fn lingering(&self) -> usize {
+        self.lingering
     }
 
     /// Whether work is left that must run without waiting for new readiness (budgets ran
@@ -352,8 +367,12 @@ impl Shard {
             self.discard(id);
             return;
         }
+        if conn.state == ConnState::Closing {
+            return; // closed already, and lingering
+        }
         conn.state = ConnState::Closing;
         conn.read_paused = true;
+        self.lingering += 1;
         let linger = if conn.write_ms > 0 {
             conn.write_ms
         } else {
@@ -379,6 +398,9 @@ impl Shard {
     /// ignored.
     fn discard(&mut self, id: ConnId) -> Option<Conn> {
         let mut conn = self.conns.remove(id)?;
+        if conn.state == ConnState::Closing {
+            self.lingering -= 1;
+        }
         for t in conn.take_timers() {
             self.timers.cancel(t);
         }

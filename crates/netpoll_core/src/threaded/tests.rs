@@ -20,6 +20,7 @@ fn reactor() -> Reactor {
         wake_pending: AtomicBool::new(false),
         reads_held: AtomicBool::new(false),
         stop: AtomicBool::new(false),
+        closes_pending: AtomicUsize::new(0),
         stats: Mutex::new(ShardStats::default()),
         waker,
         notify: Box::new(|| {}),
