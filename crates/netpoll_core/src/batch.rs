@@ -79,6 +79,18 @@ impl Batch {
         self.errors.clear();
     }
 
+    /// Frees the memory an empty batch kept from its largest round (its bytes and records
+    /// grow to the peak of a burst and are otherwise never given back). A batch with events
+    /// is left alone. Drivers call it after a quiet interval (see
+    /// [`QuietTimer`](crate::buffer::QuietTimer)).
+    pub fn shrink(&mut self) {
+        if self.is_empty() && self.used == 0 {
+            self.buf = Vec::new();
+            self.records = Vec::new();
+            self.errors = Vec::new();
+        }
+    }
+
     /// Moves every event of `other` to the end of this batch.
     pub fn append(&mut self, other: &mut Batch) {
         let data_base = self.used as u32;

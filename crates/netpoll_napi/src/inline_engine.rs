@@ -1,5 +1,7 @@
 //! The inline engine: one shard whose poll fd is watched by Node's own event loop
-//! (`uv_poll`), run on the JS thread with no thread hop; a `uv_timer` wakes it for its timers.
+//! (`uv_poll`), run on the JS thread with no thread hop; a `uv_timer` wakes it for its timers,
+//! and once after each burst, when the shard has been quiet for `QUIET_INTERVAL`, to give back
+//! the memory the burst left (`release_idle_memory`).
 
 use std::cell::RefCell;
 use std::ffi::c_void;
@@ -7,6 +9,7 @@ use std::time::Duration;
 
 use napi::sys;
 use netpoll_core::batch::Batch;
+use netpoll_core::buffer::{release_idle_memory, QuietTimer, QUIET_INTERVAL};
 use netpoll_core::config::ShardConfig;
 use netpoll_core::lent_sink::LentSink;
 use netpoll_core::shard::Shard;
@@ -20,6 +23,7 @@ struct Inner {
     batch: RefCell<Batch>,
     callbacks: BatchCallbacks,
     timer: RefCell<Option<UvHandle>>,
+    quiet: RefCell<QuietTimer>,
 }
 
 /// The inline engine (see the module docs). `destroy` (or drop) stops both handles.
@@ -46,6 +50,10 @@ impl Inner {
     /// bug, or an injected fault) closes the connection being served with an error, and
     /// the engine carries on.
     fn run(&self) {
+        if self.quiet.borrow_mut().due() {
+            self.batch.borrow_mut().shrink();
+            release_idle_memory();
+        }
         // The round reads straight into the JS slab when one can be lent (no copy).
         let lent = self.callbacks.lend();
         let mut used = 0usize;
@@ -67,8 +75,10 @@ impl Inner {
                 }
                 None => shard.run_once(Some(Duration::ZERO), &mut *batch),
             };
-            if let Err(e) = result {
-                eprintln!("netpoll: inline poll failed: {e}");
+            match result {
+                Ok(0) => {}
+                Ok(_) => self.quiet.borrow_mut().activity(),
+                Err(e) => eprintln!("netpoll: inline poll failed: {e}"),
             }
         }));
         if round.is_err() {
@@ -100,6 +110,7 @@ impl Inner {
             shard.poll_timeout()
         };
         drop(shard);
+        let timeout = self.quiet.borrow().timeout(timeout);
         if let Some(timer) = self.timer.borrow().as_ref() {
             match timeout {
                 Some(d) => timer.timer_start(d.as_millis() as u64, on_timer),
@@ -123,6 +134,7 @@ impl InlineEngine {
             batch: RefCell::new(Batch::default()),
             callbacks,
             timer: RefCell::new(None),
+            quiet: RefCell::new(QuietTimer::new(QUIET_INTERVAL)),
         });
         let mut event_loop = std::ptr::null_mut();
         // SAFETY: env is live (we are in a napi call).
