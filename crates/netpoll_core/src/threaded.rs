@@ -200,6 +200,10 @@ impl ThreadedShard {
             outbox.shrink();
         }
         drop(outbox);
+        if shrink {
+            // That memory went back to the reactor's arena after the reactor trimmed it.
+            release_idle_memory();
+        }
         if self.shared.reads_held.swap(false, Ordering::SeqCst) {
             let _ = self.shared.waker.wake();
         }
@@ -307,7 +311,7 @@ impl Reactor {
         lock(&self.shared.outbox).shrink();
         release_idle_memory();
         // The consumer's batch is the third one a burst grew: it is swapped into the outbox
-        // and shrunk there at its next take, which this wake brings.
+        // and shrunk there at its next take, which this wake brings (and which trims again).
         self.shared.shrink_taken.store(true, Ordering::SeqCst);
         if !self.shared.wake_pending.swap(true, Ordering::SeqCst) {
             (self.shared.notify)();
