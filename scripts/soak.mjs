@@ -92,7 +92,7 @@ async function snapshot() {
     arrayBuffersMB: stats.arrayBuffers / 2 ** 20,
     externalMB: stats.external / 2 ** 20,
     poolBytes: stats.pool.bytesInUse,
-    poolHeldMB: (stats.pool.bytesInUse + stats.pool.bytesCached) / 2 ** 20,
+    poolHeldMB: stats.pool.bytesHeld / 2 ** 20,
     connections: stats.netpoll.connections,
     timers: stats.netpoll.timers,
     panics: stats.netpoll.panics,
@@ -216,7 +216,6 @@ async function churn(seconds) {
   running = false
   await Promise.all(slots)
 }
-
 
 // ---- the attack mode: rounds of hostile peers, then the server's memory must come back ----
 const ATTACKERS = 50

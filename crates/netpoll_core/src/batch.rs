@@ -201,3 +201,29 @@ impl EventSink for Batch {
         self.push(RecordKind::ListenerError, id, a, 0);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shrink_frees_an_empty_batch_and_leaves_one_with_events() {
+        let conn = ConnId {
+            index: 1,
+            generation: 1,
+        };
+        let mut batch = Batch::default();
+        batch.read_buffer(1 << 20);
+        batch.data(conn, 100);
+        batch.shrink();
+        assert_eq!(batch.bytes().len(), 100, "events are kept");
+        assert!(batch.buf.len() >= 1 << 20);
+        batch.clear();
+        assert!(batch.buf.len() >= 1 << 20, "clear keeps the memory");
+        batch.shrink();
+        assert_eq!((batch.buf.capacity(), batch.records.capacity()), (0, 0));
+        batch.read_buffer(10)[..3].copy_from_slice(b"abc");
+        batch.data(conn, 3);
+        assert_eq!(batch.bytes(), b"abc", "a shrunk batch grows again");
+    }
+}
