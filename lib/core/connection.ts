@@ -348,8 +348,16 @@ export class Connection {
     this.reader.recheck()
   }
 
-  /** Runs the handler if input waits and none is running. @internal */
+  /**
+   * Runs the handler if input waits and none is running; a small tail it leaves buffered is
+   * then copied out of the shared batch memory (see `BufferChain.unpin`). @internal
+   */
   dispatch(): void {
+    this.serve()
+    this.reader.chain.unpin()
+  }
+
+  private serve(): void {
     while (!this.running && !this.closed && this.onRequest && this.reader.len() > 0) {
       const before = this.reader.chain.consumed
       this.running = true

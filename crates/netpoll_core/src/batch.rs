@@ -87,6 +87,18 @@ impl Batch {
         self.errors.clear();
     }
 
+    /// Frees the memory an empty batch kept from its largest round (its bytes and records
+    /// grow to the peak of a burst and are otherwise never given back). A batch with events
+    /// is left alone. Drivers call it after a quiet interval (see
+    /// [`QuietTimer`](crate::buffer::QuietTimer)).
+    pub fn shrink(&mut self) {
+        if self.is_empty() && self.used == 0 {
+            self.buf = Vec::new();
+            self.records = Vec::new();
+            self.errors = Vec::new();
+        }
+    }
+
     /// Moves every event of `other` to the end of this batch.
     pub fn append(&mut self, other: &mut Batch) {
         let data_base = self.used as u32;
@@ -195,5 +207,31 @@ impl EventSink for Batch {
             generation: 0,
         };
         self.push(RecordKind::ListenerError, id, a, 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shrink_frees_an_empty_batch_and_leaves_one_with_events() {
+        let conn = ConnId {
+            index: 1,
+            generation: 1,
+        };
+        let mut batch = Batch::default();
+        batch.read_buffer(1 << 20);
+        batch.data(conn, 100);
+        batch.shrink();
+        assert_eq!(batch.bytes().len(), 100, "events are kept");
+        assert!(batch.buf.len() >= 1 << 20);
+        batch.clear();
+        assert!(batch.buf.len() >= 1 << 20, "clear keeps the memory");
+        batch.shrink();
+        assert_eq!((batch.buf.capacity(), batch.records.capacity()), (0, 0));
+        batch.read_buffer(10)[..3].copy_from_slice(b"abc");
+        batch.data(conn, 3);
+        assert_eq!(batch.bytes(), b"abc", "a shrunk batch grows again");
     }
 }

@@ -26,6 +26,7 @@ use bytes::Bytes;
 use mio::Waker;
 
 use crate::batch::{Batch, RecordKind, RECORD_LEN};
+use crate::buffer::{release_idle_memory, QuietTimer, QUIET_INTERVAL};
 use crate::config::ShardConfig;
 use crate::error::NetError;
 use crate::event::{ConnId, EventSink, ListenerId};
@@ -79,6 +80,9 @@ struct Shared {
     wake_pending: AtomicBool,
     /// The reactor holds reads until the consumer takes the outbox: wake it when it does.
     reads_held: AtomicBool,
+    /// The reactor released its idle memory: the consumer's next take shrinks the batch it
+    /// hands back.
+    shrink_taken: AtomicBool,
     stop: AtomicBool,
     /// Graceful closes sent and not yet counted in `stats.lingering` (see
     /// [`ThreadedShard::lingering`]).
@@ -151,6 +155,7 @@ impl ThreadedShard {
                 outbox: Mutex::new(Batch::default()),
                 wake_pending: AtomicBool::new(false),
                 reads_held: AtomicBool::new(false),
+                shrink_taken: AtomicBool::new(false),
                 stop: AtomicBool::new(false),
                 closes_pending: AtomicUsize::new(0),
                 stats: Mutex::new(ShardStats::default()),
@@ -207,10 +212,18 @@ impl ThreadedShard {
     /// flag first, so a reactor appending meanwhile wakes again).
     pub fn take_events(&self, into: &mut Batch) {
         self.shared.wake_pending.store(false, Ordering::SeqCst);
+        let shrink = self.shared.shrink_taken.swap(false, Ordering::SeqCst);
         let mut outbox = lock(&self.shared.outbox);
         std::mem::swap(&mut *outbox, into);
         outbox.clear();
+        if shrink {
+            outbox.shrink();
+        }
         drop(outbox);
+        if shrink {
+            // That memory went back to the reactor's arena after the reactor trimmed it.
+            release_idle_memory();
+        }
         if self.shared.reads_held.swap(false, Ordering::SeqCst) {
             let _ = self.shared.waker.wake();
         }
@@ -252,6 +265,8 @@ struct Reactor {
     closes_applied: usize,
     /// Whether connections lingered at the last publish.
     lingered: bool,
+    /// When the shard has been quiet long enough to give back what a burst left.
+    quiet: QuietTimer,
 }
 
 impl Reactor {
@@ -265,6 +280,7 @@ impl Reactor {
             write_seq: HashMap::new(),
             closes_applied: 0,
             lingered: false,
+            quiet: QuietTimer::new(QUIET_INTERVAL),
         }
     }
 
@@ -282,17 +298,26 @@ impl Reactor {
     }
 
     fn round(&mut self) {
-        self.apply_commands();
+        if self.quiet.due() {
+            self.release_idle_memory();
+        }
+        if self.apply_commands() {
+            self.quiet.activity();
+        }
         // Results of the commands go out before the reactor may block in poll.
         self.publish();
-        let timeout = self.shard.poll_timeout();
+        let timeout = self.quiet.timeout(self.shard.poll_timeout());
         // Input the consumer has not taken yet counts against the shard's input limit.
         let backlog = lock(&self.shared.outbox).bytes().len();
         self.batch.set_backlog(backlog);
-        if let Err(e) = self.shard.run_once(timeout, &mut self.batch) {
-            // Only EINTR-like failures are expected here; never spin on a broken poll.
-            eprintln!("netpoll: reactor poll failed: {e}");
-            std::thread::sleep(std::time::Duration::from_millis(10));
+        match self.shard.run_once(timeout, &mut self.batch) {
+            Ok(0) => {}
+            Ok(_) => self.quiet.activity(),
+            Err(e) => {
+                // Only EINTR-like failures are expected here; never spin on a broken poll.
+                eprintln!("netpoll: reactor poll failed: {e}");
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
         }
         self.place_handoffs();
         self.publish();
@@ -305,16 +330,32 @@ impl Reactor {
         }
     }
 
+    /// The shard was quiet for [`QUIET_INTERVAL`]: frees what the last burst left in its
+    /// batches, the buffer pool and this thread's malloc arena.
+    fn release_idle_memory(&mut self) {
+        self.batch.shrink();
+        lock(&self.shared.outbox).shrink();
+        release_idle_memory();
+        // The consumer's batch is the third one a burst grew: it is swapped into the outbox
+        // and shrunk there at its next take, which this wake brings (and which trims again).
+        self.shared.shrink_taken.store(true, Ordering::SeqCst);
+        if !self.shared.wake_pending.swap(true, Ordering::SeqCst) {
+            (self.shared.notify)();
+        }
+    }
+
     /// Applies the queued commands, each on its own: a panic in one (see `run`) loses only
-    /// that one.
-    fn apply_commands(&mut self) {
+    /// that one. Returns whether there were any.
+    fn apply_commands(&mut self) -> bool {
         let commands = std::mem::take(&mut *lock(&self.shared.commands));
+        let any = !commands.is_empty();
         for command in commands {
             let applied = std::panic::catch_unwind(AssertUnwindSafe(|| self.apply(command)));
             if applied.is_err() {
                 self.shard.recover(&mut self.batch);
             }
         }
+        any
     }
 
     fn apply(&mut self, command: Command) {

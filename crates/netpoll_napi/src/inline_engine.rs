@@ -1,7 +1,9 @@
 //! The inline engine: one shard whose poll fd is watched by Node's own event loop
-//! (`uv_poll`), run on the JS thread with no thread hop; a `uv_timer` wakes it for its timers.
-//! Both handles keep the process alive while JS asks for it (`set_ref`), or while the shard
-//! has closed connections still writing their output (`Shard::lingering`).
+//! (`uv_poll`), run on the JS thread with no thread hop; a `uv_timer` wakes it for its timers,
+//! and once after each burst, when the shard has been quiet for `QUIET_INTERVAL`, to give back
+//! the memory the burst left (`release_idle_memory`). Both handles keep the process alive while
+//! JS asks for it (`set_ref`), or while the shard has closed connections still writing their
+//! output (`Shard::lingering`).
 
 use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
@@ -9,6 +11,7 @@ use std::time::Duration;
 
 use napi::sys;
 use netpoll_core::batch::Batch;
+use netpoll_core::buffer::{release_idle_memory, QuietTimer, QUIET_INTERVAL};
 use netpoll_core::config::ShardConfig;
 use netpoll_core::lent_sink::LentSink;
 use netpoll_core::shard::Shard;
@@ -27,6 +30,7 @@ struct Inner {
     wanted: Cell<bool>,
     /// Whether the handles are ref'd now.
     referenced: Cell<bool>,
+    quiet: RefCell<QuietTimer>,
 }
 
 /// The inline engine (see the module docs). `destroy` (or drop) stops both handles.
@@ -52,6 +56,10 @@ impl Inner {
     /// bug, or an injected fault) closes the connection being served with an error, and
     /// the engine carries on.
     fn run(&self) {
+        if self.quiet.borrow_mut().due() {
+            self.batch.borrow_mut().shrink();
+            release_idle_memory();
+        }
         // The round reads straight into the JS slab when one can be lent (no copy).
         let lent = self.callbacks.lend();
         let mut used = 0usize;
@@ -73,8 +81,10 @@ impl Inner {
                 }
                 None => shard.run_once(Some(Duration::ZERO), &mut *batch),
             };
-            if let Err(e) = result {
-                eprintln!("netpoll: inline poll failed: {e}");
+            match result {
+                Ok(0) => {}
+                Ok(_) => self.quiet.borrow_mut().activity(),
+                Err(e) => eprintln!("netpoll: inline poll failed: {e}"),
             }
         }));
         if round.is_err() {
@@ -121,6 +131,7 @@ impl Inner {
             shard.poll_timeout()
         };
         drop(shard);
+        let timeout = self.quiet.borrow().timeout(timeout);
         if let Some(timer) = self.timer.borrow().as_ref() {
             match timeout {
                 Some(d) => timer.timer_start(d.as_millis() as u64, on_timer),
@@ -147,6 +158,7 @@ impl InlineEngine {
             timer: RefCell::new(None),
             wanted: Cell::new(false),
             referenced: Cell::new(false),
+            quiet: RefCell::new(QuietTimer::new(QUIET_INTERVAL)),
         });
         let mut event_loop = std::ptr::null_mut();
         // SAFETY: env is live (we are in a napi call).
