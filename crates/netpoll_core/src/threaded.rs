@@ -122,6 +122,23 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+impl Shared {
+    fn new(waker: Waker, notify: Box<dyn Fn() + Send + Sync>) -> Shared {
+        Shared {
+            commands: Mutex::new(Vec::new()),
+            outbox: Mutex::new(Batch::default()),
+            wake_pending: AtomicBool::new(false),
+            reads_held: AtomicBool::new(false),
+            shrink_taken: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            closes_pending: AtomicUsize::new(0),
+            stats: Mutex::new(ShardStats::default()),
+            waker,
+            notify,
+        }
+    }
+}
+
 impl ThreadedShard {
     /// Starts a reactor thread named `name`; `notify` is called (on the reactor thread)
     /// whenever events wait in the outbox and no wake is pending. A group of one.
@@ -150,18 +167,7 @@ impl ThreadedShard {
         for notify in notify {
             let shard = Shard::new(config.clone())?;
             let waker = Waker::new(shard.registry(), WAKER_TOKEN)?;
-            let shared = Arc::new(Shared {
-                commands: Mutex::new(Vec::new()),
-                outbox: Mutex::new(Batch::default()),
-                wake_pending: AtomicBool::new(false),
-                reads_held: AtomicBool::new(false),
-                shrink_taken: AtomicBool::new(false),
-                stop: AtomicBool::new(false),
-                closes_pending: AtomicUsize::new(0),
-                stats: Mutex::new(ShardStats::default()),
-                waker,
-                notify,
-            });
+            let shared = Arc::new(Shared::new(waker, notify));
             prepared.push((shard, shared));
         }
         let peers = prepared.iter().map(|(_, shared)| shared.clone()).collect();

@@ -14,17 +14,7 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 fn reactor() -> Reactor {
     let shard = Shard::new(ShardConfig::default()).expect("shard");
     let waker = Waker::new(shard.registry(), WAKER_TOKEN).expect("waker");
-    let shared = Arc::new(Shared {
-        commands: Mutex::new(Vec::new()),
-        outbox: Mutex::new(Batch::default()),
-        wake_pending: AtomicBool::new(false),
-        reads_held: AtomicBool::new(false),
-        stop: AtomicBool::new(false),
-        closes_pending: AtomicUsize::new(0),
-        stats: Mutex::new(ShardStats::default()),
-        waker,
-        notify: Box::new(|| {}),
-    });
+    let shared = Arc::new(Shared::new(waker, Box::new(|| {})));
     let group = Arc::new(Group {
         balancer: Balancer::new(Policy::RoundRobin, 1),
         peers: OnceLock::new(),
