@@ -3,7 +3,8 @@
 // backpressure gets ERR_OUTPUT_LIMIT instead of growing without bound.
 import test from 'ava'
 import { createHash } from 'node:crypto'
-import { configure, Connection, createListener, EventLoop, NetpollError } from '../index'
+import * as net from 'node:net'
+import { configure, Connection, createListener, dial, EventLoop, NetpollError } from '../index'
 import { netConnect, until } from './helpers'
 
 const HWM = 256 << 10
@@ -80,6 +81,60 @@ test('a writer that ignores backpressure gets ERR_OUTPUT_LIMIT and its connectio
   t.true(writeError === undefined || ['ERR_OUTPUT_LIMIT', 'ERR_CONN_CLOSED'].includes(writeError.code))
   s.destroy()
   await loop.shutdown({ timeout: 1000 })
+})
+
+// A connection that always has a newer flush outstanding (each flush awaited only after the
+// next one started, as a mux with async handlers does): sent bytes stop counting against
+// maxOutput when their own flush settles, not only when no flush is left.
+test('flushes overlapping forever pass many times maxOutput without ERR_OUTPUT_LIMIT', async (t) => {
+  let got = 0
+  const server = net.createServer((s) => s.on('data', (d: Buffer) => (got += d.length)))
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const conn = await dial('tcp', `127.0.0.1:${(server.address() as net.AddressInfo).port}`)
+  const CHUNK = 128 << 10
+  const ROUNDS = 8 * (MAX_OUTPUT / CHUNK) // 8 MiB through a 1 MiB cap
+  try {
+    let previous: Promise<void> | null = null
+    for (let i = 0; i < ROUNDS; i++) {
+      conn.writer.writeBinary(Buffer.alloc(CHUNK))
+      const flush = conn.writer.flush()
+      if (previous) await previous
+      previous = flush
+    }
+    await previous
+    await until(() => got === ROUNDS * CHUNK, 10_000)
+    t.true(conn.isActive())
+    t.is(conn.stats().bytesQueued, 0)
+  } finally {
+    conn.close()
+    server.close()
+  }
+})
+
+// The same, deterministically: the engine reports a flush done (as the threaded reactor
+// does by sequence number) while a newer flush is still pending; its own bytes stop
+// counting at once. Before, they counted until no flush was left, and the write below
+// failed with ERR_OUTPUT_LIMIT.
+test('a settled flush takes its own bytes off the output count while a newer one is pending', async (t) => {
+  const server = net.createServer((s) => s.resume())
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const conn = await dial('tcp', `127.0.0.1:${(server.address() as net.AddressInfo).port}`)
+  try {
+    conn.writer.writeBinary(Buffer.alloc(MAX_OUTPUT - (256 << 10)))
+    const first = conn.writer.flush()
+    conn.writer.writeBinary(Buffer.alloc(128 << 10))
+    const second = conn.writer.flush()
+    conn.flushed(1) // the record the engine hands over when the first flush's bytes left
+    await first
+    t.is(conn.stats().bytesQueued, 128 << 10)
+    t.notThrows(() => conn.writer.writeBinary(Buffer.alloc(512 << 10)))
+    await Promise.all([second, conn.writer.flush()])
+    t.is(conn.stats().bytesQueued, 0)
+    t.true(conn.isActive())
+  } finally {
+    conn.close()
+    server.close()
+  }
 })
 
 test('a declared length over maxFrame is refused at once, before any byte is buffered for it', async (t) => {

@@ -2,8 +2,9 @@ import test from 'ava'
 import { randomBytes } from 'node:crypto'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { LinkBuffer, poolStats } from '../index'
+import { createListener, EventLoop, LinkBuffer, poolStats } from '../index'
 import { native } from '../lib/core/native'
+import { netConnect, until } from './helpers'
 
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
@@ -263,8 +264,9 @@ test.serial('large views pin at most 64 MiB; past that they are copies', async (
 
 test.serial('poolStats moves as chunks are taken and given back', (t) => {
   const before = poolStats()
-  t.deepEqual(Object.keys(before).sort(), ['bytesCached', 'bytesInUse', 'hits', 'misses'])
+  t.deepEqual(Object.keys(before).sort(), ['bytesCached', 'bytesHeld', 'bytesInUse', 'bytesTrimmed', 'hits', 'misses'])
   for (const v of Object.values(before)) t.true(Number.isSafeInteger(v) && v >= 0)
+  t.is(before.bytesHeld, before.bytesInUse + before.bytesCached)
   const b = new LinkBuffer()
   b.writeBinary(Buffer.alloc(1000, 1))
   const during = poolStats()
@@ -282,6 +284,41 @@ test.serial('poolStats moves as chunks are taken and given back', (t) => {
   again.flush()
   again.skip(1)
   again.release()
+})
+
+test.serial('the pool gives back what a burst cached once the engine has been quiet', async (t) => {
+  // A burst: 64 buffers of 64 KiB taken at once, then released (4 MiB cached, over the 1 MiB floor).
+  const burst = Array.from({ length: 64 }, () => {
+    const b = new LinkBuffer()
+    b.writeBinary(Buffer.alloc(64 * 1024, 7))
+    return b
+  })
+  for (const b of burst) {
+    b.flush()
+    b.skip(b.len())
+    b.release()
+  }
+  const cached = poolStats()
+  t.true(cached.bytesCached >= 4 << 20, `${cached.bytesCached} bytes cached after the burst`)
+  // Some traffic on the engine, then quiet: its shard releases idle memory 1 s later.
+  const ln = await createListener('tcp', '127.0.0.1:0')
+  let got = 0
+  const loop = new EventLoop((conn) => {
+    got += conn.reader.tryNext(conn.reader.len())!.length
+  })
+  loop.serve(ln)
+  const s = await netConnect({ host: '127.0.0.1', port: ln.address.port! })
+  s.write('burst over')
+  await until(() => got === 10)
+  s.destroy()
+  // (The engine may take some of the cached buffers meanwhile: only a trim brings bytesTrimmed up.)
+  await until(() => poolStats().bytesTrimmed > cached.bytesTrimmed, 10_000)
+  const trimmed = poolStats()
+  t.true(trimmed.bytesCached <= 1 << 20, `${trimmed.bytesCached} bytes still cached`)
+  const takenByEngine = Math.max(0, trimmed.bytesInUse - cached.bytesInUse)
+  t.true(trimmed.bytesTrimmed - cached.bytesTrimmed >= cached.bytesCached - takenByEngine - (1 << 20), 'what was over the floor was freed')
+  t.is(trimmed.bytesHeld, trimmed.bytesInUse + trimmed.bytesCached)
+  await loop.shutdown({ timeout: 1000 })
 })
 
 const badSizes: Array<[unknown, string, string]> = [

@@ -7,7 +7,8 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs'
 import * as net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { configure, Connection, createListener, EventLoop, getConfig, NetpollError } from '../index'
+import { configure, Connection, createListener, dial, EventLoop, getConfig, NetpollError } from '../index'
+import { bounded } from './client/helpers'
 import { connectedPair, frame, framedEcho, netConnect, readExactly, until } from './helpers'
 
 function codeOf(fn: () => unknown): string | undefined {
@@ -243,6 +244,85 @@ test('write timeout: a peer that never reads is closed with ERR_WRITE_TIMEOUT', 
   t.is(flushError?.code, 'ERR_WRITE_TIMEOUT')
   s.destroy()
   await loop.shutdown({ timeout: 1000 })
+})
+
+/** A net server (this process) whose one connection is handed to `use`; resolves with its address. */
+async function netPeer(use: (s: net.Socket) => void): Promise<{ address: string; close: () => void }> {
+  const server = net.createServer(use)
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  return { address: `127.0.0.1:${(server.address() as net.AddressInfo).port}`, close: () => server.close() }
+}
+
+test('an empty flush (malloc(0), then flush) is a no-op: it settles and the connection stays open', async (t) => {
+  const received: Buffer[] = []
+  const server = await netPeer((s) => s.on('data', (d: Buffer) => received.push(d)))
+  const conn = await dial('tcp', server.address)
+  let closeCode: string | null | undefined
+  conn.addCloseCallback((_c, e) => (closeCode = e?.code ?? null))
+  try {
+    conn.writer.malloc(0)
+    await bounded(conn.writer.flush(), 5000, 'the empty flush')
+    // Empty bodies between real bytes, and an empty flush behind a flush in flight.
+    conn.writer.writeString('ab')
+    conn.writer.malloc(0)
+    const first = conn.writer.flush()
+    conn.writer.malloc(0)
+    await bounded(Promise.all([first, conn.writer.flush()]), 5000, 'the flushes')
+    conn.writer.malloc(0)
+    conn.writer.writeString('c')
+    await bounded(conn.writer.flush(), 5000, 'the last flush')
+    await until(() => Buffer.concat(received).toString() === 'abc')
+    t.true(conn.isActive())
+    t.is(closeCode, undefined)
+  } finally {
+    conn.close()
+    server.close()
+  }
+})
+
+test('write timeout means no progress: a slow peer that keeps reading is served 16 MiB; one that stops is cut', async (t) => {
+  const TIMEOUT = 500
+  let peer: net.Socket | null = null
+  let got = 0
+  let reading = true
+  const server = await netPeer((s) => {
+    peer = s
+    s.pause()
+  })
+  // 128 KiB every 20 ms (at most ~6 MiB/s; the socket buffers hide part of it): 16 MiB
+  // take seconds, many times the timeout.
+  const reader = setInterval(() => {
+    if (!reading || peer === null) return
+    let chunk: Buffer | null
+    let n = 0
+    while (n < 128 << 10 && (chunk = peer.read()) !== null) n += chunk.length
+    got += n
+  }, 20)
+  const conn = await dial('tcp', server.address)
+  let closeCode: string | null | undefined
+  conn.addCloseCallback((_c, e) => (closeCode = e?.code ?? null))
+  conn.setWriteTimeout(TIMEOUT)
+  try {
+    const start = Date.now()
+    conn.writer.writeBinary(Buffer.alloc(16 << 20))
+    await conn.writer.flush()
+    const took = Date.now() - start
+    t.true(took > 2 * TIMEOUT, `the flush took ${took} ms: the peer was not slow enough to test anything`)
+    t.is(closeCode, undefined)
+    t.true(conn.isActive())
+    await until(() => got === 16 << 20, 10_000)
+    // The peer stops reading: no progress, so the timeout closes the connection.
+    reading = false
+    conn.writer.writeBinary(Buffer.alloc(16 << 20))
+    const e = await t.throwsAsync<NetpollError>(conn.writer.flush())
+    t.is(e?.code, 'ERR_WRITE_TIMEOUT')
+    t.is(closeCode, 'ERR_WRITE_TIMEOUT')
+  } finally {
+    clearInterval(reader)
+    conn.close()
+    ;(peer as net.Socket | null)?.destroy()
+    server.close()
+  }
 })
 
 test('shutdown: refuses new connections at once, lets in-flight handlers answer, forces stragglers', async (t) => {

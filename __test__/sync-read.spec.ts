@@ -163,3 +163,24 @@ test('while an awaited read waits, tryNext returns null: reads keep their order'
   s.destroy()
   await loop.shutdown({ timeout: 1000 })
 })
+
+test('reader.release() keeps returned Buffers and the unconsumed bytes as they were (Go netpoll slices would be invalid)', async (t) => {
+  const ln = await createListener('tcp', '127.0.0.1:0')
+  const seen: { taken?: string; rest?: string; len?: number } = {}
+  const loop = new EventLoop((conn) => {
+    const r = conn.reader
+    if (r.len() < 10) return
+    const taken = r.tryNext(4) as Buffer
+    r.release()
+    seen.len = r.len()
+    seen.taken = taken.toString()
+    seen.rest = (r.tryNext(6) as Buffer).toString()
+  })
+  loop.serve(ln)
+  const s = await netConnect({ host: '127.0.0.1', port: ln.address.port! })
+  s.write('abcdefghij')
+  await until(() => seen.rest !== undefined)
+  t.deepEqual(seen, { taken: 'abcd', rest: 'efghij', len: 6 })
+  s.destroy()
+  await loop.shutdown({ timeout: 1000 })
+})

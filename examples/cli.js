@@ -4,7 +4,14 @@
 const USAGE = `options:
   --listen tcp://HOST:PORT | unix://PATH   where to listen (default tcp://127.0.0.1:7000)
   --protocol framed|raw                    framed: 4-byte big-endian length + payload (default)
-  --read-timeout MS  --idle-timeout MS     timeouts (default none)
+  --read-timeout MS                        close a connection (ERR_READ_TIMEOUT) whose next request
+                                           is not whole MS ms after the server started waiting for
+                                           it (the connection opened, or the previous request was
+                                           taken), however many of its bytes trickled in meanwhile;
+                                           framed: a request is a whole frame (length + payload),
+                                           raw: any bytes, so MS ms of silence (default none)
+  --idle-timeout MS                        close a connection after MS ms without a byte read or
+                                           written (default none)
   --max-frame BYTES                        largest frame accepted (default 16 MiB)
   --mode inline|threaded|auto  --pollers N (echo-server only)
   --cork                                   (net-echo-server only) one write per read`

@@ -53,9 +53,22 @@ function framed(conn) {
   if (answered) return send(conn)
 }
 
+// raw: echo whatever is buffered, then ask for the next byte.
 function raw(conn) {
-  conn.writer.writeBinary(conn.reader.tryNext(conn.reader.len()))
+  const r = conn.reader
+  conn.writer.writeBinary(r.tryNext(r.len()))
+  r.tryPeek(1) // null: the next bytes are wanted (their read deadline starts)
   return send(conn)
+}
+
+// --read-timeout is the library's read timeout: it starts when a read comes back short (the
+// `null` of tryPeekUInt32BE/tryNext/tryPeek that ends each handler call: the rest of a frame,
+// or the next frame's length) and is met only when a read takes bytes; arriving bytes don't
+// move it. When it passes the connection is closed with ERR_READ_TIMEOUT. The first frame is
+// wanted as soon as the connection is open, so a peer that never sends is cut too.
+function wantFirst(conn) {
+  if (o.protocol === 'framed') conn.reader.tryPeekUInt32BE()
+  else conn.reader.tryPeek(1)
 }
 
 ;(async () => {
@@ -63,6 +76,7 @@ function raw(conn) {
   const loop = new np.EventLoop(o.protocol === 'framed' ? framed : raw, {
     readTimeout: o.readTimeout,
     idleTimeout: o.idleTimeout,
+    onConnect: o.readTimeout ? wantFirst : undefined,
   })
   const served = loop.serve(ln)
   console.log(`listening ${o.network === 'unix' ? ln.address.address : ln.toString()}`)

@@ -16,7 +16,23 @@ process.on('SIGUSR2', () => {
   console.log(`stats ${JSON.stringify(process.memoryUsage())}`)
 })
 
-function framed(socket) {
+// --read-timeout: as in echo-server.js, a deadline for each request from when the server
+// starts waiting for it (the connection opened, or the previous frame — raw: the previous
+// bytes — was taken), not moved by bytes arriving meanwhile. One timer per connection, never
+// re-armed per frame: when it fires it checks the time the current wait started.
+function readDeadline(socket) {
+  const state = { since: Date.now(), timer: null }
+  const check = () => {
+    const left = state.since + o.readTimeout - Date.now()
+    if (left > 0) state.timer = setTimeout(check, left)
+    else socket.destroy(Object.assign(new Error('the read timed out waiting for data'), { code: 'ERR_READ_TIMEOUT' }))
+  }
+  state.timer = setTimeout(check, o.readTimeout)
+  socket.once('close', () => clearTimeout(state.timer))
+  return state
+}
+
+function framed(socket, deadline) {
   let buf = Buffer.alloc(0)
   socket.on('data', (d) => {
     buf = buf.length === 0 ? d : Buffer.concat([buf, d])
@@ -33,6 +49,7 @@ function framed(socket) {
       buf.copy(out, 4, 4, 4 + n)
       socket.write(out) // one write per response (uncorked), as the plain handler does
       buf = buf.subarray(4 + n)
+      if (deadline) deadline.since = Date.now()
     }
     if (o.cork) socket.uncork()
   })
@@ -41,9 +58,14 @@ function framed(socket) {
 const server = net.createServer((socket) => {
   socket.setNoDelay(true)
   socket.on('error', () => {})
-  if (o.readTimeout || o.idleTimeout) socket.setTimeout(o.readTimeout || o.idleTimeout, () => socket.destroy())
-  if (o.protocol === 'framed') framed(socket)
-  else socket.on('data', (d) => socket.write(d))
+  if (o.idleTimeout) socket.setTimeout(o.idleTimeout, () => socket.destroy())
+  const deadline = o.readTimeout ? readDeadline(socket) : null
+  if (o.protocol === 'framed') framed(socket, deadline)
+  else
+    socket.on('data', (d) => {
+      if (deadline) deadline.since = Date.now()
+      socket.write(d)
+    })
 })
 const listenArgs = o.network === 'unix' ? [o.address] : (() => {
   const m = /^\[?(.*?)\]?:(\d+)$/.exec(o.address)

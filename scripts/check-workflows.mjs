@@ -7,14 +7,16 @@
 //      (pinned below, ~20 s once). Without actionlint and without Go, it says so loudly and
 //      falls back to a YAML parse: set NETPOLL_REQUIRE_ACTIONLINT=1 to make that an error.
 //   2. Our own rules on the parsed workflows: the build matrix names exactly the targets of
-//      package.json napi.targets on the right runners, CI covers ubuntu and macos with Node 20
-//      and 22, the release runs on v* tags and publishes with provenance.
+//      package.json napi.targets on the right runners; CI and the binary tests cover exactly
+//      the Node lines of package.json engines.node (20, 22, 24, 26), CI on ubuntu and macos;
+//      the release runs on v* tags and publishes with provenance.
 // Exit code 1 on any failure; the last line counts passed and failed checks.
 import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { delimiter, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { NODE_LINES } from './node-lines.mjs'
 
 const ACTIONLINT_MODULE = 'github.com/rhysd/actionlint/cmd/actionlint@v1.7.12'
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -123,6 +125,8 @@ for (const f of files) {
 }
 
 const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8'))
+check(NODE_LINES.length > 0, `package.json engines.node names the supported Node lines (${NODE_LINES.join(', ')})`, JSON.stringify(pkg.engines))
+const lines = NODE_LINES.join(', ')
 const targets = [...(pkg.napi?.targets ?? [])].sort()
 const same = (a, b) => JSON.stringify([...a].sort()) === JSON.stringify([...b].sort())
 // `on` may be parsed as the key "on" (YAML 1.2) or as true (YAML 1.1).
@@ -150,7 +154,10 @@ if (check(!!build, 'build.yml exists')) {
   check(/bindings-\$\{\{ matrix\.target \}\}/.test(JSON.stringify(build.jobs.build.steps)), 'build.yml uploads artifacts named bindings-<target>')
   const tm = build.jobs?.test?.strategy?.matrix ?? {}
   check(same(tm.target ?? [], targets), 'build.yml tests every target', (tm.target ?? []).join(', '))
-  check(same(tm.node ?? [], ['20', '22']), 'build.yml tests with Node 20 and 22', JSON.stringify(tm.node))
+  check(same((tm.node ?? []).map(String), NODE_LINES), `build.yml tests with every supported Node line (${lines})`, JSON.stringify(tm.node))
+  const setup = (build.jobs?.test?.steps ?? []).find((st) => /^actions\/setup-node@/.test(st.uses ?? ''))
+  check(setup?.with?.['node-version'] === '${{ matrix.node }}', 'build.yml tests on the matrix Node (actions/setup-node node-version: ${{ matrix.node }})', JSON.stringify(setup?.with))
+  check(/node:\$\{\{ matrix\.node \}\}-alpine/.test(stepsText(build.jobs.test)), 'build.yml tests musl in the Alpine image of the matrix Node (node:${{ matrix.node }}-alpine)')
   for (const t of targets) {
     const runner = (tm.include ?? []).find((e) => e.target === t)?.runner
     check(runnerFor[t]?.test(runner ?? ''), `test ${t} runs on a ${t} machine (${runner})`)
@@ -174,7 +181,9 @@ if (check(!!ci, 'ci.yml exists')) {
     [/npm run lint:workflows/, 'lint:workflows'],
   ]) check(re.test(all), `ci.yml runs ${what}`)
   const m = ci.jobs?.node?.strategy?.matrix ?? {}
-  check(same(m.os ?? [], ['ubuntu-latest', 'macos-latest']) && same(m.node ?? [], ['20', '22']), 'ci.yml builds and runs ava on ubuntu-latest and macos-latest with Node 20 and 22', JSON.stringify(m))
+  check(same(m.os ?? [], ['ubuntu-latest', 'macos-latest']) && same((m.node ?? []).map(String), NODE_LINES), `ci.yml builds and runs ava on ubuntu-latest and macos-latest with every supported Node line (${lines})`, JSON.stringify(m))
+  const setup = (ci.jobs?.node?.steps ?? []).find((st) => /^actions\/setup-node@/.test(st.uses ?? ''))
+  check(setup?.with?.['node-version'] === '${{ matrix.node }}', 'ci.yml sets up the matrix Node (actions/setup-node node-version: ${{ matrix.node }})', JSON.stringify(setup?.with))
 }
 
 const release = wf['release.yml']

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run soak [-- --duration S --concurrency N --mode inline|threaded --warmup W]`: churn
+// `npm run soak [-- --duration S --concurrency N --mode inline|threaded --warmup W | --attack R]`: churn
 // against the echo server for S seconds (default 600, of which the first W, default S/10 within
 // 2..30, are warm-up) at N concurrent connections (default 1000):
 // connect / requests / close, resets mid-request, silent peers closed by the idle timeout,
@@ -7,6 +7,13 @@
 // and open connections are read after a warm-up and at the end, each time with every client
 // gone; growth beyond a small tolerance, a wrong byte or a request without an outcome fails
 // the run (exit 1). The last line is `soak ok` or `soak FAILED: <why>`.
+//
+// `--attack ROUNDS` runs rounds of hostile peers instead, 50 at a time per attack: a
+// 0xFFFFFFFF length prefix, a frame one byte over `--max-frame` sent whole, 10,000 empty frames
+// in one write, a reset mid-frame. The server's RSS is read before the attacks, after each
+// round (once the server has been quiet for 1.5 s, longer than its 1 s memory release) and
+// after a 10 s quiet interval: RSS after the last round must be within 20 % of RSS after round
+// 2 (flat, not climbing), and after the quiet interval within 2× of the baseline.
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
@@ -15,14 +22,15 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
-const args = { duration: 600, concurrency: 1000, mode: undefined, warmup: undefined }
+const args = { duration: 600, concurrency: 1000, mode: undefined, warmup: undefined, attack: 0 }
 for (let i = 2; i < process.argv.length; i++) {
   const [k, v] = [process.argv[i], process.argv[i + 1]]
   if (k === '--duration') args.duration = Number(v)
   else if (k === '--concurrency') args.concurrency = Number(v)
   else if (k === '--mode') args.mode = v
   else if (k === '--warmup') args.warmup = Number(v)
-  else throw new Error(`unknown option ${k} (--duration S, --concurrency N, --mode M, --warmup W)`)
+  else if (k === '--attack') args.attack = Number(v) // at least 2: round 2 is the reference
+  else throw new Error(`unknown option ${k} (--duration S, --concurrency N, --mode M, --warmup W, --attack ROUNDS)`)
   i++
 }
 const IDLE_MS = 400
@@ -34,8 +42,13 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 const frame = (p) => Buffer.concat([Buffer.from([0, 0, 0, 0].map((_, i) => (p.length >>> (24 - 8 * i)) & 255)), p])
 
 // ---- the server, in its own process, measured through /proc and its `stats` lines ----
-const serverArgs = [join(root, 'examples/echo-server.js'), '--listen', 'tcp://127.0.0.1:0', '--idle-timeout', String(IDLE_MS)]
+// The attack mode's peers all end with a close of their own or of the server: its idle timeout
+// is long, so that a loaded machine echoing 10,000 frames per peer is not taken for idle.
+const serverArgs = [join(root, 'examples/echo-server.js'), '--listen', 'tcp://127.0.0.1:0', '--idle-timeout', String(args.attack > 0 ? 10_000 : IDLE_MS)]
 if (args.mode) serverArgs.push('--mode', args.mode)
+// The attack mode's over-limit frames are sent whole: a smaller limit keeps them cheap to send.
+const MAX_FRAME = 1 << 20
+if (args.attack > 0) serverArgs.push('--max-frame', String(MAX_FRAME))
 const server = spawn(process.execPath, ['--expose-gc', ...serverArgs], { stdio: ['ignore', 'pipe', 'inherit'] })
 const statsWaiters = []
 let port = 0
@@ -77,7 +90,9 @@ async function snapshot() {
     heapMB: stats.heapUsed / 2 ** 20,
     heapTotalMB: stats.heapTotal / 2 ** 20,
     arrayBuffersMB: stats.arrayBuffers / 2 ** 20,
+    externalMB: stats.external / 2 ** 20,
     poolBytes: stats.pool.bytesInUse,
+    poolHeldMB: stats.pool.bytesHeld / 2 ** 20,
     connections: stats.netpoll.connections,
     timers: stats.netpoll.timers,
     panics: stats.netpoll.panics,
@@ -202,7 +217,131 @@ async function churn(seconds) {
   await Promise.all(slots)
 }
 
+// ---- the attack mode: rounds of hostile peers, then the server's memory must come back ----
+const ATTACKERS = 50
+const overLimit = Buffer.alloc(4 + MAX_FRAME + 1) // a frame one byte over --max-frame, sent whole
+overLimit.writeUInt32BE(MAX_FRAME + 1, 0)
+const emptyFrames = Buffer.alloc(4 * 10_000) // 10,000 empty frames in one write
+
+/** Resolves when `s` closes (or after 10 s, counted as lost: the server never closed it). */
+function closed(s) {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => {
+      ledger.lost++
+      s.destroy()
+      resolve()
+    }, 10_000)
+    s.on('close', () => {
+      clearTimeout(t)
+      resolve()
+    })
+    s.resume()
+  })
+}
+
+/** The attacks of one round, `ATTACKERS` connections at a time; each must end with a close. */
+const attacks = {
+  async hugePrefix(s) {
+    s.write(Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3])) // the server refuses and closes
+    await closed(s)
+  },
+  async overLimit(s) {
+    s.write(overLimit) // the server refuses at the prefix and closes (the rest is reset)
+    await closed(s)
+  },
+  async emptyFrames(s) {
+    s.write(emptyFrames)
+    ledger.requests++
+    try {
+      const back = await read(s, emptyFrames.length)
+      if (back.length === emptyFrames.length && back.every((b) => b === 0)) ledger.answered++
+      else ledger.wrong++
+    } catch (e) {
+      if (ledger.lost++ < 3) console.log(`emptyFrames: ${e.message}`)
+    }
+    s.end()
+    await closed(s)
+  },
+  async resetMidFrame(s) {
+    s.write(frame(randomBytes(1000)).subarray(0, 504))
+    await sleep(5)
+    s.resetAndDestroy()
+  },
+}
+
+async function attackRound() {
+  for (const [name, attack] of Object.entries(attacks)) {
+    await Promise.all(
+      Array.from({ length: ATTACKERS }, async () => {
+        let s
+        try {
+          s = await connect()
+        } catch {
+          ledger.refused++
+          return
+        }
+        s.on('error', () => {})
+        ledger[name] = (ledger[name] ?? 0) + 1
+        await attack(s)
+      }),
+    )
+  }
+}
+
+/** Rounds of attacks: RSS must stay flat from round 2 on and come back after a quiet interval. */
+async function attackRun() {
+  const rounds = args.attack
+  const SETTLE_MS = 1_500
+  // Long enough for V8 to shrink its young generation again too (its memory reducer acts
+  // after ~8 s without allocation).
+  const QUIET_MS = 10_000
+  // One honest exchange first, so that the baseline includes what any served connection costs.
+  const s = await connect()
+  s.write(frame(Buffer.from('hello')))
+  await read(s, 9)
+  s.destroy()
+  const base = await quiescent()
+  const after = []
+  for (let round = 1; round <= rounds; round++) {
+    await attackRound()
+    await quiescent()
+    // Measured once the server has been quiet for longer than its release interval (1 s).
+    await sleep(SETTLE_MS)
+    after.push(await snapshot())
+    const a = after.at(-1)
+    console.log(
+      `round ${round}: ${a.rssMB.toFixed(1)} MB RSS, ${a.arrayBuffersMB.toFixed(1)} MB ArrayBuffers, ` +
+        `pool held ${a.poolHeldMB.toFixed(1)} MB, ${a.fds} fds, ${a.connections} conns`,
+    )
+  }
+  await sleep(QUIET_MS)
+  const quiet = await quiescent()
+  console.log(`\n           before   round 2${`round ${rounds}`.padStart(10)}    quiet`)
+  for (const k of Object.keys(base)) {
+    const f = (v) => (Number.isInteger(v) ? String(v) : v.toFixed(1)).padStart(9)
+    console.log(`${k.padEnd(11)}${f(base[k])}${f(after[1][k])}${f(after.at(-1)[k])}${f(quiet[k])}`)
+  }
+  console.log(`ledger: ${JSON.stringify(ledger)}`)
+  const problems = []
+  if (ledger.wrong > 0) problems.push(`${ledger.wrong} wrong answers`)
+  if (ledger.lost > 0) problems.push(`${ledger.lost} attacks without an outcome`)
+  const last = after.at(-1)
+  if (last.connections !== 0 || last.timers !== 0) problems.push(`connections/timers left: ${last.connections}/${last.timers}`)
+  if (quiet.fds > base.fds + 2) problems.push(`descriptors grew ${base.fds} → ${quiet.fds}`)
+  if (last.rssMB > after[1].rssMB * 1.2) problems.push(`RSS climbed from ${after[1].rssMB.toFixed(0)} MB after round 2 to ${last.rssMB.toFixed(0)} MB after round ${rounds}`)
+  if (quiet.rssMB > base.rssMB * 2) problems.push(`RSS ${quiet.rssMB.toFixed(0)} MB after a quiet interval, over 2× the ${base.rssMB.toFixed(0)} MB before the attacks`)
+  if (quiet.poolBytes !== 0) problems.push(`${quiet.poolBytes} pool bytes still in use`)
+  if (quiet.panics > 0) problems.push(`${quiet.panics} panics`)
+  return problems
+}
+
 await listening
+if (args.attack > 0) {
+  if (!(args.attack >= 2)) fail('--attack needs at least 2 rounds')
+  console.log(`soak: ${args.attack} attack rounds of ${ATTACKERS} peers per attack against pid ${server.pid} (port ${port})`)
+  const problems = await attackRun()
+  await finish(problems)
+}
 console.log(`soak: ${args.duration} s at ${args.concurrency} connections against pid ${server.pid} (port ${port})`)
 await churn(WARMUP_S)
 const start = await quiescent()
@@ -230,9 +369,14 @@ if (end.poolBytes > start.poolBytes + (1 << 20)) problems.push(`pool bytes grew 
 const rssSlackMB = WARMUP_S >= 15 ? 16 : 48
 if (end.rssMB > start.rssMB * 1.25 + rssSlackMB) problems.push(`RSS grew ${start.rssMB.toFixed(0)} → ${end.rssMB.toFixed(0)} MB`)
 if (end.panics > 0) problems.push(`${end.panics} panics`)
-stopping = true
-server.kill('SIGTERM')
-const code = await new Promise((r) => server.on('exit', r))
-if (code !== 0) problems.push(`the server's graceful exit returned ${code}`)
-console.log(problems.length === 0 ? 'soak ok' : `soak FAILED: ${problems.join('; ')}`)
-process.exit(problems.length === 0 ? 0 : 1)
+await finish(problems)
+
+/** Stops the server gracefully and reports: the last line is `soak ok` or `soak FAILED: …`. */
+async function finish(problems) {
+  stopping = true
+  server.kill('SIGTERM')
+  const code = await new Promise((r) => server.on('exit', r))
+  if (code !== 0) problems.push(`the server's graceful exit returned ${code}`)
+  console.log(problems.length === 0 ? 'soak ok' : `soak FAILED: ${problems.join('; ')}`)
+  process.exit(problems.length === 0 ? 0 : 1)
+}

@@ -1,12 +1,12 @@
-import test from 'ava'
+import test, { ExecutionContext } from 'ava'
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { chmodSync, existsSync, mkdtempSync } from 'node:fs'
 import * as net from 'node:net'
-import { tmpdir } from 'node:os'
+import { constants as osConstants, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Connection, createListener, dial, Dialer, EventLoop, NetpollError, stats } from '../../index'
 import { frame, framedEcho, until } from '../helpers'
-import { blackhole, bounded, roundTrip } from './helpers'
+import { blackhole, bounded, peerProcess, roundTrip } from './helpers'
 
 function netServer(onConn: (s: net.Socket) => void = () => {}): Promise<net.Server> {
   const server = net.createServer(onConn)
@@ -48,6 +48,8 @@ test('ETIMEDOUT when SYNs are dropped (full backlog), with address and port', as
     const [, port] = hole.address.split(':')
     const e = await t.throwsAsync<NetpollError>(dial('tcp', hole.address, { timeout: 200 }))
     t.is(e?.code, 'ETIMEDOUT')
+    t.is(e?.syscall, 'connect')
+    t.is(e?.errno, -osConstants.errno.ETIMEDOUT) // negative, as in Node
     t.is(e?.address, '127.0.0.1')
     t.is(e?.port, Number(port))
     // Dialer: the per-call timeout overrides the dialer's.
@@ -67,6 +69,8 @@ test('unix: the timeout holds when the backlog is full (ETIMEDOUT)', async (t) =
     const start = Date.now()
     const e = await t.throwsAsync<NetpollError>(dial('unix', path, { timeout: 200 }))
     t.is(e?.code, 'ETIMEDOUT')
+    t.is(e?.syscall, 'connect')
+    t.is(e?.errno, -osConstants.errno.ETIMEDOUT) // negative, as in Node
     t.is(e?.address, path)
     t.true(Date.now() - start >= 195, 'not before the timeout') // timers round to whole ms
   } finally {
@@ -282,13 +286,60 @@ test('a dialed connection in callback style (setOnRequest) and in await style, o
   await loop.shutdown({ timeout: 1000 })
 })
 
+// The peer runs in another process: a peer in this one cannot write and close before the
+// shard polls, which is what loses a FIN that arrives with the connect completion.
 test('a dialed connection whose peer closes: isActive false, close callbacks run, buffered bytes readable', async (t) => {
-  const server = await netServer((s) => s.end('bye'))
-  const c = await dial('tcp', `127.0.0.1:${portOf(server)}`)
-  const closed = new Promise<NetpollError | null>((r) => c.addCloseCallback((_c, e) => r(e)))
-  t.is(await closed, null)
-  t.false(c.isActive())
-  t.is((await c.reader.next(3)).toString(), 'bye')
-  t.is((await t.throwsAsync<NetpollError>(c.reader.next(1)))?.code, 'ERR_CONN_CLOSED')
-  server.close()
+  const peer = await peerProcess("(s) => s.end('bye')")
+  try {
+    const c = await dial('tcp', peer.address)
+    const closed = new Promise<NetpollError | null>((r) => c.addCloseCallback((_c, e) => r(e)))
+    t.is(await bounded(closed, 5000, 'the close callback'), null)
+    t.false(c.isActive())
+    t.is((await c.reader.next(3)).toString(), 'bye')
+    t.is((await t.throwsAsync<NetpollError>(c.reader.next(1)))?.code, 'ERR_CONN_CLOSED')
+  } finally {
+    await peer.close()
+  }
+})
+
+/**
+ * 100 dials at once to a peer (another process) that answers each connection with
+ * `onConnection`, closing it at once: every dial sees the FIN — every close callback runs
+ * and the connection count returns to its baseline.
+ */
+async function dialsToClosingPeer(t: ExecutionContext, onConnection: string, expected: string): Promise<void> {
+  const peer = await peerProcess(onConnection)
+  try {
+    const before = stats().connections
+    let closedCount = 0
+    const received: string[] = []
+    const one = async (): Promise<void> => {
+      const c = await dial('tcp', peer.address)
+      await new Promise<void>((resolve) =>
+        c.addCloseCallback(() => {
+          closedCount++
+          resolve()
+        }),
+      )
+      received.push(c.reader.len() > 0 ? (await c.reader.next(c.reader.len())).toString() : '')
+    }
+    const all = Promise.all(Array.from({ length: 100 }, one))
+    await bounded(all, 20_000, '100 dials').catch((e: Error) => {
+      throw new Error(`${e.message}; ${closedCount}/100 close callbacks ran`)
+    })
+    t.is(closedCount, 100)
+    t.true(received.every((r) => r === expected), JSON.stringify(received))
+    await until(() => stats().connections === before, 5000)
+  } finally {
+    await peer.close()
+  }
+}
+
+// Serial: they compare the process-wide connection count.
+test.serial('100 dials to a peer (another process) that writes and closes at once: every FIN is seen', async (t) => {
+  await dialsToClosingPeer(t, "(s) => s.end('hello')", 'hello')
+})
+
+test.serial('100 dials to a peer (another process) that closes at once without writing: every FIN is seen', async (t) => {
+  await dialsToClosingPeer(t, '(s) => s.end()', '')
 })

@@ -69,6 +69,19 @@ export async function blackhole(path?: string): Promise<{ address: string; close
   }
 }
 
+/**
+ * A TCP server on 127.0.0.1 in a child process (so its timing is not ours) that runs
+ * `onConnection` (JS source of a function of a `net.Socket`) for every connection.
+ */
+export async function peerProcess(onConnection: string): Promise<{ address: string; close: () => Promise<void> }> {
+  const { child, line } = await spawnLine([
+    '-e',
+    `const s = require('net').createServer(${onConnection})
+     s.listen({ port: 0, host: '127.0.0.1', backlog: 512 }, () => console.log('127.0.0.1:' + s.address().port))`,
+  ])
+  return { address: line, close: () => stop(child) }
+}
+
 /** Sends one framed request on `conn` and reads the framed answer's payload. */
 export async function roundTrip(conn: Connection, payload: Buffer): Promise<Buffer> {
   conn.writer.writeBinary(frame(payload))

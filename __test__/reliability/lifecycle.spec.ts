@@ -131,3 +131,35 @@ test('R23: Buffers kept by handlers keep their bytes through 200 connections of 
   t.is(new Set(kept.map((k) => k.buf.toString('latin1', 0, 12))).size, 200)
   await loop.shutdown({ timeout: 1000 })
 })
+
+// The binding's destroy() called while the engine delivers a batch would free the engine
+// under its own feet: it is refused with a clear error, and works once the batch is over.
+test('the native destroy() is refused inside a batch and works after it', async (t) => {
+  const { native } = await import('../../dist/core/native')
+  const mode = process.env.NETPOLL_MODE === 'threaded' ? 'threaded' : 'inline'
+  let inBatch: unknown = 'no batch'
+  let done: () => void
+  const delivered = new Promise<void>((r) => (done = r))
+  const engine = new native.NativeEngine({ mode, pollers: 2 }, () => {
+    if (inBatch === 'no batch') {
+      try {
+        engine.destroy()
+        inBatch = null
+      } catch (e) {
+        inBatch = e
+      }
+      done()
+    }
+  })
+  const info = engine.listen('tcp', '127.0.0.1:0', 16, false)
+  const client = net.connect({ host: '127.0.0.1', port: info.port! }).on('error', () => {})
+  const timer = setTimeout(() => done(), 10_000)
+  await delivered
+  clearTimeout(timer)
+  t.true(inBatch instanceof Error, `destroy() inside the batch: ${String(inBatch)}`)
+  t.regex((inBatch as Error).message, /while the engine delivers a batch/)
+  await new Promise((r) => setImmediate(r))
+  t.notThrows(() => engine.destroy())
+  t.throws(() => engine.stats(), { message: /destroyed/ })
+  client.destroy()
+})

@@ -9,6 +9,12 @@
  * a FIFO queue of `get()` calls waiting for a free slot. A connection leaves the pool's
  * accounting when it closes, whoever closes it: close a connection instead of `put()`ting it
  * back when its state is unknown (e.g. after a request failed), and its slot is freed.
+ *
+ * # Process lifetime
+ * As Node's `http.Agent` does with its free sockets, idle connections are unref'd
+ * (`Connection.unref()`): a pool holding only idle connections lets the process exit. A
+ * connection handed out by `get()` is ref'd again and holds the process until it is put back
+ * or closed, like any open connection; a dial under way holds it too.
  */
 import type { Connection } from '../core/connection'
 import { dial, DialOptions } from './dialer'
@@ -115,7 +121,8 @@ function abortError(): NetpollError {
 /**
  * A pool of client connections, per address. `get()` returns an idle connection that is
  * still active (dead ones are closed and skipped) or dials a new one; `put()` returns it.
- * The pool never keeps the process alive by itself (its eviction timer is unref'd).
+ * The pool never keeps the process alive by itself: its idle connections and its eviction
+ * timer are unref'd; only connections handed out and dials under way hold the process.
  */
 export class ConnectionPool {
   private readonly maxIdle: number
@@ -150,7 +157,8 @@ export class ConnectionPool {
    * A connection to `address` (as for {@link dial}): the most recently returned idle one that
    * is still active, else a new dial. When `maxConnections` are open, waits in FIFO order for
    * one to be returned or closed. Rejects with the dial's error, `ERR_POOL_TIMEOUT` (waited
-   * longer than the get timeout), `ABORT_ERR` or `ERR_POOL_CLOSED`.
+   * longer than the get timeout), `ABORT_ERR` or `ERR_POOL_CLOSED`. The connection is ref'd:
+   * it holds the process until it is put back or closed.
    */
   async get(network: Network, address: string, options: PoolGetOptions = {}): Promise<Connection> {
     if (this.closed) throw codeError('ERR_POOL_CLOSED', 'the pool is closed')
@@ -169,9 +177,10 @@ export class ConnectionPool {
   }
 
   /**
-   * Returns a connection obtained from `get()`, idle until `idleTimeout` passes. It is closed
-   * instead when it is no longer active, still holds unread input, the pool is closed or an
-   * idle limit is reached. A `get()` waiting for this address receives it directly.
+   * Returns a connection obtained from `get()`, idle (and unref'd: it no longer holds the
+   * process) until `idleTimeout` passes. It is closed instead when it is no longer active,
+   * still holds unread input, the pool is closed or an idle limit is reached. A `get()`
+   * waiting for this address receives it directly (ref'd).
    */
   put(conn: Connection): void {
     const peer = this.owned.get(conn)
@@ -191,7 +200,7 @@ export class ConnectionPool {
     if (waiter) {
       this.counters.waiting--
       this.inUse.add(conn)
-      waiter.resolve(conn)
+      waiter.resolve(conn.ref())
       return
     }
     if (peer.idle.length >= this.maxIdlePerAddress || this.counters.idle >= this.maxIdle) {
@@ -199,6 +208,7 @@ export class ConnectionPool {
       conn.close()
       return
     }
+    conn.unref()
     peer.idle.push({ conn, deadline: this.idleTimeout > 0 ? Date.now() + this.idleTimeout : Infinity })
     this.counters.idle++
     this.startEviction()
@@ -258,7 +268,7 @@ export class ConnectionPool {
       if (item.conn.isActive()) {
         this.counters.reused++
         this.inUse.add(item.conn)
-        return item.conn
+        return item.conn.ref()
       }
       this.counters.evicted++
       item.conn.close()

@@ -2,6 +2,12 @@
 const NO_CHUNKS: Buffer[] = Object.freeze([]) as unknown as Buffer[]
 
 /**
+ * A chain buffering at most this many bytes after its handler ran copies them out of shared
+ * memory ({@link BufferChain.unpin}): a quarter of the native side's 256 KiB slab.
+ */
+const TAIL_COPY_MAX = 64 * 1024
+
+/**
  * A FIFO of Buffers read without copying: the storage of a connection's input and of the
  * independent readers that `slice(n)` makes. Views returned by `take` are subarrays of the
  * JS-owned Buffers the batches delivered (one copy only when the bytes span chunks).
@@ -115,6 +121,32 @@ export class BufferChain {
       offset = 0
     }
     return -1
+  }
+
+  /**
+   * Copies the buffered bytes out of the memory they share with other connections' bytes,
+   * when they are few (at most {@link TAIL_COPY_MAX}) and that memory is much larger: a batch's
+   * bytes are views into one 256 KiB slab (or one batch-sized Buffer), and a connection that
+   * keeps a 3-byte partial header would otherwise keep the whole slab alive. Called once the
+   * handler has run on a batch's bytes, so only a tail left for later is copied, never every
+   * read. Memory the chain pins is then at most 4 × what it buffers, or one Node pool block.
+   */
+  unpin(): void {
+    const n = this.length
+    if (n === 0 || n > TAIL_COPY_MAX) return
+    const limit = Math.max(4 * n, Buffer.poolSize)
+    let pinning = false
+    for (const c of this.chunks) if (c.buffer.byteLength > limit) pinning = true
+    if (!pinning) return
+    const out = Buffer.allocUnsafe(n)
+    let copied = 0
+    let offset = this.head
+    for (const c of this.chunks) {
+      copied += c.copy(out, copied, offset)
+      offset = 0
+    }
+    this.chunks = [out]
+    this.head = 0
   }
 
   /** Drops every buffered byte. */

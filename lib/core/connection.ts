@@ -2,6 +2,7 @@
  * A connection (netpoll's `Connection`): a {@link Reader} and a {@link Writer} over a socket
  * owned by a shard, liveness (`isActive`), timeouts and close callbacks.
  */
+import { performance } from 'node:perf_hooks'
 import type { Config } from './config'
 import { checkMs, codeError, NetpollError } from './errors'
 import { Reader } from './reader'
@@ -73,6 +74,8 @@ export interface ConnectionHost {
   setTimer(conn: Connection, kind: number, ms: number): void
   /** The socket's two ends. */
   addresses(conn: Connection): { local: NetAddress | null; remote: NetAddress | null }
+  /** Something that holds the process opened (+1) or let go (−1). */
+  retain(delta: number): void
 }
 
 /** Counters of one connection, from {@link Connection.stats}. */
@@ -103,15 +106,28 @@ export class Connection {
   private closeError: NetpollError | null = null
   private running = false
   private readPaused = false
+  /** Holds the process while open (counted in the engine from creation; see `unref()`). */
+  private refed = true
   private readTimeoutMs = 0
+  /** When the read that is waiting started to wait (`performance.now()`): its deadline's start. */
+  private readWaitSince = 0
+  /**
+   * Whether the native read timer is armed. It is never cancelled when a read is served: when
+   * it fires, {@link Connection.timeout} checks the deadline of the read waiting then, if any.
+   */
+  private readTimerArmed = false
   private onRequest: OnRequest | null = null
   private closeCallbacks: CloseCallback[] | null = null
   private addrs: { local: NetAddress | null; remote: NetAddress | null } | null = null
   private bytesIn = 0
   /** @internal Called when the peer finished sending (server: onDisconnect). */
   onPeerClosed: ((conn: Connection) => void) | null = null
-  /** @internal Called when a handler throws or rejects. */
-  onHandlerError: ((error: unknown, conn: Connection) => void) | null = null
+  /**
+   * @internal Called when a handler throws or rejects (`handler` true), or when the
+   * connection is closed for an error of its own that the server reports (a read timeout
+   * passed with no awaited read to reject: `handler` false).
+   */
+  onHandlerError: ((error: unknown, conn: Connection, handler: boolean) => void) | null = null
   /** @internal Called when the connection closes, before the close callbacks (the server's count). */
   onClosed: CloseCallback | null = null
   /**
@@ -146,10 +162,20 @@ export class Connection {
     this.writer = new Writer(this)
   }
 
-  /** @internal ReaderOwner: a read waits for bytes (true) or stopped waiting (false). */
-  armReadTimeout(waiting: boolean): void {
-    if (waiting) this.wantMore()
-    if (this.readTimeoutMs > 0 && !this.closed) this.engine.setTimer(this, TIMER_READ, waiting ? this.readTimeoutMs : 0)
+  /**
+   * @internal ReaderOwner: a read came back short with none waiting: its deadline starts.
+   * One clock read; a native call only when no read timer is armed (see `timeout`).
+   */
+  readWaitStarted(): void {
+    if (this.readTimeoutMs === 0) return
+    this.readWaitSince = performance.now()
+    if (!this.readTimerArmed) this.armReadTimer(this.readTimeoutMs)
+  }
+
+  private armReadTimer(ms: number): void {
+    if (this.closed) return
+    this.readTimerArmed = true
+    this.engine.setTimer(this, TIMER_READ, ms)
   }
 
   /** @internal ReaderOwner: the largest single read. */
@@ -186,8 +212,41 @@ export class Connection {
   }
 
   /**
-   * Closes the connection. Output already flushed is still delivered (bounded by the write
-   * timeout); close callbacks run once. Calling it again does nothing.
+   * Lets the process exit while this connection is open (as `net.Socket.unref()`): an
+   * open connection keeps the process alive by default, an unref'd one does not. Calling it
+   * again, or on a closed connection, does nothing. A `ConnectionPool` unrefs its idle
+   * connections and refs them again when `get()` hands them out. Returns the connection.
+   */
+  unref(): this {
+    if (this.refed) {
+      this.refed = false
+      if (!this.closed) this.engine.retain(-1)
+    }
+    return this
+  }
+
+  /**
+   * Undoes {@link Connection.unref}: the open connection keeps the process alive again (the
+   * default). Calling it again, or on a closed connection, does nothing. Returns the
+   * connection.
+   */
+  ref(): this {
+    if (!this.refed) {
+      this.refed = true
+      if (!this.closed) this.engine.retain(1)
+    }
+    return this
+  }
+
+  /** Whether the connection counts as holding the process (the engine's close path). @internal */
+  hasRef(): boolean {
+    return this.refed
+  }
+
+  /**
+   * Closes the connection. Output already flushed is still delivered (given up if it makes no
+   * progress for the write timeout, or 30 s without one), and the process stays alive until
+   * then, like with `net`'s `end()`; close callbacks run once. Calling it again does nothing.
    */
   close(): void {
     if (this.closed) return
@@ -295,16 +354,32 @@ export class Connection {
   }
 
   /**
-   * How long a read may wait for bytes, in ms (0 = forever, the default). When it passes,
-   * the read rejects with `ERR_READ_TIMEOUT`; the connection stays open.
+   * How long a read may wait for its bytes, in ms (0 = forever, the default): a deadline from
+   * the moment a read comes back short (an awaited read waits, or a synchronous `tryNext`,
+   * `tryPeek` or `tryPeekUInt32BE` returns `null`) until a read takes bytes; bytes arriving
+   * meanwhile do not move it, so a peer dripping a frame byte by byte can't hold it open.
+   * When it passes, awaited reads waiting reject with `ERR_READ_TIMEOUT` and the connection
+   * stays open; if only a synchronous read was waiting, the connection is closed with
+   * `ERR_READ_TIMEOUT`. A read already waiting gets the new timeout, counted from now.
    */
   setReadTimeout(ms: number): void {
     this.readTimeoutMs = checkMs(ms)
+    if (this.closed) return
+    if (this.readTimeoutMs > 0 && this.reader.waiting) {
+      this.readWaitSince = performance.now()
+      this.armReadTimer(this.readTimeoutMs) // replaces a timer armed for another timeout
+    } else if (this.readTimerArmed) {
+      this.readTimerArmed = false
+      this.engine.setTimer(this, TIMER_READ, 0)
+    }
   }
 
   /**
-   * How long flushed output may wait for the kernel, in ms (0 = forever). When it passes, the
-   * connection is closed with `ERR_WRITE_TIMEOUT`.
+   * The write timeout, in ms (0 = none, the default): when flushed output makes no progress
+   * for this long — no byte of it written to the socket and none taken by the peer from the
+   * socket's buffers — the connection is closed with `ERR_WRITE_TIMEOUT` (pending flushes
+   * reject with it). A peer that reads slowly but steadily is never cut, however long a large
+   * flush takes; one that stops reading is (within a quarter of the timeout after it).
    */
   setWriteTimeout(ms: number): void {
     if (!this.closed) this.engine.setTimer(this, TIMER_WRITE, checkMs(ms))
@@ -376,9 +451,17 @@ export class Connection {
     this.reader.recheck()
   }
 
-  /** Runs the handler if input waits and none is running. @internal */
+  /**
+   * Runs the handler if input waits and none is running; a small tail it leaves buffered is
+   * then copied out of the shared batch memory (see `BufferChain.unpin`). @internal
+   */
   dispatch(): void {
     if (this.sink !== null) return // bridged: the sink took the bytes and decides on the FIN
+    this.serve()
+    this.reader.chain.unpin()
+  }
+
+  private serve(): void {
     while (!this.running && !this.closed && this.onRequest && this.reader.len() > 0) {
       const before = this.reader.chain.consumed
       this.running = true
@@ -413,7 +496,7 @@ export class Connection {
   }
 
   private handlerFailed(e: unknown): void {
-    this.onHandlerError?.(e, this)
+    this.onHandlerError?.(e, this, true)
     const err = e instanceof Error ? (e as NetpollError) : codeError('ERR_HANDLER', String(e))
     this.fail(err)
   }
@@ -451,7 +534,27 @@ export class Connection {
 
   /** A timer fired. @internal */
   timeout(kind: number): void {
-    if (kind === TIMER_READ) this.reader.timeout()
+    if (kind === TIMER_READ) this.readTimerFired()
+  }
+
+  /**
+   * The native read timer fired (it may have been armed for an earlier read): nothing when no
+   * read waits, re-armed for the rest when the waiting read's deadline is later, else the
+   * deadline passed: awaited reads reject (the connection stays open), and a synchronous
+   * read's want closes the connection.
+   */
+  private readTimerFired(): void {
+    this.readTimerArmed = false
+    if (this.closed || this.readTimeoutMs === 0 || !this.reader.waiting) return
+    const left = this.readWaitSince + this.readTimeoutMs - performance.now()
+    if (left > 0) {
+      this.armReadTimer(Math.ceil(left))
+      return
+    }
+    if (this.reader.timeout()) return
+    const e = codeError('ERR_READ_TIMEOUT', 'the read timed out waiting for data')
+    this.onHandlerError?.(e, this, false)
+    this.fail(e)
   }
 
   /** Flush progress from the shard. @internal */

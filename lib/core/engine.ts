@@ -1,7 +1,8 @@
 /**
  * The engine: owns the native engine, routes each batch of shard events to connections,
  * listeners and dials, sends all flushed output in one native call per shard per batch, and
- * keeps the process alive exactly while something user-visible is open.
+ * keeps the process alive exactly while something user-visible holds it: a ref'd listener or
+ * connection (see their `ref()`/`unref()`), or a dial under way.
  * @internal
  */
 import { Config, freezeConfig } from './config'
@@ -87,7 +88,11 @@ export class Engine implements ConnectionHost {
     this.shards = this.native.shards()
   }
 
-  /** Something user-visible opened (+1) or closed (−1): ref the engine while any is open. */
+  /**
+   * Something user-visible that holds the process opened (+1) or closed (−1): ref the engine
+   * while any is open. Listeners and connections count only while ref'd (their `unref()`
+   * gives their count back); a dial counts until it settles.
+   */
   retain(delta: number): void {
     const before = this.live
     this.live += delta
@@ -212,12 +217,12 @@ export class Engine implements ConnectionHost {
     return conn
   }
 
-  /** A connection closed: stop routing to it. */
+  /** A connection closed: stop routing to it, and give back its count if it held one. */
   forget(conn: Connection): void {
     const k = key(conn.shard, conn.index)
     if (this.conns.get(k) === conn) {
       this.conns.delete(k)
-      this.retain(-1)
+      if (conn.hasRef()) this.retain(-1)
     }
   }
 
@@ -306,7 +311,10 @@ export class Engine implements ConnectionHost {
     }
   }
 
-  /** Starts a listener; returns its bound address and registers `target` for its connections. */
+  /**
+   * Starts a listener; returns its bound address and registers `target` for its connections.
+   * The listener counts in {@link Engine.retain} itself (while ref'd).
+   */
   listen(
     network: string,
     address: string,
@@ -316,7 +324,6 @@ export class Engine implements ConnectionHost {
   ): { address: NetAddress; ids: number[] } {
     const info = native(() => this.native.listen(network, address, backlog, ipv6Only))
     for (let i = 0; i < info.ids.length; i += 2) this.listeners.set(key(info.ids[i], info.ids[i + 1]), target)
-    this.retain(1)
     const addr: NetAddress = { address: info.address, family: info.family }
     if (info.port !== undefined && info.port !== null) addr.port = info.port
     return { address: addr, ids: info.ids }
@@ -328,7 +335,6 @@ export class Engine implements ConnectionHost {
       this.listeners.delete(key(ids[i], ids[i + 1]))
       this.native.unlisten(ids[i], ids[i + 1])
     }
-    this.retain(-1)
   }
 
   /** Starts a dial to a resolved address; `pending` settles with the connect result. */

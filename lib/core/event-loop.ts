@@ -16,11 +16,22 @@ export interface EventLoopOptions {
   onConnect?: (conn: Connection) => void | Promise<void>
   /** Called when the peer finished sending (FIN) or reset; the connection is no longer active. */
   onDisconnect?: (conn: Connection) => void
-  /** Called when a handler throws or rejects (the connection is closed). */
+  /**
+   * Called when a handler throws or rejects, and when a read timeout passes while only a
+   * synchronous read (`tryNext`, `tryPeek`, `tryPeekUInt32BE`) was waiting
+   * (`ERR_READ_TIMEOUT`); the connection is closed.
+   */
   onError?: (error: unknown, conn: Connection) => void
-  /** Read timeout of every connection, in ms (0 = none, the default). */
+  /**
+   * Read timeout of every connection, in ms (0 = none, the default): a deadline for the bytes
+   * a read waits for, not moved by bytes arriving meanwhile (see `Connection.setReadTimeout`).
+   */
   readTimeout?: number
-  /** Write timeout of every connection, in ms (0 = none, the default). */
+  /**
+   * Write timeout of every connection, in ms (0 = none, the default): closed with
+   * `ERR_WRITE_TIMEOUT` when flushed output makes no progress for this long (see
+   * `Connection.setWriteTimeout`).
+   */
   writeTimeout?: number
   /** Idle timeout of every connection, in ms (0 = none, the default): a real close. */
   idleTimeout?: number
@@ -76,8 +87,8 @@ export class EventLoop {
     this.counts.closed++
     if (error) this.counts.closedWithError++
   }
-  private readonly handlerError = (error: unknown, conn: Connection): void => {
-    this.counts.handlerErrors++
+  private readonly handlerError = (error: unknown, conn: Connection, handler = true): void => {
+    if (handler) this.counts.handlerErrors++
     this.options.onError?.(error, conn)
   }
 

@@ -22,6 +22,14 @@ export interface PoolStats {
   bytesInUse: number
   /** Bytes of chunks waiting in the pool's free lists (bounded, 64 MiB by default). */
   bytesCached: number
+  /**
+   * Bytes the pool holds: `bytesInUse + bytesCached`. Once the engines have been quiet for a
+   * second after a burst, the free lists are trimmed back to a floor (1 MiB by default), so
+   * this falls back towards `bytesInUse` when the connections that needed the memory are gone.
+   */
+  bytesHeld: number
+  /** Bytes freed from the free lists by those trims so far. */
+  bytesTrimmed: number
   /** Chunk requests served from a free list (no allocation). */
   hits: number
   /** Chunk requests that allocated. */
@@ -34,7 +42,14 @@ export interface PoolStats {
  */
 export function poolStats(): PoolStats {
   const s = native.poolStats()
-  return { bytesInUse: s.bytesInUse, bytesCached: s.bytesCached, hits: s.hits, misses: s.misses }
+  return {
+    bytesInUse: s.bytesInUse,
+    bytesCached: s.bytesCached,
+    bytesHeld: s.bytesHeld,
+    bytesTrimmed: s.bytesTrimmed,
+    hits: s.hits,
+    misses: s.misses,
+  }
 }
 
 

@@ -35,6 +35,8 @@ export class Listener {
   private waiting: Connection[] = []
   private sink: ((conn: Connection) => void) | null = null
   private closeWaiters: Array<() => void> = []
+  /** Holds the process while open (see `unref()`). */
+  private refed = true
   /** @internal Called when accepting fails for good. */
   onError: ((error: NetpollError) => void) | null = null
 
@@ -49,6 +51,7 @@ export class Listener {
     })
     this.address = r.address
     this.ids = r.ids
+    getEngine().retain(1)
   }
 
   /** `host:port` (`[v6]:port` for IPv6) or the socket path, e.g. to dial it. */
@@ -75,11 +78,39 @@ export class Listener {
     return this.closed
   }
 
+  /**
+   * Lets the process exit while this listener is open (as `net.Server.unref()`): an open
+   * listener keeps the process alive by default, an unref'd one does not, whether or not an
+   * {@link EventLoop} serves it. Connections it accepted hold the process by themselves (see
+   * `Connection.unref()`). Calling it again, or on a closed listener, does nothing. Returns the
+   * listener.
+   */
+  unref(): this {
+    if (this.refed) {
+      this.refed = false
+      if (!this.closed) getEngine().retain(-1)
+    }
+    return this
+  }
+
+  /**
+   * Undoes {@link Listener.unref}: the open listener keeps the process alive again (the
+   * default). Calling it again, or on a closed listener, does nothing. Returns the listener.
+   */
+  ref(): this {
+    if (!this.refed) {
+      this.refed = true
+      if (!this.closed) getEngine().retain(1)
+    }
+    return this
+  }
+
   /** Stops accepting and closes the socket (removing a Unix socket file). Idempotent. */
   close(): void {
     if (this.closed) return
     this.closed = true
     getEngine().unlisten(this.ids)
+    if (this.refed) getEngine().retain(-1)
     for (const conn of this.waiting.splice(0)) conn.close()
     for (const w of this.closeWaiters.splice(0)) w()
   }

@@ -2,6 +2,9 @@
  * Finds and loads the native addon: first a local build in the package root (what
  * `npm run build` writes, for development), then the prebuilt platform package
  * `netpoll-<platform>`. Anything else throws an `Error` with code `ERR_UNSUPPORTED_PLATFORM`.
+ * Before loading any binary it checks that the running Node offers the Node-API version the
+ * binding is built for, and throws `ERR_UNSUPPORTED_NODE` if not (instead of the process dying
+ * on a missing symbol later).
  * The environment variable `NETPOLL_NATIVE_PATH` (a path to a `.node` file) overrides both, for
  * instrumented builds such as the AddressSanitizer one of `npm run test:sanitize`.
  * @internal
@@ -27,6 +30,37 @@ export class UnsupportedPlatformError extends Error {
     super(message, options)
     this.name = 'UnsupportedPlatformError'
   }
+}
+
+/**
+ * The Node-API (N-API) version the binding is built against: the `napiN` feature of `napi` in
+ * crates/netpoll_napi/Cargo.toml (a test keeps the two equal). Every supported Node line
+ * (20, 22, 24, 26) offers at least 9.
+ */
+export const REQUIRED_NAPI_VERSION = 8
+
+/** The error thrown when the running Node is too old for the binding. */
+export class UnsupportedNodeError extends Error {
+  /** Always `ERR_UNSUPPORTED_NODE`. */
+  readonly code = 'ERR_UNSUPPORTED_NODE'
+  constructor(message: string) {
+    super(message)
+    this.name = 'UnsupportedNodeError'
+  }
+}
+
+/**
+ * Throws `ERR_UNSUPPORTED_NODE` when `napi` (the running Node's `process.versions.napi`) is
+ * older than REQUIRED_NAPI_VERSION or absent, naming both versions.
+ */
+export function checkNodeApi(napi: string | undefined = process.versions.napi, node: string = process.version): void {
+  const running = Number(napi)
+  if (napi !== undefined && Number.isInteger(running) && running >= REQUIRED_NAPI_VERSION) return
+  throw new UnsupportedNodeError(
+    `netpoll needs Node-API (N-API) version ${REQUIRED_NAPI_VERSION} or later, but this Node ${node} ` +
+      `offers ${napi === undefined ? 'no Node-API version (process.versions.napi is not set)' : `N-API ${napi}`}. ` +
+      `Run netpoll on a supported Node line: 20, 22, 24 or 26.`,
+  )
 }
 
 /** The repository to clone to build from source. */
@@ -82,11 +116,13 @@ export interface LoadedBinding {
 
 /**
  * Loads the addon for `key` from `root` (the package directory), or throws
- * `ERR_UNSUPPORTED_PLATFORM` naming the expected package and how to build from source.
+ * `ERR_UNSUPPORTED_PLATFORM` naming the expected package and how to build from source
+ * (`ERR_UNSUPPORTED_NODE` first when the running Node's Node-API version is too old).
  * Returns the binding together with the path it came from. When `NETPOLL_NATIVE_PATH` is set,
  * that file is loaded instead (relative paths resolve against the working directory).
  */
 export function loadNativeBinding(root: string, key: string = platformKey()): LoadedBinding {
+  checkNodeApi()
   const override = process.env.NETPOLL_NATIVE_PATH
   if (override) {
     // Explicitly chosen binary: load exactly it, and let a failure surface as it is.

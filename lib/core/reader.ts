@@ -6,8 +6,13 @@ import { checkSize, codeError, NetpollError } from './errors'
 
 /** Hooks of the connection that owns a reader. @internal */
 export interface ReaderOwner {
-  /** Arms (ms > 0) or cancels (0) the read timeout while a read waits. */
-  armReadTimeout(waiting: boolean): void
+  /**
+   * A read came back short (a synchronous read returned `null`, or an awaited read must wait)
+   * while no read was waiting: the read deadline of the wanted bytes starts now. It lasts
+   * while {@link Reader.waiting} holds (until the wanted bytes are taken), whatever arrives
+   * meanwhile.
+   */
+  readWaitStarted(): void
   /** Called after bytes were consumed (to resume reading below the low-water mark). */
   consumedSome(): void
   /** A synchronous read found too few bytes: resume reading if it was paused below them. */
@@ -102,8 +107,14 @@ export class Reader {
    * returns: no Promise, no microtask per frame. After a `null` the reader remembers that `n`
    * bytes are wanted (read backpressure lets at least that many in) and the connection's
    * handler is called again when more bytes arrive. While an awaited read is waiting it
-   * returns `null` (reads never overtake each other). No read timeout applies (the idle
-   * timeout does). Throws `ERR_FRAME_TOO_LARGE` when `n` exceeds `configure({ maxFrame })`.
+   * returns `null` (reads never overtake each other). Throws `ERR_FRAME_TOO_LARGE` when `n`
+   * exceeds `configure({ maxFrame })`.
+   *
+   * A `null` starts the connection's read timeout (`setReadTimeout`, the `EventLoop`'s
+   * `readTimeout`) unless a read was already waiting: a deadline for the wanted bytes, not
+   * moved by bytes that arrive meanwhile, met when a read takes bytes. When it passes first,
+   * the connection is closed with `ERR_READ_TIMEOUT` (reported to the close callbacks and to
+   * the `EventLoop`'s `onError`).
    */
   tryNext(n: number): Buffer | null {
     return this.tryRead(n, Op.Take) as Buffer | null
@@ -164,12 +175,14 @@ export class Reader {
   }
 
   /**
-   * Drops the references this reader holds to consumed memory. Buffers already returned
-   * stay valid (they hold their memory themselves); calling it is optional in JS.
+   * netpoll's `Release`, kept so that ported code runs: here it has nothing to do, and does
+   * nothing. A reader lets go of consumed bytes as its reads take them, and their memory is
+   * returned once no Buffer views it any more (the GC decides, as for any Buffer); Buffers
+   * already returned stay valid and unchanged, unlike the slices of Go netpoll's `Release`.
+   * What a reader holds is its unconsumed bytes ({@link Reader.len}): to keep a few of them
+   * for long without keeping the memory they were received in, read a copy (`readBinary`).
    */
-  release(): void {
-    // Consumed chunks are dropped as soon as they are consumed: nothing is held.
-  }
+  release(): void {}
 
   /** Performs `op` on the next `n` bytes (all buffered). */
   private perform(op: Op, n: number): unknown {
@@ -198,8 +211,13 @@ export class Reader {
     return this.want(n)
   }
 
-  /** A synchronous read found fewer than `n` bytes: remember them (backpressure lets them in). */
+  /**
+   * A synchronous read found fewer than `n` bytes: remember them (backpressure lets them in);
+   * the read deadline starts unless a read was waiting already.
+   */
   private want(n: number): null {
+    if (this.ended) return null // no bytes will come: no deadline, nothing to let in
+    if (this.wanted === 0 && this.waiters.length === 0) this.owner?.readWaitStarted()
     if (n > this.wanted) {
       this.wanted = n
       this.owner?.wantMore()
@@ -246,10 +264,13 @@ export class Reader {
     return new Promise<T>((resolve, reject) => {
       if (this.waiters === NO_WAITERS) this.waiters = []
       this.waiters.push({ need, delim, op, resolve: resolve as (v: unknown) => void, reject })
-      if (this.waiters.length === 1) this.owner?.armReadTimeout(true)
+      if (this.waiters.length === 1) {
+        // A synchronous want that came back short before keeps its deadline.
+        if (this.wanted === 0) this.owner?.readWaitStarted()
+        this.owner?.wantMore()
+      }
     })
   }
-
 
   private tooLarge(n: number): NetpollError {
     return codeError('ERR_FRAME_TOO_LARGE', `a read of ${n} bytes exceeds maxFrame (${this.limit} bytes)`)
@@ -274,6 +295,7 @@ export class Reader {
 
   private wakeWaiters(): void {
     let consumed = false
+    let served = false
     while (this.waiters.length > 0) {
       const w = this.waiters[0]
       const n = this.available(w.need, w.delim)
@@ -281,18 +303,28 @@ export class Reader {
         // An `until` whose delimiter is not within maxFrame bytes will never fit.
         if (w.need < 0 && this.chain.len > this.limit) {
           this.waiters.shift()
-          if (this.waiters.length === 0) this.owner?.armReadTimeout(false)
+          served = true
           w.reject(this.tooLarge(this.chain.len))
           continue
         }
         break
       }
       this.waiters.shift()
-      if (this.waiters.length === 0) this.owner?.armReadTimeout(false)
+      served = true
       consumed ||= w.op !== Op.Peek
       w.resolve(this.perform(w.op, n))
     }
     if (consumed) this.tookBytes()
+    // The next waiting read has its own deadline, from now.
+    if (served && this.waiters.length > 0) this.owner?.readWaitStarted()
+  }
+
+  /**
+   * Whether a read is waiting for bytes: an awaited one, or a synchronous one that came back
+   * short and whose bytes no read has taken since (its deadline runs). @internal
+   */
+  get waiting(): boolean {
+    return this.wanted > 0 || this.waiters.length > 0
   }
 
   /** Every waiting read, taken out. */
@@ -307,16 +339,24 @@ export class Reader {
     this.wakeWaiters()
   }
 
-  /** The read timeout fired: fail the waiting reads; the connection stays open. @internal */
-  timeout(): void {
+  /**
+   * The read deadline passed: awaited reads waiting fail with `ERR_READ_TIMEOUT` (the
+   * connection stays open) and the want is over. Returns whether any did; `false` means only
+   * a synchronous read was waiting (the owner closes the connection). @internal
+   */
+  timeout(): boolean {
+    this.wanted = 0
+    if (this.waiters.length === 0) return false
     const e = codeError('ERR_READ_TIMEOUT', 'the read timed out waiting for data')
     for (const w of this.takeWaiters()) w.reject(e)
+    return true
   }
 
   /** No more bytes will come: fail the reads that can't be satisfied from what is buffered. @internal */
   end(error: NetpollError | null): void {
     this.ended = true
     this.endError = error
+    this.wanted = 0 // no deadline for bytes that can't come
     // An Error captures a stack trace, which is costly: one is made only for a read that fails.
     if (this.waiters.length === 0) return
     const e = this.endedError()

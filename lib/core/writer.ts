@@ -19,6 +19,8 @@ export interface WriterOwner {
 
 interface PendingFlush {
   seq: number
+  /** Bytes this flush handed over (0 for one that only waits for an earlier flush). */
+  bytes: number
   resolve: () => void
   reject: (e: Error) => void
 }
@@ -40,11 +42,17 @@ export class Writer {
   private pendingBytes = 0
   /** Buffers flushed and waiting for the batched write (taken by {@link Writer.takeSubmitted}). @internal */
   submitted: Buffer[] = NO_BUFFERS
-  /** Bytes handed over by flushes and not yet confirmed written. @internal */
+  /**
+   * Bytes handed over by flushes and not yet confirmed written: the sum over the pending
+   * flushes, each taken off when its own flush settles (not only when none is left: a
+   * connection that always has a newer flush outstanding must not count sent bytes). @internal
+   */
   inFlight = 0
   /** Bytes handed over by all flushes so far. @internal */
   flushedTotal = 0
   private seq = 0
+  /** The sequence number of the last flush taken for a batched write. */
+  private sentSeq = 0
   /** The connection was half-closed: writes throw `EPIPE`. @internal */
   shut = false
   private flushes: PendingFlush[] = NO_FLUSHES
@@ -147,24 +155,6 @@ export class Writer {
     this.pendingBytes += remainLen
   }
 
-  /**
-   * Like `flush()` without a Promise: `callback` runs once the bytes were handed to the
-   * kernel (no argument) or with the error that failed them. For the bridge's write
-   * callbacks (no Promise per write). @internal
-   */
-  flushWith(callback: (error?: Error | null) => void): void {
-    if (!this.owner.isOpen()) {
-      callback(codeError('ERR_CONN_CLOSED', 'the connection is closed'))
-      return
-    }
-    if (this.pending.length > 0) this.submit()
-    else if (this.flushes.length === 0) {
-      callback()
-      return
-    }
-    this.queueFlush({ seq: this.seq, resolve: callback, reject: callback })
-  }
-
   /** Appends everything written to `other` since its last flush (moved, not copied). */
   append(other: Writer): void {
     for (const b of other.pending) this.add(b)
@@ -184,23 +174,47 @@ export class Writer {
       if (this.flushes.length === 0) return Promise.resolve()
       // Nothing new: settle together with the latest flush still in flight.
       const seq = this.seq
-      return new Promise<void>((resolve, reject) => this.queueFlush({ seq, resolve, reject }))
+      return new Promise<void>((resolve, reject) => this.queueFlush({ seq, bytes: 0, resolve, reject }))
     }
-    this.submit()
+    const bytes = this.submit()
     const seq = this.seq
-    return new Promise<void>((resolve, reject) => this.queueFlush({ seq, resolve, reject }))
+    return new Promise<void>((resolve, reject) => this.queueFlush({ seq, bytes, resolve, reject }))
   }
 
-  /** Moves what was written to the submitted list for the batched write; a new seq covers it. */
-  private submit(): void {
+  /**
+   * Like `flush()` without a Promise: `callback` runs once the bytes were handed to the
+   * kernel (no argument) or with the error that failed them. For the bridge's write
+   * callbacks (no Promise per write). @internal
+   */
+  flushWith(callback: (error?: Error | null) => void): void {
+    if (!this.owner.isOpen()) {
+      callback(codeError('ERR_CONN_CLOSED', 'the connection is closed'))
+      return
+    }
+    let bytes = 0
+    if (this.pending.length > 0) bytes = this.submit()
+    else if (this.flushes.length === 0) {
+      callback()
+      return
+    }
+    this.queueFlush({ seq: this.seq, bytes, resolve: callback, reject: callback })
+  }
+
+  /**
+   * Moves what was written to the submitted list for the batched write under a new sequence
+   * number; returns its byte count.
+   */
+  private submit(): number {
+    const bytes = this.pendingBytes
     if (this.submitted === NO_BUFFERS) this.submitted = this.pending
     else for (const b of this.pending) this.submitted.push(b)
-    this.inFlight += this.pendingBytes
-    this.flushedTotal += this.pendingBytes
+    this.inFlight += bytes
+    this.flushedTotal += bytes
     this.pending = []
     this.pendingBytes = 0
-    ++this.seq
     this.owner.scheduleFlush()
+    ++this.seq
+    return bytes
   }
 
   private queueFlush(f: PendingFlush): void {
@@ -212,6 +226,7 @@ export class Writer {
   takeSubmitted(): Buffer[] {
     const out = this.submitted
     this.submitted = NO_BUFFERS
+    this.sentSeq = this.seq
     return out
   }
 
@@ -220,15 +235,18 @@ export class Writer {
     return this.seq
   }
 
-  /** The kernel took everything up to flush `seq` (0: everything flushed so far). @internal */
+  /**
+   * The kernel took everything up to flush `seq` (0: every flush handed to the native side
+   * so far; flushes still waiting for the batched write are not covered). @internal
+   */
   flushed(seq: number): void {
-    while (this.flushes.length > 0 && (seq === 0 || this.flushes[0].seq <= seq)) {
-      ;(this.flushes.shift() as PendingFlush).resolve()
+    const upTo = seq === 0 ? this.sentSeq : seq
+    while (this.flushes.length > 0 && this.flushes[0].seq <= upTo) {
+      const f = this.flushes.shift() as PendingFlush
+      this.inFlight -= f.bytes
+      f.resolve()
     }
-    if (this.flushes.length === 0) {
-      this.flushes = NO_FLUSHES // let the array that grew go
-      if (this.submitted.length === 0) this.inFlight = 0
-    }
+    if (this.flushes.length === 0) this.flushes = NO_FLUSHES // let the array that grew go
   }
 
   /** The connection failed or closed: every waiting flush fails with `error` (`ERR_CONN_CLOSED` when null). @internal */

@@ -2,11 +2,19 @@
 //!
 //! # Memory layout
 //!
-//! [`Batch::bytes`] holds the bytes read from every connection of the batch, back to back. `records`
-//! holds [`RECORD_LEN`] `u32`s per event: `[kind, index, generation, a, b]`, whose `a`/`b`
-//! depend on the kind (see [`RecordKind`]). Errors are kept aside in `errors`, named from a
-//! record by their position + 1 (0 = no error). The driver copies those bytes into one JS-owned
-//! Buffer, so every view JS takes of it stays valid for as long as JS holds it.
+//! [`Batch::bytes`] holds the bytes read from every connection of the batch, back to back, in
+//! memory the batch owns and reuses from one batch to the next (never handed out itself).
+//! `records` holds [`RECORD_LEN`] `u32`s per event: `[kind, index, generation, a, b]`, whose
+//! `a`/`b` depend on the kind (see [`RecordKind`]); a data record names its bytes by offset
+//! and length. Errors are kept aside in `errors`, named from a record by their position + 1
+//! (0 = no error).
+//!
+//! A driver hands the bytes on in memory of the consumer's own, never as a view of this
+//! batch: the Node binding copies them into JS-owned Buffers (the threaded engine, for each
+//! batch it takes from a reactor), or has the shard read straight into JS-owned memory it
+//! lends for the round, with this batch keeping only the records
+//! ([`LentSink`](crate::lent_sink::LentSink), inline engine). Either way a view JS keeps
+//! stays valid however long it keeps it, and the batch's memory is free for the next round.
 
 use crate::error::NetError;
 use crate::event::{ConnId, EventSink, ListenerId, TimeoutKind};
@@ -77,6 +85,18 @@ impl Batch {
         self.used = 0;
         self.records.clear();
         self.errors.clear();
+    }
+
+    /// Frees the memory an empty batch kept from its largest round (its bytes and records
+    /// grow to the peak of a burst and are otherwise never given back). A batch with events
+    /// is left alone. Drivers call it after a quiet interval (see
+    /// [`QuietTimer`](crate::buffer::QuietTimer)).
+    pub fn shrink(&mut self) {
+        if self.is_empty() && self.used == 0 {
+            self.buf = Vec::new();
+            self.records = Vec::new();
+            self.errors = Vec::new();
+        }
     }
 
     /// Moves every event of `other` to the end of this batch.
@@ -187,5 +207,31 @@ impl EventSink for Batch {
             generation: 0,
         };
         self.push(RecordKind::ListenerError, id, a, 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shrink_frees_an_empty_batch_and_leaves_one_with_events() {
+        let conn = ConnId {
+            index: 1,
+            generation: 1,
+        };
+        let mut batch = Batch::default();
+        batch.read_buffer(1 << 20);
+        batch.data(conn, 100);
+        batch.shrink();
+        assert_eq!(batch.bytes().len(), 100, "events are kept");
+        assert!(batch.buf.len() >= 1 << 20);
+        batch.clear();
+        assert!(batch.buf.len() >= 1 << 20, "clear keeps the memory");
+        batch.shrink();
+        assert_eq!((batch.buf.capacity(), batch.records.capacity()), (0, 0));
+        batch.read_buffer(10)[..3].copy_from_slice(b"abc");
+        batch.data(conn, 3);
+        assert_eq!(batch.bytes(), b"abc", "a shrunk batch grows again");
     }
 }

@@ -43,6 +43,9 @@ pub mod code {
     pub const ERR_SHUTDOWN: &str = "ERR_SHUTDOWN";
     /// A connection closed because of an internal error (a caught panic).
     pub const ERR_INTERNAL: &str = "ERR_INTERNAL";
+    /// A TLS handshake did not complete within the handshake timeout (Node's 120 s default).
+    /// The other TLS codes live in `tls::errors::code`.
+    pub const ERR_TLS_HANDSHAKE_TIMEOUT: &str = "ERR_TLS_HANDSHAKE_TIMEOUT";
     /// A host name did not resolve (Node's code for `getaddrinfo` failures).
     pub const ENOTFOUND: &str = "ENOTFOUND";
     /// An error without an errno we can name.

@@ -28,7 +28,7 @@ pub enum TimeoutKind {
     /// A read waited longer than the read timeout. The connection stays open (as in netpoll):
     /// the waiting read fails with `ERR_READ_TIMEOUT`.
     Read,
-    /// Queued output could not be written within the write timeout: the connection is closed
+    /// Queued output made no progress for the write timeout: the connection is closed
     /// with `ERR_WRITE_TIMEOUT`.
     Write,
     /// Nothing was read or written for the idle timeout: the connection is closed with
@@ -66,7 +66,8 @@ pub trait EventSink {
     /// The connection is closed and its slot freed; `error` says why when it was not a clean
     /// end of stream. Reported exactly once per connection, always last.
     fn closed(&mut self, conn: ConnId, error: Option<NetError>);
-    /// A listener failed in a way that stops it accepting (not EMFILE, which backs off).
+    /// Accepting on `listener` failed with `error` (not EMFILE/ENFILE, which back off
+    /// silently). The listener backs off and then accepts again.
     fn listener_error(&mut self, listener: ListenerId, error: NetError);
     /// Bytes of input this sink holds that its consumer has not taken yet. At
     /// [`ShardConfig::max_pending_input`](crate::config::ShardConfig::max_pending_input)

@@ -95,6 +95,7 @@ mod tests {
             max_cached_bytes: 1 << 16,
             min_class_size: 8,
             max_class_size: 1 << 12,
+            ..PoolConfig::default()
         });
         LinkBuffer::with_chunk_size(pool, 8)
     }

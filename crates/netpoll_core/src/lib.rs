@@ -17,4 +17,5 @@ pub mod stream;
 pub mod sys;
 pub mod threaded;
 pub mod timer;
+pub mod tls;
 pub use buffer::{BufferError, BufferPool, LinkBuffer, PoolConfig, PoolStats};

@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 
@@ -26,6 +26,7 @@ use bytes::Bytes;
 use mio::Waker;
 
 use crate::batch::{Batch, RecordKind, RECORD_LEN};
+use crate::buffer::{release_idle_memory, QuietTimer, QUIET_INTERVAL};
 use crate::config::ShardConfig;
 use crate::error::NetError;
 use crate::event::{ConnId, EventSink, ListenerId};
@@ -81,7 +82,13 @@ struct Shared {
     wake_pending: AtomicBool,
     /// The reactor holds reads until the consumer takes the outbox: wake it when it does.
     reads_held: AtomicBool,
+    /// The reactor released its idle memory: the consumer's next take shrinks the batch it
+    /// hands back.
+    shrink_taken: AtomicBool,
     stop: AtomicBool,
+    /// Graceful closes sent and not yet counted in `stats.lingering` (see
+    /// [`ThreadedShard::lingering`]).
+    closes_pending: AtomicUsize,
     stats: Mutex<ShardStats>,
     waker: Waker,
     notify: Box<dyn Fn() + Send + Sync>,
@@ -117,6 +124,23 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+impl Shared {
+    fn new(waker: Waker, notify: Box<dyn Fn() + Send + Sync>) -> Shared {
+        Shared {
+            commands: Mutex::new(Vec::new()),
+            outbox: Mutex::new(Batch::default()),
+            wake_pending: AtomicBool::new(false),
+            reads_held: AtomicBool::new(false),
+            shrink_taken: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            closes_pending: AtomicUsize::new(0),
+            stats: Mutex::new(ShardStats::default()),
+            waker,
+            notify,
+        }
+    }
+}
+
 impl ThreadedShard {
     /// Starts a reactor thread named `name`; `notify` is called (on the reactor thread)
     /// whenever events wait in the outbox and no wake is pending. A group of one.
@@ -145,16 +169,7 @@ impl ThreadedShard {
         for notify in notify {
             let shard = Shard::new(config.clone())?;
             let waker = Waker::new(shard.registry(), WAKER_TOKEN)?;
-            let shared = Arc::new(Shared {
-                commands: Mutex::new(Vec::new()),
-                outbox: Mutex::new(Batch::default()),
-                wake_pending: AtomicBool::new(false),
-                reads_held: AtomicBool::new(false),
-                stop: AtomicBool::new(false),
-                stats: Mutex::new(ShardStats::default()),
-                waker,
-                notify,
-            });
+            let shared = Arc::new(Shared::new(waker, notify));
             prepared.push((shard, shared));
         }
         let peers = prepared.iter().map(|(_, shared)| shared.clone()).collect();
@@ -182,17 +197,41 @@ impl ThreadedShard {
     /// Queues commands, waking the reactor only if no earlier command is still waiting (that
     /// one's wake covers these too: the reactor takes the whole queue at once).
     pub fn send(&self, commands: impl IntoIterator<Item = Command>) {
-        enqueue(&self.shared, commands);
+        let pending = &self.shared.closes_pending;
+        // Counted before the reactor can see them (they are queued under its lock).
+        let counted = commands.into_iter().inspect(|c| {
+            if matches!(c, Command::Close(_, false)) {
+                pending.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        enqueue(&self.shared, counted);
+    }
+
+    /// Whether the shard has connections closed by their owner that still write their queued
+    /// output ([`Shard::lingering`]), or may have: a graceful close sent is counted from
+    /// [`ThreadedShard::send`] on, until the reactor applied it. A consumer keeps the process
+    /// alive while this holds; when it may have stopped holding, the reactor wakes the
+    /// consumer (`notify`, or the wake already pending) even with no events to hand over.
+    pub fn lingering(&self) -> bool {
+        self.shared.closes_pending.load(Ordering::SeqCst) > 0 || self.stats().lingering > 0
     }
 
     /// Takes every event the reactor has reported since the last call (clearing the wake
     /// flag first, so a reactor appending meanwhile wakes again).
     pub fn take_events(&self, into: &mut Batch) {
         self.shared.wake_pending.store(false, Ordering::SeqCst);
+        let shrink = self.shared.shrink_taken.swap(false, Ordering::SeqCst);
         let mut outbox = lock(&self.shared.outbox);
         std::mem::swap(&mut *outbox, into);
         outbox.clear();
+        if shrink {
+            outbox.shrink();
+        }
         drop(outbox);
+        if shrink {
+            // That memory went back to the reactor's arena after the reactor trimmed it.
+            release_idle_memory();
+        }
         if self.shared.reads_held.swap(false, Ordering::SeqCst) {
             let _ = self.shared.waker.wake();
         }
@@ -230,6 +269,12 @@ struct Reactor {
     batch: Batch,
     /// Per connection, the sequence number of the last write applied (for `flushed`).
     write_seq: HashMap<ConnId, u32>,
+    /// Graceful closes applied since the last publish (see [`ThreadedShard::lingering`]).
+    closes_applied: usize,
+    /// Whether connections lingered at the last publish.
+    lingered: bool,
+    /// When the shard has been quiet long enough to give back what a burst left.
+    quiet: QuietTimer,
 }
 
 impl Reactor {
@@ -241,6 +286,9 @@ impl Reactor {
             index,
             batch: Batch::default(),
             write_seq: HashMap::new(),
+            closes_applied: 0,
+            lingered: false,
+            quiet: QuietTimer::new(QUIET_INTERVAL),
         }
     }
 
@@ -258,17 +306,26 @@ impl Reactor {
     }
 
     fn round(&mut self) {
-        self.apply_commands();
+        if self.quiet.due() {
+            self.release_idle_memory();
+        }
+        if self.apply_commands() {
+            self.quiet.activity();
+        }
         // Results of the commands go out before the reactor may block in poll.
         self.publish();
-        let timeout = self.shard.poll_timeout();
+        let timeout = self.quiet.timeout(self.shard.poll_timeout());
         // Input the consumer has not taken yet counts against the shard's input limit.
         let backlog = lock(&self.shared.outbox).bytes().len();
         self.batch.set_backlog(backlog);
-        if let Err(e) = self.shard.run_once(timeout, &mut self.batch) {
-            // Only EINTR-like failures are expected here; never spin on a broken poll.
-            eprintln!("netpoll: reactor poll failed: {e}");
-            std::thread::sleep(std::time::Duration::from_millis(10));
+        match self.shard.run_once(timeout, &mut self.batch) {
+            Ok(0) => {}
+            Ok(_) => self.quiet.activity(),
+            Err(e) => {
+                // Only EINTR-like failures are expected here; never spin on a broken poll.
+                eprintln!("netpoll: reactor poll failed: {e}");
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
         }
         self.place_handoffs();
         self.publish();
@@ -281,16 +338,32 @@ impl Reactor {
         }
     }
 
+    /// The shard was quiet for [`QUIET_INTERVAL`]: frees what the last burst left in its
+    /// batches, the buffer pool and this thread's malloc arena.
+    fn release_idle_memory(&mut self) {
+        self.batch.shrink();
+        lock(&self.shared.outbox).shrink();
+        release_idle_memory();
+        // The consumer's batch is the third one a burst grew: it is swapped into the outbox
+        // and shrunk there at its next take, which this wake brings (and which trims again).
+        self.shared.shrink_taken.store(true, Ordering::SeqCst);
+        if !self.shared.wake_pending.swap(true, Ordering::SeqCst) {
+            (self.shared.notify)();
+        }
+    }
+
     /// Applies the queued commands, each on its own: a panic in one (see `run`) loses only
-    /// that one.
-    fn apply_commands(&mut self) {
+    /// that one. Returns whether there were any.
+    fn apply_commands(&mut self) -> bool {
         let commands = std::mem::take(&mut *lock(&self.shared.commands));
+        let any = !commands.is_empty();
         for command in commands {
             let applied = std::panic::catch_unwind(AssertUnwindSafe(|| self.apply(command)));
             if applied.is_err() {
                 self.shard.recover(&mut self.batch);
             }
         }
+        any
     }
 
     fn apply(&mut self, command: Command) {
@@ -331,20 +404,10 @@ impl Reactor {
                     self.shard.cancel_dial(id, &mut self.batch);
                 }
             }
-            Command::Write(id, bufs, seq) => {
-                self.write_seq.insert(id, seq);
-                match self.shard.write_bytes(id, &bufs) {
-                    Ok(WriteStatus::Done) => {
-                        self.batch.push(RecordKind::Flushed, id, 0, seq.max(1))
-                    }
-                    Ok(WriteStatus::Queued(_)) => {}
-                    // Closed since: the owner learns it from the `closed` record.
-                    Err(e) if e.code == "ERR_CONN_CLOSED" => {}
-                    Err(e) => self.batch.closed(id, Some(e)),
-                }
-            }
+            Command::Write(id, bufs, seq) => self.write(id, &bufs, seq),
             Command::Close(id, abort) => {
-                self.write_seq.remove(&id);
+                self.forget(id);
+                self.closes_applied += usize::from(!abort);
                 self.shard.close(id, abort)
             }
             Command::PauseRead(id, paused) => self.shard.pause_read(id, paused),
@@ -358,8 +421,49 @@ impl Reactor {
             Command::IdleTimeout(id, ms) => self.shard.set_idle_timeout(id, ms),
             Command::WriteTimeout(id, ms) => self.shard.set_write_timeout(id, ms),
             Command::WithStream(id, f) => f(self.shard.stream(id)),
-            Command::CloseAll(reply) => reply(self.shard.close_all()),
+            Command::CloseAll(reply) => {
+                self.write_seq.clear();
+                self.batch.dial_tags.clear();
+                reply(self.shard.close_all())
+            }
         }
+    }
+
+    /// Applies a write. The sequence number is kept only for a connection that is still
+    /// open afterwards. A write that closes the connection (a socket error, the output
+    /// limit) reports it with a `closed` record; one that finds it closed already reports
+    /// nothing (its `closed` record went out before, or its owner closed it).
+    fn write(&mut self, id: ConnId, bufs: &[Bytes], seq: u32) {
+        let was_open = self.shard.stream(id).is_some();
+        match self.shard.write_bytes(id, bufs) {
+            Ok(status) => {
+                self.write_seq.insert(id, seq);
+                if status == WriteStatus::Done {
+                    self.batch.push(RecordKind::Flushed, id, 0, seq.max(1));
+                }
+            }
+            Err(e) => {
+                self.write_seq.remove(&id);
+                if was_open && self.shard.stream(id).is_none() {
+                    self.batch.closed(id, Some(e));
+                }
+            }
+        }
+    }
+
+    /// Drops what the reactor keeps for connection `id`, which its owner closes now: its
+    /// write sequence and, if it is still connecting, its dial tag (no `connected` record
+    /// follows a dial its owner closed).
+    fn forget(&mut self, id: ConnId) {
+        self.write_seq.remove(&id);
+        self.batch.dial_tags.retain(|(c, _)| *c != id);
+    }
+
+    /// Entries the reactor keeps per connection: write sequences and dial tags (tests
+    /// check that closed connections leave none behind).
+    #[cfg(test)]
+    fn tracked(&self) -> (usize, usize) {
+        (self.write_seq.len(), self.batch.dial_tags.len())
     }
 
     /// Starts a dial placed here by the group's policy.
@@ -408,7 +512,19 @@ impl Reactor {
         let stats = self.shard.stats();
         self.group.balancer.set_load(self.index, stats.connections);
         *lock(&self.shared.stats) = stats;
-        if self.batch.is_empty() {
+        // After the stats: a consumer that sees the closes applied sees their lingering too.
+        let closes = std::mem::take(&mut self.closes_applied);
+        if closes > 0 {
+            // Saturating: a close applied without `send` (a test driving the reactor) was
+            // never counted.
+            let pending = &self.shared.closes_pending;
+            let less = |n: usize| Some(n.saturating_sub(closes));
+            let _ = pending.fetch_update(Ordering::SeqCst, Ordering::SeqCst, less);
+        }
+        let lingered = std::mem::replace(&mut self.lingered, stats.lingering > 0);
+        // Nothing lingers now but the consumer may be holding the process for it: wake it.
+        let let_go = stats.lingering == 0 && (closes > 0 || lingered);
+        if self.batch.is_empty() && !let_go {
             return;
         }
         // Flushed records carry the last write sequence applied; closed connections forget it.
@@ -430,3 +546,6 @@ impl Reactor {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -68,6 +68,8 @@ fn a_full_unix_backlog_waits_for_the_timeout() {
     });
     let e = connected(&log, id).unwrap().unwrap_err();
     assert_eq!(e.code, "ETIMEDOUT");
+    assert_eq!(e.errno, Some(libc::ETIMEDOUT));
+    assert_eq!(e.syscall, Some("connect"));
     // Never early: the dial waited (retrying) for its whole timeout.
     assert!(start.elapsed() >= Duration::from_millis(150));
     run_for(&mut shard, &mut log, Duration::from_millis(30));
@@ -210,4 +212,31 @@ fn a_threaded_dial_is_cancelled_by_its_tag() {
         log.absorb(&mut batch);
     }
     assert_eq!(log.all(RecordKind::Connected)[1].b, 8);
+}
+
+/// The peer accepts, writes and closes before the shard learns the connect finished: the
+/// connect completion, the bytes and the FIN come in one readiness event. The FIN must not
+/// be lost behind the short read of the bytes (issue 13 §2).
+#[test]
+fn a_fin_that_comes_with_the_connect_completion_is_seen() {
+    for payload in [&b"bye"[..], &b""[..]] {
+        let server = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = NetAddr::Inet(server.local_addr().expect("addr"));
+        let mut shard = Shard::new(ShardConfig::default()).expect("shard");
+        let mut log = Log::default();
+        let id = shard
+            .dial(Stream::dial(&addr, None).expect("dial"), 0)
+            .expect("shard dial");
+        // Everything happens before the shard polls once.
+        let (mut peer, _) = server.accept().expect("accept");
+        std::io::Write::write_all(&mut peer, payload).expect("write");
+        drop(peer);
+        std::thread::sleep(Duration::from_millis(20));
+        run_until(&mut shard, &mut log, "read_closed", |l| {
+            !l.of(RecordKind::ReadClosed, id).is_empty()
+        });
+        connected(&log, id).unwrap().expect("connected");
+        assert_eq!(log.bytes(id), payload);
+        assert!(!shard.is_active(id));
+    }
 }

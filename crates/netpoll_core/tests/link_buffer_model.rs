@@ -341,6 +341,7 @@ fn run(ops: Vec<Op>) {
         max_cached_bytes: 1 << 20,
         min_class_size: 64,
         max_class_size: 1 << 16,
+        ..PoolConfig::default()
     });
     let mut case = Case {
         buf: LinkBuffer::with_chunk_size(pool.clone(), 64),

@@ -315,3 +315,51 @@ fn permission_errors_are_eacces() {
         "unprivileged child failed:\n{stdout}\n{stderr}"
     );
 }
+
+/// An accept error other than EMFILE/ENFILE is reported, and the listener is tried again
+/// after its backoff: a connection already in the backlog is accepted without waiting for
+/// another connect (the listener is edge-triggered: no new edge would come for it).
+#[test]
+fn an_accept_error_is_reported_and_the_backlog_still_served() {
+    use netpoll_core::batch::RecordKind;
+    use netpoll_core::config::ShardConfig;
+    use std::os::fd::AsRawFd;
+    use util::{run_until, shard_with_listener, step, Log};
+
+    let _g = serial();
+    let config = ShardConfig {
+        accept_backoff_ms: 50,
+        ..ShardConfig::default()
+    };
+    let (mut shard, lid, addr) = shard_with_listener(config);
+    let mut log = Log::default();
+    step(&mut shard, &mut log);
+    let fd = shard.listener(lid).expect("listener").as_raw_fd();
+    // For a while the listener's descriptor names a UDP socket, whose accept fails
+    // (EOPNOTSUPP); the listening socket itself stays registered through `saved`.
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    // SAFETY: dup/dup2 on descriptors this test owns; `fd` is restored below before the
+    // listener uses or closes it again.
+    let saved = unsafe { libc::dup(fd) };
+    assert!(saved >= 0);
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::dup2(udp.as_raw_fd(), fd) }, fd);
+    let _client = std::net::TcpStream::connect(addr).expect("connect");
+    run_until(&mut shard, &mut log, "listener error", |l| {
+        !l.all(RecordKind::ListenerError).is_empty()
+    });
+    // SAFETY: as above: `fd` names the listening socket again.
+    unsafe {
+        assert_eq!(libc::dup2(saved, fd), fd);
+        libc::close(saved);
+    }
+    let e = log.all(RecordKind::ListenerError)[0]
+        .error
+        .clone()
+        .expect("error");
+    assert_eq!(e.syscall, Some("accept"));
+    // No new connect: the waiting one is accepted all the same.
+    run_until(&mut shard, &mut log, "accepted", |l| {
+        !l.all(RecordKind::Accepted).is_empty()
+    });
+}

@@ -321,3 +321,106 @@ fn output_limit_fails_the_write_and_closes() {
     run_for(&mut shard, &mut log, Duration::from_millis(30));
     assert!(log.of(RecordKind::Closed, id).is_empty());
 }
+
+/// An empty write (an empty body, `malloc(0)` then `flush()`) is a no-op: the connection
+/// stays open; behind queued output it is covered by that output's `flushed`.
+#[test]
+fn an_empty_write_is_a_no_op() {
+    let (mut shard, _, addr) = shard_with_listener(ShardConfig::default());
+    let mut log = Log::default();
+    let mut client = tcp_client(addr, Some(4096));
+    let id = next_accepted(&mut shard, &mut log, 0);
+    assert_eq!(shard.write(id, &[b""]), Ok(WriteStatus::Done));
+    assert_eq!(shard.write(id, &[b"", b""]), Ok(WriteStatus::Done));
+    assert_eq!(shard.write(id, &[]), Ok(WriteStatus::Done));
+    assert!(shard.is_active(id));
+    assert_eq!(
+        shard.write(id, &[b"", b"ab", b"", b"c"]),
+        Ok(WriteStatus::Done)
+    );
+    let mut got = [0u8; 3];
+    client.read_exact(&mut got).expect("read");
+    assert_eq!(&got, b"abc");
+    // Behind queued output: queued, not done (its flush must wait for that output).
+    socket2::SockRef::from(shard.stream(id).expect("stream"))
+        .set_send_buffer_size(4096)
+        .expect("SO_SNDBUF");
+    let big = vec![1u8; 4 << 20];
+    let Ok(WriteStatus::Queued(n)) = shard.write(id, &[&big]) else {
+        panic!("4 MiB were taken at once");
+    };
+    assert_eq!(shard.write(id, &[b""]), Ok(WriteStatus::Queued(n)));
+    assert!(shard.is_active(id));
+}
+
+/// Where a short read could be taken for "drained" although the FIN is already in: a
+/// connection accepted with its bytes and FIN waiting, and one whose bytes and FIN came
+/// while its reading was paused. Both see the FIN (no further edge would come for it).
+#[test]
+fn a_fin_waiting_at_accept_or_behind_a_pause_is_seen() {
+    let (mut shard, _, addr) = shard_with_listener(ShardConfig::default());
+    let mut log = Log::default();
+    // At accept: the peer wrote and closed before the shard accepted.
+    let mut early = tcp_client(addr, None);
+    early.write_all(b"early").expect("write");
+    drop(early);
+    std::thread::sleep(Duration::from_millis(20));
+    let id = next_accepted(&mut shard, &mut log, 0);
+    run_until(&mut shard, &mut log, "read_closed at accept", |l| {
+        !l.of(RecordKind::ReadClosed, id).is_empty()
+    });
+    assert_eq!(log.bytes(id), b"early");
+    // Behind a pause: bytes and FIN arrive while paused, reading resumes afterwards.
+    let mut late = tcp_client(addr, None);
+    let id = next_accepted(&mut shard, &mut log, 1);
+    shard.pause_read(id, true);
+    late.write_all(b"late").expect("write");
+    drop(late);
+    run_for(&mut shard, &mut log, Duration::from_millis(50));
+    assert!(log.of(RecordKind::Data, id).is_empty(), "data while paused");
+    shard.pause_read(id, false);
+    run_until(&mut shard, &mut log, "read_closed after resume", |l| {
+        !l.of(RecordKind::ReadClosed, id).is_empty()
+    });
+    assert_eq!(log.bytes(id), b"late");
+}
+
+/// Reads into lent memory that fills up (the inline engine's slab): the reads that did not
+/// fit are carried over to the next round, and the FIN behind them is still seen.
+#[test]
+fn a_fin_behind_a_full_lent_memory_is_seen() {
+    use netpoll_core::batch::Batch;
+    use netpoll_core::lent_sink::LentSink;
+    let (mut shard, _, addr) = shard_with_listener(ShardConfig::default());
+    let mut log = Log::default();
+    let mut client = tcp_client(addr, None);
+    let id = next_accepted(&mut shard, &mut log, 0);
+    client.write_all(b"abcdefghij").expect("write");
+    drop(client);
+    std::thread::sleep(Duration::from_millis(20));
+    let mut got = Vec::new();
+    let mut fin = false;
+    let deadline = std::time::Instant::now() + util::TIMEOUT;
+    while !fin {
+        assert!(std::time::Instant::now() < deadline, "no FIN after {got:?}");
+        // 3 bytes of memory per round.
+        let mut mem = [0u8; 3];
+        let mut used = 0;
+        let mut batch = Batch::default();
+        let mut sink = LentSink {
+            batch: &mut batch,
+            mem: &mut mem,
+            used: &mut used,
+        };
+        shard
+            .run_once(Some(Duration::from_millis(10)), &mut sink)
+            .expect("run_once");
+        // Data records name bytes of `mem` (not of the batch): only the FIN is looked for.
+        got.extend_from_slice(&mem[..used]);
+        fin = batch
+            .records
+            .chunks_exact(netpoll_core::batch::RECORD_LEN)
+            .any(|r| r[0] == RecordKind::ReadClosed as u32 && r[1..3] == [id.index, id.generation]);
+    }
+    assert_eq!(got, b"abcdefghij");
+}

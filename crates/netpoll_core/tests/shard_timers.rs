@@ -151,6 +151,87 @@ fn write_timeout_closes_a_connection_whose_peer_does_not_read() {
     assert_eq!(shard.stats().bytes_queued, 0);
 }
 
+/// The write timeout means "no progress for that long": a peer that reads slowly but
+/// steadily is served to the end, however long the whole output takes.
+#[test]
+fn write_timeout_spares_a_slow_peer_that_keeps_reading() {
+    let (mut shard, _, addr) = shard_with_listener(ShardConfig::default());
+    let mut log = Log::default();
+    let client = tcp_client(addr, Some(4096));
+    let id = next_accepted(&mut shard, &mut log, 0);
+    socket2::SockRef::from(shard.stream(id).expect("stream"))
+        .set_send_buffer_size(4096)
+        .expect("SO_SNDBUF");
+    let timeout = Duration::from_millis(200);
+    shard.set_write_timeout(id, timeout.as_millis() as u64);
+    let payload = vec![7u8; 256 << 10];
+    let start = Instant::now();
+    let status = shard.write(id, &[&payload]).expect("write");
+    assert!(matches!(status, WriteStatus::Queued(_)), "{status:?}");
+    // 4 KiB every 10 ms: at least 640 ms for the whole, more than 3 timeouts.
+    let len = payload.len();
+    let reader = std::thread::spawn(move || {
+        let mut client = client;
+        let mut got = 0;
+        let mut buf = [0u8; 4096];
+        while got < len {
+            got += std::io::Read::read(&mut client, &mut buf).expect("client read");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        got
+    });
+    run_until(&mut shard, &mut log, "flushed or closed", |l| {
+        !l.of(RecordKind::Flushed, id).is_empty() || !l.of(RecordKind::Closed, id).is_empty()
+    });
+    assert!(
+        log.of(RecordKind::Closed, id).is_empty(),
+        "{:?}",
+        log.events
+    );
+    assert!(
+        log.of(RecordKind::Timeout, id).is_empty(),
+        "{:?}",
+        log.events
+    );
+    assert_eq!(reader.join().expect("reader"), len);
+    assert!(start.elapsed() > timeout * 3, "the peer was not slow");
+    assert!(shard.is_active(id));
+}
+
+/// A connection its owner closed while output waits is given up quietly when the output
+/// stalls: no `timeout` record (the owner expects nothing more of it).
+#[test]
+fn a_closing_connection_whose_output_stalls_reports_nothing() {
+    let (mut shard, _, addr) = shard_with_listener(ShardConfig::default());
+    let mut log = Log::default();
+    let _client = tcp_client(addr, Some(4096));
+    let id = next_accepted(&mut shard, &mut log, 0);
+    socket2::SockRef::from(shard.stream(id).expect("stream"))
+        .set_send_buffer_size(4096)
+        .expect("SO_SNDBUF");
+    shard.set_write_timeout(id, 100);
+    let payload = vec![9u8; 4 << 20];
+    let status = shard.write(id, &[&payload]).expect("write");
+    assert!(matches!(status, WriteStatus::Queued(_)), "{status:?}");
+    shard.close(id, false);
+    let deadline = Instant::now() + util::TIMEOUT;
+    while shard.connection_count() > 0 {
+        assert!(Instant::now() < deadline, "the closing connection stayed");
+        step(&mut shard, &mut log);
+    }
+    assert!(
+        log.of(RecordKind::Timeout, id).is_empty(),
+        "{:?}",
+        log.events
+    );
+    assert!(
+        log.of(RecordKind::Closed, id).is_empty(),
+        "{:?}",
+        log.events
+    );
+    assert_eq!(shard.stats().bytes_queued, 0);
+}
+
 #[test]
 fn dial_to_a_closed_port_reports_econnrefused() {
     let mut shard = Shard::new(ShardConfig::default()).expect("shard");

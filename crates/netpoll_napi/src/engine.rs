@@ -486,9 +486,25 @@ impl NativeEngine {
     }
 
     /// Stops the engine: closes every connection and listener, joins reactor threads.
+    /// Refused (an Error, nothing done) while a batch is being delivered — from `onBatch`
+    /// or a microtask it runs — because the engine is still using itself then: call it
+    /// after the batch, e.g. from `setImmediate`.
     #[napi(catch_unwind)]
-    pub fn destroy(&mut self) {
+    pub fn destroy(&mut self) -> napi::Result<()> {
+        let delivering = match self.engine.as_ref() {
+            Some(Engine::Inline(e)) => e.delivering(),
+            Some(Engine::Threaded(t)) => t.delivering(),
+            None => false,
+        };
+        if delivering {
+            return Err(napi::Error::new(
+                Status::GenericFailure,
+                "destroy() cannot run while the engine delivers a batch (from onBatch or a \
+                 microtask of it): call it after the batch, e.g. from setImmediate",
+            ));
+        }
         destroy_engine(&mut self.engine);
+        Ok(())
     }
 }
 

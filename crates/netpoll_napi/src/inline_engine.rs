@@ -1,12 +1,17 @@
 //! The inline engine: one shard whose poll fd is watched by Node's own event loop
-//! (`uv_poll`), run on the JS thread with no thread hop; a `uv_timer` wakes it for its timers.
+//! (`uv_poll`), run on the JS thread with no thread hop; a `uv_timer` wakes it for its timers,
+//! and once after each burst, when the shard has been quiet for `QUIET_INTERVAL`, to give back
+//! the memory the burst left (`release_idle_memory`). Both handles keep the process alive while
+//! JS asks for it (`set_ref`), or while the shard has closed connections still writing their
+//! output (`Shard::lingering`).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
 use std::time::Duration;
 
 use napi::sys;
 use netpoll_core::batch::Batch;
+use netpoll_core::buffer::{release_idle_memory, QuietTimer, QUIET_INTERVAL};
 use netpoll_core::config::ShardConfig;
 use netpoll_core::lent_sink::LentSink;
 use netpoll_core::shard::Shard;
@@ -19,13 +24,18 @@ struct Inner {
     shard: RefCell<Shard>,
     batch: RefCell<Batch>,
     callbacks: BatchCallbacks,
+    poll: RefCell<Option<UvHandle>>,
     timer: RefCell<Option<UvHandle>>,
+    /// Whether JS asked the engine to keep the process alive.
+    wanted: Cell<bool>,
+    /// Whether the handles are ref'd now.
+    referenced: Cell<bool>,
+    quiet: RefCell<QuietTimer>,
 }
 
 /// The inline engine (see the module docs). `destroy` (or drop) stops both handles.
 pub struct InlineEngine {
     inner: Box<Inner>,
-    poll: Option<UvHandle>,
 }
 
 unsafe extern "C" fn on_poll(handle: *mut c_void, _status: i32, _events: i32) {
@@ -46,6 +56,10 @@ impl Inner {
     /// bug, or an injected fault) closes the connection being served with an error, and
     /// the engine carries on.
     fn run(&self) {
+        if self.quiet.borrow_mut().due() {
+            self.batch.borrow_mut().shrink();
+            release_idle_memory();
+        }
         // The round reads straight into the JS slab when one can be lent (no copy).
         let lent = self.callbacks.lend();
         let mut used = 0usize;
@@ -67,8 +81,10 @@ impl Inner {
                 }
                 None => shard.run_once(Some(Duration::ZERO), &mut *batch),
             };
-            if let Err(e) = result {
-                eprintln!("netpoll: inline poll failed: {e}");
+            match result {
+                Ok(0) => {}
+                Ok(_) => self.quiet.borrow_mut().activity(),
+                Err(e) => eprintln!("netpoll: inline poll failed: {e}"),
             }
         }));
         if round.is_err() {
@@ -88,6 +104,21 @@ impl Inner {
             eprintln!("netpoll: a panic while delivering a batch was caught");
         }
         self.rearm_timer();
+        self.sync_ref();
+    }
+
+    /// Refs both handles while JS wants it or the shard has lingering closes (their output
+    /// must reach the peer before the process exits); unrefs them otherwise.
+    fn sync_ref(&self) {
+        let referenced = self.wanted.get() || self.shard.borrow().lingering() > 0;
+        if self.referenced.replace(referenced) == referenced {
+            return;
+        }
+        for handle in [&self.poll, &self.timer] {
+            if let Some(h) = handle.borrow().as_ref() {
+                h.set_ref(referenced);
+            }
+        }
     }
 
     /// Starts the timer for the shard's next deadline (0 ms when budgets left work over, or
@@ -100,6 +131,7 @@ impl Inner {
             shard.poll_timeout()
         };
         drop(shard);
+        let timeout = self.quiet.borrow().timeout(timeout);
         if let Some(timer) = self.timer.borrow().as_ref() {
             match timeout {
                 Some(d) => timer.timer_start(d.as_millis() as u64, on_timer),
@@ -122,7 +154,11 @@ impl InlineEngine {
             shard: RefCell::new(shard),
             batch: RefCell::new(Batch::default()),
             callbacks,
+            poll: RefCell::new(None),
             timer: RefCell::new(None),
+            wanted: Cell::new(false),
+            referenced: Cell::new(false),
+            quiet: RefCell::new(QuietTimer::new(QUIET_INTERVAL)),
         });
         let mut event_loop = std::ptr::null_mut();
         // SAFETY: env is live (we are in a napi call).
@@ -134,33 +170,36 @@ impl InlineEngine {
         let timer = UvHandle::timer(loop_ptr, data).map_err(uv_err)?;
         poll.set_ref(false);
         timer.set_ref(false);
+        *inner.poll.borrow_mut() = Some(poll);
         *inner.timer.borrow_mut() = Some(timer);
-        Ok(InlineEngine {
-            inner,
-            poll: Some(poll),
-        })
+        Ok(InlineEngine { inner })
     }
 
-    /// Runs `f` on the shard, then re-arms the timer (the call may have armed timers).
+    /// Runs `f` on the shard, then re-arms the timer (the call may have armed timers) and
+    /// refs the handles if it left a close lingering.
     pub fn with_shard<R>(&self, f: impl FnOnce(&mut Shard) -> R) -> R {
         let r = f(&mut self.inner.shard.borrow_mut());
         self.inner.rearm_timer();
+        self.inner.sync_ref();
         r
     }
 
-    /// Whether the engine keeps the process alive.
+    /// Whether a batch is being delivered to JS now (its `run` is on the stack: the engine
+    /// must not be freed).
+    pub fn delivering(&self) -> bool {
+        self.inner.batch.try_borrow_mut().is_err()
+    }
+
+    /// Whether the engine keeps the process alive (lingering closes keep it alive
+    /// regardless, until they are over).
     pub fn set_ref(&self, referenced: bool) {
-        if let Some(poll) = &self.poll {
-            poll.set_ref(referenced);
-        }
-        if let Some(timer) = self.inner.timer.borrow().as_ref() {
-            timer.set_ref(referenced);
-        }
+        self.inner.wanted.set(referenced);
+        self.inner.sync_ref();
     }
 
     /// Stops watching the shard and closes it with all its connections.
     pub fn destroy(&mut self) {
-        if let Some(poll) = self.poll.take() {
+        if let Some(poll) = self.inner.poll.borrow_mut().take() {
             poll.close();
         }
         if let Some(timer) = self.inner.timer.borrow_mut().take() {

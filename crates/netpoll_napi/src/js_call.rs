@@ -13,7 +13,9 @@ use netpoll_core::batch::Batch;
 use netpoll_core::error::NetError;
 
 /// Bytes of a batch at most this long are copied into the shared slab; longer ones get a
-/// Buffer of their own (so a small view JS keeps never pins much more than it needs).
+/// Buffer of their own. Either way a view JS keeps pins the whole Buffer it views (a 3-byte
+/// view keeps all 256 KiB of a slab alive): a connection's input still buffered after its
+/// handler ran is copied out when small (`unpin` in `lib/core/buffer-chain.ts`).
 const SLAB_COPY_MAX: usize = 16 * 1024;
 /// Size of a slab.
 const SLAB_SIZE: usize = 256 * 1024;

@@ -14,6 +14,10 @@ pub struct NativePoolStats {
     pub bytes_in_use: f64,
     /// Bytes waiting in the pool's free lists.
     pub bytes_cached: f64,
+    /// Bytes the pool holds: in use plus cached.
+    pub bytes_held: f64,
+    /// Bytes freed from the free lists by trims after quiet intervals, so far.
+    pub bytes_trimmed: f64,
     /// Requests served from a free list.
     pub hits: f64,
     /// Requests that allocated.
@@ -27,6 +31,8 @@ pub fn pool_stats() -> NativePoolStats {
     NativePoolStats {
         bytes_in_use: s.bytes_in_use as f64,
         bytes_cached: s.bytes_cached as f64,
+        bytes_held: s.bytes_held as f64,
+        bytes_trimmed: s.bytes_trimmed as f64,
         hits: s.hits as f64,
         misses: s.misses as f64,
     }

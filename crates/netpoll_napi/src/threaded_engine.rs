@@ -1,7 +1,11 @@
 //! The threaded engine: N reactor threads (core `ThreadedShard`s), each calling JS through
 //! one long-lived threadsafe function, only when its "wake pending" flag flips.
+//!
+//! The reactor threads never keep the process alive by themselves: a shard's threadsafe
+//! function does, while it is ref'd — while JS asks for it (`set_ref`), or while the shard
+//! has closed connections still writing their output (see `ThreadedShard::lingering`).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
 use std::ptr;
 use std::rc::Rc;
@@ -21,6 +25,33 @@ struct ShardCtx {
     shard: OnceLock<ThreadedShard>,
     callbacks: Rc<BatchCallbacks>,
     batch: RefCell<Batch>,
+    /// This shard's function (set once it is created).
+    tsfn: Cell<sys::napi_threadsafe_function>,
+    /// Whether JS asked the engine to keep the process alive (shared by all shards).
+    wanted: Rc<Cell<bool>>,
+    /// Whether the function is ref'd now.
+    referenced: Cell<bool>,
+}
+
+impl ShardCtx {
+    /// Refs the function while JS wants it or the shard has lingering closes; unrefs it
+    /// otherwise. On the JS thread only.
+    fn sync_ref(&self, env: sys::napi_env) {
+        let lingering = self.shard.get().is_some_and(|s| s.lingering());
+        let referenced = self.wanted.get() || lingering;
+        if self.referenced.replace(referenced) == referenced {
+            return;
+        }
+        // SAFETY: a live function of this env (set before any call reaches here), on the JS
+        // thread.
+        unsafe {
+            if referenced {
+                sys::napi_ref_threadsafe_function(env, self.tsfn.get());
+            } else {
+                sys::napi_unref_threadsafe_function(env, self.tsfn.get());
+            }
+        }
+    }
 }
 
 /// The raw threadsafe function, callable from the reactor thread.
@@ -51,6 +82,12 @@ unsafe extern "C" fn call_js(
         if !batch.is_empty() {
             ctx.callbacks.deliver(ctx.index, &batch, None);
         }
+        drop(batch);
+        // Held for lingering closes only (every close is sent by `send`, which refs): the
+        // reactor wakes JS when they may be over, to let go of the process.
+        if ctx.referenced.get() && !ctx.wanted.get() {
+            ctx.sync_ref(env);
+        }
     }));
     if outcome.is_err() {
         eprintln!("netpoll: a panic while delivering a threaded batch was caught");
@@ -66,6 +103,8 @@ unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mu
 pub struct ThreadedEngine {
     env: sys::napi_env,
     shards: Vec<(*const ShardCtx, Tsfn)>,
+    /// Whether JS asked the engine to keep the process alive (see `ShardCtx::wanted`).
+    wanted: Rc<Cell<bool>>,
 }
 
 impl ThreadedEngine {
@@ -82,6 +121,7 @@ impl ThreadedEngine {
         let mut engine = ThreadedEngine {
             env,
             shards: Vec::new(),
+            wanted: Rc::new(Cell::new(false)),
         };
         for index in 0..pollers.max(1) {
             let ctx = Box::into_raw(Box::new(ShardCtx {
@@ -89,6 +129,9 @@ impl ThreadedEngine {
                 shard: OnceLock::new(),
                 callbacks: callbacks.clone(),
                 batch: RefCell::new(Batch::default()),
+                tsfn: Cell::new(ptr::null_mut()),
+                wanted: engine.wanted.clone(),
+                referenced: Cell::new(false),
             }));
             let mut name = ptr::null_mut();
             let mut tsfn = ptr::null_mut();
@@ -117,8 +160,11 @@ impl ThreadedEngine {
                 ));
             }
             let tsfn = Tsfn(tsfn);
-            // SAFETY: tsfn was just created on this env.
-            unsafe { sys::napi_unref_threadsafe_function(env, tsfn.0) };
+            // SAFETY: tsfn was just created on this env; ctx is live (owned by the function).
+            unsafe {
+                sys::napi_unref_threadsafe_function(env, tsfn.0);
+                (*ctx).tsfn.set(tsfn.0);
+            }
             engine.shards.push((ctx, tsfn));
             let notify = Box::new(move || {
                 let tsfn = tsfn;
@@ -165,23 +211,36 @@ impl ThreadedEngine {
         Ok(self.shard(0)?.pick_shard() as u32)
     }
 
-    /// Queues commands on shard `index` with one wake.
+    /// Queues commands on shard `index` with one wake. A graceful close may leave output
+    /// to write: the shard's function is ref'd at once, before the process could exit.
     pub fn send(&self, index: u32, commands: Vec<Command>) -> napi::Result<()> {
+        let closes = commands
+            .iter()
+            .any(|c| matches!(c, Command::Close(_, false)));
         self.shard(index)?.send(commands);
+        if closes {
+            // SAFETY: ctx is live until the engine releases its function in `destroy`.
+            unsafe { &*self.shards[index as usize].0 }.sync_ref(self.env);
+        }
         Ok(())
     }
 
-    /// Whether the engine keeps the process alive.
+    /// Whether a batch of any shard is being delivered to JS now (its `call_js` is on the
+    /// stack: the engine must not be freed).
+    pub fn delivering(&self) -> bool {
+        self.shards.iter().any(|(ctx, _)| {
+            // SAFETY: ctx is live until the engine releases its function in `destroy`.
+            unsafe { &**ctx }.batch.try_borrow_mut().is_err()
+        })
+    }
+
+    /// Whether the engine keeps the process alive (a shard with lingering closes keeps it
+    /// alive regardless, until they are over).
     pub fn set_ref(&self, referenced: bool) {
-        for (_, tsfn) in &self.shards {
-            // SAFETY: live functions of this env, on the JS thread.
-            unsafe {
-                if referenced {
-                    sys::napi_ref_threadsafe_function(self.env, tsfn.0);
-                } else {
-                    sys::napi_unref_threadsafe_function(self.env, tsfn.0);
-                }
-            }
+        self.wanted.set(referenced);
+        for (ctx, _) in &self.shards {
+            // SAFETY: ctx is live until the engine releases its function in `destroy`.
+            unsafe { &**ctx }.sync_ref(self.env);
         }
     }
 

@@ -210,6 +210,7 @@ mod tests {
             max_cached_bytes: 1 << 20,
             min_class_size: 1024,
             max_class_size: 1 << 16,
+            ..PoolConfig::default()
         })
     }
 

@@ -9,13 +9,17 @@
 mod chunk;
 mod link_buffer;
 mod pool;
+mod release;
 
 use std::fmt;
 
 pub use link_buffer::{LinkBuffer, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE};
 pub use pool::{
     BufferPool, PoolConfig, PoolStats, PooledBuf, DEFAULT_MAX_CACHED_BYTES, DEFAULT_MAX_CLASS_SIZE,
-    DEFAULT_MIN_CLASS_SIZE,
+    DEFAULT_MIN_CLASS_SIZE, DEFAULT_RETAINED_BYTES,
+};
+pub use release::{
+    fix_malloc_thresholds, release_idle_memory, QuietTimer, MALLOC_THRESHOLD, QUIET_INTERVAL,
 };
 
 /// Why a [`LinkBuffer`] operation failed. A failed operation changes nothing.

@@ -13,6 +13,8 @@ pub const DEFAULT_MAX_CACHED_BYTES: usize = 64 << 20;
 pub const DEFAULT_MIN_CLASS_SIZE: usize = 1 << 10;
 /// Default [`PoolConfig::max_class_size`]: 4 MiB.
 pub const DEFAULT_MAX_CLASS_SIZE: usize = 4 << 20;
+/// Default [`PoolConfig::retained_bytes`]: 1 MiB.
+pub const DEFAULT_RETAINED_BYTES: usize = 1 << 20;
 
 /// Tuning of a [`BufferPool`].
 ///
@@ -29,6 +31,10 @@ pub struct PoolConfig {
     /// The largest size class. Larger requests are allocated with exactly the requested size
     /// and freed (never cached) when dropped. Default: [`DEFAULT_MAX_CLASS_SIZE`] (4 MiB).
     pub max_class_size: usize,
+    /// The floor [`BufferPool::trim`] leaves cached: what a burst cached beyond it is freed
+    /// once the pool has been quiet (the engines trim after a quiet interval). Default:
+    /// [`DEFAULT_RETAINED_BYTES`] (1 MiB).
+    pub retained_bytes: usize,
 }
 
 impl Default for PoolConfig {
@@ -37,6 +43,7 @@ impl Default for PoolConfig {
             max_cached_bytes: DEFAULT_MAX_CACHED_BYTES,
             min_class_size: DEFAULT_MIN_CLASS_SIZE,
             max_class_size: DEFAULT_MAX_CLASS_SIZE,
+            retained_bytes: DEFAULT_RETAINED_BYTES,
         }
     }
 }
@@ -51,6 +58,10 @@ pub struct PoolStats {
     pub bytes_in_use: usize,
     /// Bytes of buffers waiting in the free lists.
     pub bytes_cached: usize,
+    /// Bytes the pool holds: in use plus cached (what it costs the process).
+    pub bytes_held: usize,
+    /// Bytes freed from the free lists by [`BufferPool::trim`] so far.
+    pub bytes_trimmed: u64,
     /// Requests served from a free list.
     pub hits: u64,
     /// Requests that allocated (cold class, empty free list, or larger than the largest class).
@@ -63,6 +74,7 @@ struct Inner {
     classes: Box<[Mutex<Vec<Vec<u8>>>]>,
     bytes_in_use: AtomicUsize,
     bytes_cached: AtomicUsize,
+    bytes_trimmed: AtomicU64,
     hits: AtomicU64,
     misses: AtomicU64,
 }
@@ -81,7 +93,8 @@ struct Inner {
 /// initialized; after that it is reused as is (no zeroing on the hot path). Whoever hands pool
 /// memory to a peer must therefore overwrite what it sends (the [`LinkBuffer`] writer does:
 /// `malloc` zero-fills, `write_*` copies). The free lists never hold more than
-/// [`PoolConfig::max_cached_bytes`] in total.
+/// [`PoolConfig::max_cached_bytes`] in total, and [`trim`](BufferPool::trim) frees what a
+/// burst cached beyond [`PoolConfig::retained_bytes`] once it is over.
 ///
 /// # Sharing
 ///
@@ -130,6 +143,7 @@ impl BufferPool {
                 classes,
                 bytes_in_use: AtomicUsize::new(0),
                 bytes_cached: AtomicUsize::new(0),
+                bytes_trimmed: AtomicU64::new(0),
                 hits: AtomicU64::new(0),
                 misses: AtomicU64::new(0),
             }),
@@ -229,11 +243,42 @@ impl BufferPool {
         }
     }
 
+    /// Frees cached buffers, largest classes first, until at most
+    /// [`PoolConfig::retained_bytes`] stay cached (buffers in use are unaffected). Returns the
+    /// bytes freed. The engines call it after a quiet interval, so that the free lists a burst
+    /// (or an attack) filled do not keep their peak for the life of the process.
+    pub fn trim(&self) -> usize {
+        let floor = self.inner.config.retained_bytes;
+        let mut freed = 0;
+        for class in self.inner.classes.iter().rev() {
+            let mut list = class.lock().unwrap_or_else(|e| e.into_inner());
+            while self.inner.bytes_cached.load(Ordering::Relaxed) > floor {
+                let Some(vec) = list.pop() else { break };
+                self.inner
+                    .bytes_cached
+                    .fetch_sub(vec.len(), Ordering::Relaxed);
+                freed += vec.len();
+            }
+            if list.is_empty() {
+                // Let the list's own storage go too.
+                *list = Vec::new();
+            }
+        }
+        self.inner
+            .bytes_trimmed
+            .fetch_add(freed as u64, Ordering::Relaxed);
+        freed
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> PoolStats {
+        let bytes_in_use = self.inner.bytes_in_use.load(Ordering::Relaxed);
+        let bytes_cached = self.inner.bytes_cached.load(Ordering::Relaxed);
         PoolStats {
-            bytes_in_use: self.inner.bytes_in_use.load(Ordering::Relaxed),
-            bytes_cached: self.inner.bytes_cached.load(Ordering::Relaxed),
+            bytes_in_use,
+            bytes_cached,
+            bytes_held: bytes_in_use + bytes_cached,
+            bytes_trimmed: self.inner.bytes_trimmed.load(Ordering::Relaxed),
             hits: self.inner.hits.load(Ordering::Relaxed),
             misses: self.inner.misses.load(Ordering::Relaxed),
         }
@@ -300,6 +345,7 @@ mod tests {
             max_cached_bytes: max_cached,
             min_class_size: 1024,
             max_class_size: 64 * 1024,
+            retained_bytes: 0,
         })
     }
 
@@ -321,6 +367,7 @@ mod tests {
             max_cached_bytes: 0,
             min_class_size: 3,
             max_class_size: 1,
+            retained_bytes: 0,
         });
         assert_eq!(pool.config().min_class_size, 64);
         assert_eq!(pool.config().max_class_size, 64);
@@ -405,6 +452,32 @@ mod tests {
         assert_eq!(pool.stats().bytes_cached, 1024 + 8192);
         pool.clear();
         assert_eq!(pool.stats().bytes_cached, 0);
+    }
+
+    #[test]
+    fn trim_frees_the_largest_classes_down_to_the_floor() {
+        let pool = BufferPool::new(PoolConfig {
+            retained_bytes: 4096,
+            ..PoolConfig::default()
+        });
+        let bufs: Vec<_> = [1024, 1024, 4096, 65536, 65536]
+            .iter()
+            .map(|&n| pool.get(n))
+            .collect();
+        let in_use = pool.get(2048);
+        drop(bufs);
+        assert_eq!(pool.stats().bytes_cached, 2 * 1024 + 4096 + 2 * 65536);
+        assert_eq!(pool.stats().bytes_held, pool.stats().bytes_cached + 2048);
+        assert_eq!(pool.trim(), 2 * 65536 + 4096);
+        let s = pool.stats();
+        assert_eq!((s.bytes_cached, s.bytes_in_use), (2048, 2048));
+        assert_eq!(s.bytes_trimmed, 2 * 65536 + 4096);
+        // Under the floor: nothing more to free; the kept buffers are still reused.
+        assert_eq!(pool.trim(), 0);
+        drop(in_use);
+        let hits = pool.stats().hits;
+        drop(pool.get(1000));
+        assert_eq!(pool.stats().hits, hits + 1);
     }
 
     #[test]

@@ -12,7 +12,9 @@ use crate::sys;
 impl Shard {
     /// Accepts from `id` until the backlog is empty or the accept budget is spent (then the
     /// listener is served again next round). EMFILE/ENFILE pause the listener for
-    /// `accept_backoff_ms` instead of retrying at once.
+    /// `accept_backoff_ms` instead of retrying at once; so does any other accept error,
+    /// after it is reported: the listener is edge-triggered, so one not tried again would
+    /// leave the connections already in its backlog waiting for the next connect.
     pub(super) fn accept(&mut self, id: ListenerId, sink: &mut dyn EventSink) {
         for _ in 0..self.config.accept_budget {
             let Some(Some(slot)) = self.listeners.get_mut(id.0 as usize) else {
@@ -32,10 +34,8 @@ impl Shard {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if sys::is_fd_exhaustion(&e) => {
-                    slot.backing_off = true;
                     self.stats.accept_backoffs += 1;
-                    let ms = self.config.accept_backoff_ms;
-                    self.arm(ms, TimerKey::AcceptBackoff(id));
+                    self.back_off(id);
                     return;
                 }
                 // The peer gave up before we accepted: nothing to serve, keep going.
@@ -43,6 +43,7 @@ impl Shard {
                 Err(e) => {
                     self.stats.events += 1;
                     sink.listener_error(id, NetError::from_io(&e, "accept"));
+                    self.back_off(id);
                     return;
                 }
             }
@@ -80,6 +81,16 @@ impl Shard {
     pub fn hand_off_accepts(&mut self, id: ListenerId) {
         if let Some(Some(slot)) = self.listeners.get_mut(id.0 as usize) {
             slot.hand_off = true;
+        }
+    }
+
+    /// Pauses accepting on `id` for `accept_backoff_ms`; then it is tried again (no busy loop
+    /// on an error that persists, and no connection left behind in the backlog).
+    fn back_off(&mut self, id: ListenerId) {
+        if let Some(Some(slot)) = self.listeners.get_mut(id.0 as usize) {
+            slot.backing_off = true;
+            let ms = self.config.accept_backoff_ms;
+            self.arm(ms, TimerKey::AcceptBackoff(id));
         }
     }
 

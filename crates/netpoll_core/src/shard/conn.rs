@@ -57,9 +57,16 @@ pub(crate) struct Conn {
     /// Idle timeout in ms (0 = none) and its timer.
     pub idle_ms: u64,
     pub idle_timer: Option<TimerId>,
-    /// Write timeout in ms (0 = none); its timer runs while output is queued.
+    /// Write timeout in ms (0 = none); its timer runs while output is queued and fires
+    /// only after that long without progress (see `write_progress`).
     pub write_ms: u64,
     pub write_timer: Option<TimerId>,
+    /// Last time (shard clock, ms) queued output made progress: bytes were written, the
+    /// peer took bytes out of the kernel (`kernel_unsent` fell), or the write timer was
+    /// armed. The write timer fires once this is a whole period ago.
+    pub write_progress: u64,
+    /// The kernel's unsent byte count of the socket when the write timer last looked.
+    pub kernel_unsent: usize,
     /// The read timer armed by the owner while a read waits for bytes.
     pub read_timer: Option<TimerId>,
     /// The dial timer while `Connecting`.
@@ -90,6 +97,8 @@ impl Conn {
             idle_timer: None,
             write_ms: 0,
             write_timer: None,
+            write_progress: now,
+            kernel_unsent: 0,
             read_timer: None,
             dial_timer: None,
             dial_retry: None,

@@ -11,7 +11,6 @@ use std::io::{self, IoSlice, Read, Write};
 use bytes::Bytes;
 
 use super::conn::ConnState;
-use super::timers::TimerKey;
 use super::Shard;
 use crate::error::NetError;
 use crate::event::{ConnId, EventSink};
@@ -161,11 +160,13 @@ impl Shard {
                 .map(|b| IoSlice::new(b))
                 .collect();
             match conn.stream.write_vectored(&slices) {
+                // The queue never holds an empty buffer: 0 means the socket takes no more.
                 Ok(0) => return Err(NetError::from_io(&io::ErrorKind::WriteZero.into(), "write")),
                 Ok(mut n) => {
                     conn.bytes_out += n as u64;
                     conn.output_len -= n;
                     conn.last_activity = now;
+                    conn.write_progress = now;
                     self.stats.bytes_out += n as u64;
                     self.stats.bytes_queued -= n;
                     while n > 0 {
@@ -242,7 +243,12 @@ impl Shard {
         }
         let remainder = total - written;
         if remainder == 0 {
-            return Ok(WriteStatus::Done);
+            // Nothing of this write waits; an empty write behind queued output is covered
+            // by that output's `flushed`.
+            return Ok(match conn.output_len {
+                0 => WriteStatus::Done,
+                queued => WriteStatus::Queued(queued),
+            });
         }
         if conn.output_len + remainder > max_output {
             self.discard(id);
@@ -268,14 +274,14 @@ impl Shard {
         let queued = conn.output_len;
         if conn.write_timer.is_none() && conn.write_ms > 0 {
             let ms = conn.write_ms;
-            let timer = self.arm(ms, TimerKey::Write(id));
-            self.conns.get_mut(id).expect("live").write_timer = Some(timer);
+            self.arm_write_timer(id, ms);
         }
         Ok(WriteStatus::Queued(queued))
     }
 }
 
-/// Writes as much of `bufs` as the kernel takes now; returns the byte count.
+/// Writes as much of `bufs` as the kernel takes now; returns the byte count. Empty buffers
+/// are skipped: a write of nothing is no system call (and not a `WriteZero` failure).
 fn write_direct<B: AsRef<[u8]>>(stream: &mut impl Write, bufs: &[B]) -> io::Result<usize> {
     let mut written = 0;
     let mut first = 0; // index of the first buffer not fully written
@@ -283,9 +289,13 @@ fn write_direct<B: AsRef<[u8]>>(stream: &mut impl Write, bufs: &[B]) -> io::Resu
     while first < bufs.len() {
         let slices: Vec<IoSlice<'_>> = std::iter::once(&bufs[first].as_ref()[offset..])
             .chain(bufs[first + 1..].iter().map(|b| b.as_ref()))
+            .filter(|b| !b.is_empty())
             .take(MAX_IOV)
             .map(IoSlice::new)
             .collect();
+        if slices.is_empty() {
+            break; // only empty buffers are left
+        }
         let n = match stream.write_vectored(&slices) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => n,

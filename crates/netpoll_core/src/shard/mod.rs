@@ -77,6 +77,9 @@ pub struct ShardStats {
     pub accept_backoffs: u64,
     /// Panics caught while this shard ran, each followed by [`Shard::recover`].
     pub panics: u64,
+    /// Connections their owner closed that still write their queued output (see
+    /// [`Shard::lingering`]).
+    pub lingering: usize,
 }
 
 /// A reactor shard (see the module docs).
@@ -100,6 +103,8 @@ pub struct Shard {
     handoffs: Vec<(Stream, ListenerId)>,
     epoch: Instant,
     stats: ShardStats,
+    /// Connections in [`ConnState::Closing`].
+    lingering: usize,
 }
 
 struct ListenerSlot {
@@ -127,6 +132,7 @@ impl Shard {
             held_reads: Vec::new(),
             epoch: Instant::now(),
             stats: ShardStats::default(),
+            lingering: 0,
         })
     }
 
@@ -156,6 +162,7 @@ impl Shard {
     pub fn stats(&self) -> ShardStats {
         ShardStats {
             connections: self.conns.len(),
+            lingering: self.lingering,
             listeners: self.listeners.iter().filter(|l| l.is_some()).count(),
             timers: self.timers.len(),
             ..self.stats
@@ -166,6 +173,14 @@ impl Shard {
     /// [`ShardConfig::max_pending_input`]): the driver runs the shard again after that.
     pub fn has_held_reads(&self) -> bool {
         !self.held_reads.is_empty()
+    }
+
+    /// Connections closed by their owner (reported to nobody) that still write the output
+    /// they had queued, until it is written or their write timeout (or [`CLOSE_LINGER_MS`])
+    /// cuts it. A driver keeps the process alive while there are any, as `net` does for a
+    /// socket that was `end()`ed: the peer must get that output.
+    pub fn lingering(&self) -> usize {
+        self.lingering
     }
 
     /// Whether work is left that must run without waiting for new readiness (budgets ran
@@ -233,19 +248,24 @@ impl Shard {
                 continue; // stale: the connection closed and its slot moved on
             };
             self.current = Some(id);
+            // Recorded before anything reads: the FIN raises no further edge, so a short
+            // read in this event (the connect's, or the one below) must not mean "drained".
+            if event.is_read_closed() || event.is_error() {
+                if let Some(conn) = self.conns.get_mut(id) {
+                    conn.hup_seen = true;
+                }
+            }
             if state == ConnState::Connecting {
                 if event.is_writable() || event.is_error() || event.is_write_closed() {
                     self.finish_connect(id, sink);
+                    if event.is_error() || (event.is_read_closed() && event.is_write_closed()) {
+                        self.hung_up(id, sink);
+                    }
                 }
                 continue;
             }
             if event.is_writable() || event.is_error() {
                 self.write_ready(id, sink);
-            }
-            if event.is_read_closed() || event.is_error() {
-                if let Some(conn) = self.conns.get_mut(id) {
-                    conn.hup_seen = true;
-                }
             }
             if event.is_readable() || event.is_read_closed() || event.is_error() {
                 self.read_ready(id, sink);
@@ -348,8 +368,12 @@ impl Shard {
             self.discard(id);
             return;
         }
+        if conn.state == ConnState::Closing {
+            return; // closed already, and lingering
+        }
         conn.state = ConnState::Closing;
         conn.read_paused = true;
+        self.lingering += 1;
         let linger = if conn.write_ms > 0 {
             conn.write_ms
         } else {
@@ -364,8 +388,7 @@ impl Shard {
             self.timers.cancel(t);
         }
         if rearm {
-            let timer = self.arm(linger, TimerKey::Write(id));
-            self.conns.get_mut(id).expect("live").write_timer = Some(timer);
+            self.arm_write_timer(id, linger);
         }
     }
 
@@ -376,6 +399,9 @@ impl Shard {
     /// ignored.
     fn discard(&mut self, id: ConnId) -> Option<Conn> {
         let mut conn = self.conns.remove(id)?;
+        if conn.state == ConnState::Closing {
+            self.lingering -= 1;
+        }
         for t in conn.take_timers() {
             self.timers.cancel(t);
         }
@@ -384,16 +410,27 @@ impl Shard {
         Some(conn)
     }
 
-    /// Closes `id` because of `error` (or a clean end when `None`) and reports it.
+    /// Closes `id` because of `error` (or a clean end when `None`) and reports it: as the
+    /// failed result of its dial if it was still connecting (a dial's owner knows it only
+    /// by that result), else as `closed`.
     fn fail(&mut self, id: ConnId, error: Option<NetError>, sink: &mut dyn EventSink) {
         let Some(conn) = self.discard(id) else {
             return;
         };
-        if conn.state == ConnState::Closing {
-            return; // its owner closed it already and expects no report
+        match conn.state {
+            ConnState::Closing => {} // its owner closed it already and expects no report
+            ConnState::Connecting => {
+                self.stats.events += 1;
+                let e = error.unwrap_or_else(|| {
+                    NetError::new("ERR_CONN_CLOSED", "the connection closed while connecting")
+                });
+                sink.connected(id, Err(e));
+            }
+            ConnState::Open => {
+                self.stats.events += 1;
+                sink.closed(id, error);
+            }
         }
-        self.stats.events += 1;
-        sink.closed(id, error);
     }
 
     /// Closes every connection and listener at once (shutdown deadline, or teardown),

@@ -1,9 +1,11 @@
 //! A shard's timers: dial timeouts and retries, read, write and idle timeouts, and accept
 //! backoff.
 
-use super::Shard;
+use super::conn::ConnState;
+use super::{Shard, CLOSE_LINGER_MS};
 use crate::error::NetError;
 use crate::event::{ConnId, EventSink, ListenerId, TimeoutKind};
+use crate::sys;
 use crate::timer::TimerId;
 
 /// What a timer of the shard's wheel is for.
@@ -60,12 +62,31 @@ impl Shard {
         }
     }
 
-    /// Sets the write timeout of `id` (0 = none): output that stays queued longer than `ms`
-    /// closes the connection with `ERR_WRITE_TIMEOUT`.
+    /// Sets the write timeout of `id` (0 = none): when queued output makes no progress for
+    /// `ms` — no byte written to the socket, and none taken by the peer from the socket's
+    /// buffers — the connection is reported with [`TimeoutKind::Write`] and closed with
+    /// `ERR_WRITE_TIMEOUT`. A slow peer that keeps reading is not timed out, however long
+    /// its output takes; one that stops is cut within a quarter of `ms` after the timeout.
     pub fn set_write_timeout(&mut self, id: ConnId, ms: u64) {
-        if let Some(conn) = self.conns.get_mut(id) {
-            conn.write_ms = ms;
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        conn.write_ms = ms;
+        if ms > 0 && conn.write_timer.is_none() && !conn.output.is_empty() {
+            // Output is queued already: the period counts from now.
+            self.arm_write_timer(id, ms);
         }
+    }
+
+    /// Starts the write timer of `id` (live, with output queued): its period of no progress
+    /// counts from now.
+    pub(super) fn arm_write_timer(&mut self, id: ConnId, ms: u64) {
+        let now = self.now_ms();
+        let conn = self.conns.get_mut(id).expect("live");
+        conn.write_progress = now;
+        conn.kernel_unsent = sys::unsent_bytes(&conn.stream).unwrap_or(0);
+        let timer = self.arm(ms, TimerKey::Write(id));
+        self.conns.get_mut(id).expect("live").write_timer = Some(timer);
     }
 
     pub(super) fn expire_timers(&mut self, sink: &mut dyn EventSink) {
@@ -80,8 +101,9 @@ impl Shard {
                         conn.dial_timer = None;
                         self.discard(id);
                         self.stats.events += 1;
-                        let e = NetError::new("ETIMEDOUT", "connect ETIMEDOUT: the dial timed out");
-                        sink.connected(id, Err(e));
+                        // As a blocking connect that timed out reports it: errno, syscall.
+                        let e = std::io::Error::from_raw_os_error(libc::ETIMEDOUT);
+                        sink.connected(id, Err(NetError::from_io(&e, "connect")));
                     }
                 }
                 TimerKey::DialRetry(id) => self.retry_dial(id, sink),
@@ -92,22 +114,58 @@ impl Shard {
                         sink.timeout(id, TimeoutKind::Read);
                     }
                 }
-                TimerKey::Write(id) => {
-                    if let Some(conn) = self.conns.get_mut(id) {
-                        conn.write_timer = None;
-                        let unsent = conn.output_len;
-                        self.stats.events += 1;
-                        sink.timeout(id, TimeoutKind::Write);
-                        let e = NetError::new(
-                            "ERR_WRITE_TIMEOUT",
-                            format!("write timed out with {unsent} bytes unsent"),
-                        );
-                        self.fail(id, Some(e), sink);
-                    }
-                }
+                TimerKey::Write(id) => self.write_expired(id, now, sink),
                 TimerKey::Idle(id) => self.idle_expired(id, now, sink),
             }
         }
+    }
+
+    /// The write timer of `id` fired: closes it if its output made no progress for a whole
+    /// period (the write timeout, or the close linger of a connection its owner closed),
+    /// else waits for the rest of the period counted from the last progress.
+    fn write_expired(&mut self, id: ConnId, now: u64, sink: &mut dyn EventSink) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        conn.write_timer = None;
+        let closing = conn.state == ConnState::Closing;
+        let period = match conn.write_ms {
+            0 if closing => CLOSE_LINGER_MS,
+            ms => ms,
+        };
+        if period == 0 || conn.output.is_empty() {
+            return; // the timeout was turned off, or the output left meanwhile
+        }
+        // The peer took bytes out of the kernel since the last look: that is progress too,
+        // though no room for more of ours opened yet (a slow reader behind large buffers).
+        if let Ok(unsent) = sys::unsent_bytes(&conn.stream) {
+            if unsent < conn.kernel_unsent {
+                conn.write_progress = now;
+            }
+            conn.kernel_unsent = unsent;
+        }
+        let stalled_for = now.saturating_sub(conn.write_progress);
+        if stalled_for < period {
+            // Looked at again within a quarter period: a peer that stops is cut at most a
+            // quarter period after the timeout.
+            let next = (period - stalled_for).min((period / 4).max(1));
+            let timer = self.arm(next, TimerKey::Write(id));
+            self.conns.get_mut(id).expect("live").write_timer = Some(timer);
+            return;
+        }
+        if closing {
+            // Its owner closed it and expects no report: give up on the output quietly.
+            self.discard(id);
+            return;
+        }
+        let unsent = conn.output_len;
+        self.stats.events += 1;
+        sink.timeout(id, TimeoutKind::Write);
+        let e = NetError::new(
+            "ERR_WRITE_TIMEOUT",
+            format!("write timed out with {unsent} bytes unsent"),
+        );
+        self.fail(id, Some(e), sink);
     }
 
     fn idle_expired(&mut self, id: ConnId, now: u64, sink: &mut dyn EventSink) {

@@ -46,7 +46,7 @@ pub use self::imp::{
     connect_unix_socket, ignore_sigpipe, keepalive_idle, nodelay, recv_buffer, send, send_buffer,
     send_vectored, set_keepalive, set_linger_zero, set_nodelay, set_nosigpipe, set_recv_buffer,
     set_send_buffer, socket_file_id, supports_reuseport_balancing, tcp_client, unix_client,
-    IOV_MAX,
+    unsent_bytes, IOV_MAX,
 };
 
 use std::io;

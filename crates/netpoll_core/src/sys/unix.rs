@@ -249,6 +249,29 @@ pub fn send_vectored(sock: &impl AsFd, bufs: &[IoSlice<'_>]) -> io::Result<usize
     SockRef::from(sock).send_vectored_with_flags(bufs, SEND_FLAGS)
 }
 
+/// Bytes written to a connected socket that its peer has not taken yet (unsent, or sent and
+/// not acknowledged): `SIOCOUTQ` on Linux, `SO_NWRITE` on macOS. It falls while the peer
+/// reads, even when no room opens for more writes: progress of a slow reader.
+pub fn unsent_bytes(sock: &impl AsFd) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let fd = sock.as_fd().as_raw_fd();
+    let mut n: libc::c_int = 0;
+    #[cfg(target_os = "linux")]
+    // SAFETY: TIOCOUTQ (= SIOCOUTQ on sockets) writes one int through the pointer given.
+    let rc = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut n) };
+    #[cfg(target_os = "macos")]
+    let rc = {
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        let value = (&mut n as *mut libc::c_int).cast();
+        // SAFETY: SO_NWRITE writes one int into `value`, whose size `len` gives.
+        unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_NWRITE, value, &mut len) }
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n.max(0) as usize)
+}
+
 /// The identity of `path` if it is a socket, `None` if it exists but is something else;
 /// errors from `lstat` (`NotFound` when nothing is there) are returned.
 pub fn socket_file_id(path: &Path) -> io::Result<Option<FileId>> {

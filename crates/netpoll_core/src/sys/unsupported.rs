@@ -130,6 +130,11 @@ pub fn send_vectored(_sock: &impl AsFd, _bufs: &[IoSlice<'_>]) -> io::Result<usi
 }
 
 /// Unsupported: see the module docs.
+pub fn unsent_bytes(_sock: &impl AsFd) -> io::Result<usize> {
+    unsupported()
+}
+
+/// Unsupported: see the module docs.
 pub fn socket_file_id(_path: &Path) -> io::Result<Option<FileId>> {
     unsupported()
 }
@@ -184,6 +189,7 @@ mod tests {
         is_unsupported(send(&fd, b"x"));
         is_unsupported(send_vectored(&fd, &[IoSlice::new(b"x")]));
         is_unsupported(socket_file_id(path));
+        is_unsupported(unsent_bytes(&fd));
         assert!(!supports_reuseport_balancing());
         assert_eq!(IOV_MAX, 1024);
     }

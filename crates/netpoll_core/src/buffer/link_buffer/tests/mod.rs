@@ -13,6 +13,7 @@ pub(super) fn pool() -> BufferPool {
         max_cached_bytes: 16 << 20,
         min_class_size: 64,
         max_class_size: 1 << 20,
+        ..PoolConfig::default()
     })
 }
 

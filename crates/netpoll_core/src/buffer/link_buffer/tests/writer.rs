@@ -44,6 +44,7 @@ fn malloc_is_zero_filled_even_on_reused_memory() {
         max_cached_bytes: 1 << 20,
         min_class_size: 4096,
         max_class_size: 4096,
+        ..PoolConfig::default()
     });
     let mut dirty = LinkBuffer::with_pool(pool.clone());
     dirty.write_binary(&[0xee; 4096]);

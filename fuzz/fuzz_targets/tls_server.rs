@@ -1,0 +1,96 @@
+//! Fuzz target: arbitrary bytes from a peer to the server side of `TlsSession`.
+//!
+//! Input layout: 1 byte `p`, then the stream. The stream is fed to `decrypt` in pieces of
+//! `1 + p % 64` bytes (0: all at once when `p` is 0), with a plaintext sink of
+//! `(p / 64) * 4096` bytes (0..=12 KiB, so a full sink is covered too); after every piece the
+//! records the session queued are drained with `write_tls_to`. Checked: no panic; `decrypt`
+//! never claims more input or output than it was given; once it failed, every later call
+//! returns the same error; EOF at the end is either clean (after a close_notify) or an error,
+//! never both; pending output stays bounded.
+#![no_main]
+
+use std::sync::{Arc, OnceLock};
+
+use libfuzzer_sys::fuzz_target;
+use netpoll_core::tls::{Identity, SecureContext, ServerOptions, TlsSession};
+
+/// A self-signed ECDSA P-256 certificate for `localhost`, valid until 2126 (fixture: the
+/// fuzz crate has no certificate generator).
+const CERT: &str = "-----BEGIN CERTIFICATE-----
+MIIBlDCCATugAwIBAgIUU5GDb58mWJ5iQEj1Sdmgzxzu4agwCgYIKoZIzj0EAwIw
+FDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTIwNTA2NDc1N1oYDzIxMjYxMTEx
+MDY0NzU3WjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO
+PQMBBwNCAATdZGv6c0uPDzvv3571QdBciFUKkCdztQX2/+OJSD5vDdGargFL7K/m
+2JNAV7Y4H6pUdXSjlFehDEAHplUzVmCPo2kwZzAdBgNVHQ4EFgQUu5BrMQbdk1PD
+ZQ+/9gSIpTApnlowHwYDVR0jBBgwFoAUu5BrMQbdk1PDZQ+/9gSIpTApnlowDwYD
+VR0TAQH/BAUwAwEB/zAUBgNVHREEDTALgglsb2NhbGhvc3QwCgYIKoZIzj0EAwID
+RwAwRAIgV7oX/B8QIMkIIVtaeqxphnkcAfpn3Jv808Whd7Ef7rMCIHXpHXAbz3uA
+NOKj4S5AShgtqEls28UVMuHbZLJUj9KO
+-----END CERTIFICATE-----
+";
+
+/// The key of [`CERT`] (a throwaway made for this target; it protects nothing).
+const KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQge7rj/LC6K1/+mGsj
+IvJPsLE8ZfU1EbrIJaAafRNTZY6hRANCAATdZGv6c0uPDzvv3571QdBciFUKkCdz
+tQX2/+OJSD5vDdGargFL7K/m2JNAV7Y4H6pUdXSjlFehDEAHplUzVmCP
+-----END PRIVATE KEY-----
+";
+
+fn context() -> &'static Arc<SecureContext> {
+    static CTX: OnceLock<Arc<SecureContext>> = OnceLock::new();
+    CTX.get_or_init(|| {
+        let mut o = ServerOptions {
+            identities: vec![Identity {
+                cert: CERT.as_bytes().to_vec(),
+                key: KEY.as_bytes().to_vec(),
+            }],
+            request_cert: true,
+            ..ServerOptions::default()
+        };
+        o.common.reject_unauthorized = false;
+        o.common.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        SecureContext::new(&o).expect("fixture context")
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&p, stream)) = data.split_first() else {
+        return;
+    };
+    let piece = if p == 0 { stream.len().max(1) } else { 1 + usize::from(p % 64) };
+    let mut sink = vec![0u8; usize::from(p / 64) * 4096];
+    let mut session = TlsSession::server(context()).expect("server session");
+    let mut pending: Vec<u8> = Vec::new();
+    let mut failed = None;
+    let mut out = Vec::new();
+    for chunk in stream.chunks(piece) {
+        pending.extend_from_slice(chunk);
+        match session.decrypt(&pending, &mut sink) {
+            Ok(d) => {
+                assert!(failed.is_none(), "a failed session decrypted again");
+                assert!(d.consumed <= pending.len() && d.written <= sink.len());
+                pending.drain(..d.consumed);
+            }
+            Err(e) => {
+                if let Some(first) = &failed {
+                    assert_eq!(first, &e, "a failed session changed its error");
+                }
+                failed = Some(e);
+            }
+        }
+        out.clear();
+        while session.wants_write() {
+            if session.write_tls_to(&mut out).expect("a Vec never fails") == 0 {
+                break;
+            }
+        }
+        assert!(out.len() < 1 << 20, "one round queued {} bytes", out.len());
+        assert!(pending.len() <= stream.len());
+    }
+    match (session.on_eof(), &failed) {
+        (Ok(()), Some(e)) => panic!("clean EOF after an error {e:?}"),
+        (Ok(()), None) => assert!(session.peer_closed()),
+        (Err(_), _) => {}
+    }
+});
