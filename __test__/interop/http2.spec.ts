@@ -174,7 +174,7 @@ test('flow control: 8 concurrent 1 MiB bodies each way with digests, a slow read
 test('GOAWAY from the server (session.close()): the stream in flight finishes, new ones are refused, both sockets close', async (t) => {
   let serverSession: http2.ServerHttp2Session | null = null
   const p = await h2OnNetpoll((stream, headers) => {
-    serverSession = stream.session
+    serverSession = stream.session as http2.ServerHttp2Session
     setTimeout(() => {
       stream.respond({ ':status': 200 })
       stream.end(`late ${headers[':path']}`)

@@ -86,6 +86,7 @@ export class Server extends EventEmitter {
    */
   listen(options: ListenOptions, cb?: () => void): this
   listen(port?: number, host?: string, backlog?: number, cb?: () => void): this
+  listen(port: number, host: string, cb?: () => void): this
   listen(port: number, cb?: () => void): this
   listen(path: string, backlog?: number, cb?: () => void): this
   listen(...args: unknown[]): this {
