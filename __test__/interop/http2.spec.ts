@@ -3,6 +3,7 @@
 // connect() (`http2.connect(url, { createConnection: () => sock })`). Both ends go through
 // Node's JSStreamSocket wrapper (a netpoll Socket has no native stream handle).
 import test from 'ava'
+import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import * as http2 from 'node:http2'
 import { join } from 'node:path'
@@ -251,6 +252,36 @@ test("the peer's address: lost through http2's wrapper, kept from the netpoll So
   t.log(`session.socket.remoteAddress through JSStreamSocket: ${String(wrapped)}`)
   session.close()
   await bounded(stop(p), 10_000, 'stop')
+})
+
+test('a server and a client session whose netpoll sockets are unref()ed let the process exit', async (t) => {
+  // http2's session.unref() stops at JSStreamSocket (its handle has no unref): unref the
+  // netpoll sockets themselves.
+  const script = `
+    const http2 = require('node:http2')
+    const np = require(${JSON.stringify(join(__dirname, '..', '..', 'index.js'))})
+    const h2 = http2.createServer()
+    h2.on('stream', (s) => { s.respond({ ':status': 200 }); s.end('x') })
+    const server = np.createServer((s) => { s.unref(); h2.emit('connection', s) }).unref()
+    server.listen(0, '127.0.0.1', () => {
+      const sock = np.connect(server.address().port, '127.0.0.1')
+      const session = http2.connect('http://localhost', { createConnection: () => sock })
+      const req = session.request({ ':path': '/' })
+      req.resume()
+      req.on('end', () => {
+        sock.unref()
+        console.log('done ' + !session.closed)
+      })
+    })`
+  const started = Date.now()
+  const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+    execFile(process.execPath, ['-e', script], { timeout: 20_000 }, (e, stdout, stderr) =>
+      resolve({ code: e ? ((e as { code?: number }).code ?? null) : 0, out: stdout + stderr }),
+    )
+  })
+  t.is(r.code, 0, r.out)
+  t.is(r.out, 'done true\n')
+  t.true(Date.now() - started < 15_000)
 })
 
 test('examples/http2-server.js serves GET and a POST echo to a plain net http2 client, and exits on SIGTERM', async (t) => {
