@@ -49,7 +49,7 @@ async function slot<T>(f: () => Promise<T>): Promise<T> {
 function runChild(body: string, alive: boolean, env: Record<string, string>): Promise<ChildResult> {
   const script = `
     const net = require('node:net')
-    const { createListener, dial, EventLoop, ConnectionPool, MuxClient } = require(${PKG})
+    const { createListener, dial, EventLoop, ConnectionPool, MuxClient, createServer, connect } = require(${PKG})
     const ECHO = '127.0.0.1:' + process.env.ECHO_PORT
     const CLOSER = '127.0.0.1:' + process.env.CLOSER_PORT
     const REFUSED = '127.0.0.1:' + process.env.REFUSED_PORT
@@ -351,6 +351,58 @@ exits(
   c.ref() // closed: no effect
   ln.ref()
   await served
+  console.log('closed')`,
+)
+
+// R19(b) through the net-compatible layer: Server.unref() and Socket.unref().
+exits(
+  'a net-compatible Server, its accepted Socket and a client Socket left open, all unref()ed',
+  `const server = createServer((sock) => {
+    sock.unref()
+    sock.pipe(sock)
+  })
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  server.unref()
+  server.unref() // idempotent
+  const s = connect(server.address().port, '127.0.0.1', () => s.write('hello'))
+  const echoed = await new Promise((resolve, reject) => {
+    s.once('data', (d) => resolve(d.toString()))
+    s.on('error', reject)
+  })
+  const same = s.unref() === s && s.unref() === s
+  const n = await new Promise((resolve) => server.getConnections((_e, n) => resolve(n)))
+  console.log('closed ' + echoed + ' open=' + n + ' chained=' + same)`,
+  /closed hello open=1 chained=true/,
+)
+
+exits(
+  'unref() on a Server before listen() and on a Socket before its connect completed',
+  `const server = createServer((sock) => sock.unref()).unref()
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const s = connect(server.address().port, '127.0.0.1').unref()
+  await new Promise((resolve, reject) => {
+    s.once('connect', resolve)
+    s.on('error', reject)
+  })
+  console.log('closed listening=' + server.listening + ' ' + s.readyState)`,
+  /closed listening=true open/,
+)
+
+staysAlive(
+  'a net-compatible client Socket unref()ed and ref()ed again',
+  `const s = connect(Number(process.env.ECHO_PORT), '127.0.0.1')
+  await new Promise((resolve) => s.once('connect', resolve))
+  s.unref()
+  s.ref()
+  s.ref() // idempotent
+  console.log('closed')`,
+)
+
+staysAlive(
+  'a net-compatible Server unref()ed and ref()ed again',
+  `const server = createServer(() => {})
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  server.unref().ref().ref()
   console.log('closed')`,
 )
 

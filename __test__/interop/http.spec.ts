@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto'
 import * as http from 'node:http'
 import * as net from 'node:net'
 import { join } from 'node:path'
-import { createConnection, createServer, Server } from '../../index'
+import { createConnection, createServer, Server, Socket } from '../../index'
 import { EXAMPLES, spawnLine } from '../client/helpers'
 
 interface Pair {
@@ -171,27 +171,43 @@ test('server.close() + closeIdleConnections(): idle keep-alive sockets close and
   agent.destroy()
 })
 
-test("Node's http client through agent.createConnection on netpoll sockets, against a netpoll server", async (t) => {
+test("Node's keep-alive http client through agent.createConnection on netpoll sockets: 2,000 requests reusing sockets", async (t) => {
   const p = await httpOnNetpoll((req, res) => {
     const h = createHash('sha256')
     req.on('data', (d: Buffer) => h.update(d))
     req.on('end', () => res.end(`${req.method} ${req.url} ${h.digest('hex')} ${req.socket.remoteAddress}`))
   })
-  // keepAlive false: a keep-alive Agent calls socket.ref()/unref(), which the bridge does
-  // not have yet (they come with the core's ref/unref).
-  const agent = new http.Agent({ keepAlive: false })
-  const sockets: unknown[] = []
-  ;(agent as unknown as { createConnection: unknown }).createConnection = (o: net.NetConnectOpts, cb: () => void) => {
-    const s = createConnection({ port: (o as net.TcpNetConnectOpts).port, host: (o as net.TcpNetConnectOpts).host ?? '127.0.0.1' }, cb)
+  // A keep-alive Agent calls unref() on the sockets it keeps free and ref() when it reuses them.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 10 })
+  const sockets: Socket[] = []
+  let unrefs = 0
+  ;(agent as unknown as { createConnection: unknown }).createConnection = (o: net.TcpNetConnectOpts, cb: () => void) => {
+    const s = createConnection({ port: o.port, host: o.host ?? '127.0.0.1' }, cb)
+    const unref = s.unref
+    s.unref = function (this: Socket) {
+      unrefs++
+      return unref.call(this)
+    }
     sockets.push(s)
     return s
   }
   const payload = Buffer.alloc(300_000, 'a')
-  for (let i = 0; i < 20; i++) {
+  for (let i = 0; i < 10; i++) {
     const r = await request({ host: '127.0.0.1', port: p.port, path: `/p${i}`, method: 'POST', agent }, payload)
     t.is(r.body.toString(), `POST /p${i} ${sha(payload)} 127.0.0.1`)
   }
-  t.is(sockets.length, 20)
+  const empty = sha('')
+  const workers = Array.from({ length: 10 }, async (_, w) => {
+    for (let i = 0; i < 199; i++) {
+      const path = `/${w}/${i}`
+      const r = await request({ host: '127.0.0.1', port: p.port, path, agent })
+      if (r.body.toString() !== `GET ${path} ${empty} 127.0.0.1`) throw new Error(`bad answer for ${path}: ${r.body.toString()}`)
+    }
+  })
+  await Promise.all(workers)
+  t.true(sockets.length >= 1 && sockets.length <= 10, `${sockets.length} sockets for 2,000 requests`)
+  t.is(p.accepted(), sockets.length)
+  t.true(unrefs >= 2000, `${unrefs} unref() calls`)
   agent.destroy()
   await stop(p)
 })

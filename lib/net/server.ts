@@ -65,6 +65,7 @@ export class Server extends EventEmitter {
   private listener: Listener | null = null
   private readonly sockets = new Set<Socket>()
   private closing = false
+  private refed = true
 
   /** Creates a server; `connectionListener` is added for `'connection'`. */
   constructor(options: ServerOptions = {}, connectionListener?: ConnectionListener) {
@@ -85,6 +86,7 @@ export class Server extends EventEmitter {
    */
   listen(options: ListenOptions, cb?: () => void): this
   listen(port?: number, host?: string, backlog?: number, cb?: () => void): this
+  listen(port: number, host: string, cb?: () => void): this
   listen(port: number, cb?: () => void): this
   listen(path: string, backlog?: number, cb?: () => void): this
   listen(...args: unknown[]): this {
@@ -138,6 +140,7 @@ export class Server extends EventEmitter {
       return
     }
     this.listener = listener
+    if (!this.refed) listener.unref()
     listener.onError = (e) => this.emit('error', e)
     listener.attach((conn) => this.accept(conn))
     process.nextTick(() => this.emit('listening'))
@@ -207,6 +210,24 @@ export class Server extends EventEmitter {
     this.listener = null
     l?.close()
     if (this.sockets.size === 0) this.emitClose()
+    return this
+  }
+
+  /**
+   * Lets the process exit while the server listens, as `net.Server.unref()` (its open
+   * sockets still hold the process: unref them too). Applies to a later `listen()` too.
+   * Idempotent; returns the server.
+   */
+  unref(): this {
+    this.refed = false
+    this.listener?.unref()
+    return this
+  }
+
+  /** Undoes {@link Server.unref}: the listening server keeps the process alive again (the default). */
+  ref(): this {
+    this.refed = true
+    this.listener?.ref()
     return this
   }
 

@@ -70,6 +70,7 @@ export class Socket extends Duplex implements ConnectionSink {
   private resetting = false
   private remote: NetAddress | null = null
   private local: NetAddress | null = null
+  private refed = true
 
   /** Creates an unconnected socket; call {@link Socket.connect}. */
   constructor(options: SocketOptions = {}) {
@@ -113,6 +114,7 @@ export class Socket extends Duplex implements ConnectionSink {
     this.remote = conn.remoteAddress
     this.local = conn.localAddress
     if (!this.noDelay || this.keepAliveMs >= 0) conn.setSocketOptions(this.noDelay, this.keepAliveMs)
+    if (!this.refed) conn.unref()
     const w = this.waitingWrite
     this.waitingWrite = null
     if (w !== null) this._writev(w.chunks, w.cb)
@@ -344,6 +346,25 @@ export class Socket extends Duplex implements ConnectionSink {
     this.resetting = true
     if (this.connecting) this.once('connect', this.destroy)
     else this.destroy()
+    return this
+  }
+
+  /**
+   * Lets the process exit while this socket is open, as `net.Socket.unref()` (a keep-alive
+   * `http.Agent` unrefs its free sockets). Before the connect completed it applies once
+   * connected (a dial in progress holds the process until it settles). Idempotent; returns
+   * the socket.
+   */
+  unref(): this {
+    this.refed = false
+    this.conn?.unref()
+    return this
+  }
+
+  /** Undoes {@link Socket.unref}: the open socket keeps the process alive again (the default). */
+  ref(): this {
+    this.refed = true
+    this.conn?.ref()
     return this
   }
 
