@@ -2,21 +2,11 @@
  * A connection (netpoll's `Connection`): a {@link Reader} and a {@link Writer} over a socket
  * owned by a shard, liveness (`isActive`), timeouts and close callbacks.
  */
-import { performance } from 'node:perf_hooks'
-import type { Config } from './config'
+import type { ConnectionHost, ConnectionSink, ConnectionStats, NetAddress } from './connection-host'
 import { checkMs, codeError, NetpollError } from './errors'
+import { ReadDeadline, ReadTimerOwner } from './read-deadline'
 import { Reader } from './reader'
 import { Writer } from './writer'
-
-/** An address of a socket end. */
-export interface NetAddress {
-  /** IP address (`127.0.0.1`, `::1`) or Unix socket path. */
-  address: string
-  /** Port (TCP only). */
-  port?: number
-  /** `IPv4`, `IPv6` or `unix`. */
-  family: string
-}
 
 /**
  * Handles a connection's input: called when bytes are buffered, at most once at a time per
@@ -28,70 +18,12 @@ export type OnRequest = (conn: Connection) => void | Promise<void>
 /** Called once when a connection closes (locally, by the peer, on error or timeout). */
 export type CloseCallback = (conn: Connection, error: NetpollError | null) => void
 
-/**
- * Takes a bridged connection's events instead of its {@link Reader} and handler (the
- * `lib/net` Socket implements it): the bytes of each batch as delivered (views of the
- * batch's JS-owned memory, never rewritten), the peer's FIN, and the close.
- * @internal
- */
-export interface ConnectionSink {
-  /** Bytes of a batch, in order. */
-  deliver(buf: Buffer): void
-  /** The peer finished sending (FIN). */
-  deliverEnd(): void
-  /** The connection closed (`error` null: cleanly, both directions ended or closed locally). */
-  connectionClosed(error: NetpollError | null): void
-}
-
 const TIMER_READ = 1
 const TIMER_WRITE = 2
 const TIMER_IDLE = 3
 
-/**
- * What a connection needs from the engine that routes its events (the engine implements it):
- * the native calls for one connection, and the batched write.
- * @internal
- */
-export interface ConnectionHost {
-  readonly config: Config
-  /** Queues `conn`'s flushed output for the engine's next batched write. */
-  markDirty(conn: Connection): void
-  /** Writes every queued connection's output now. */
-  flushDirty(): void
-  /** Closes the native connection (`abort`: drop queued output). */
-  closeNative(conn: Connection, abort: boolean): void
-  /** The connection closed: the engine stops routing to it. */
-  forget(conn: Connection): void
-  /** Stops (`true`) or resumes reading from the socket. */
-  pauseRead(conn: Connection, paused: boolean): void
-  /** Closes with RST (`SO_LINGER` 0), dropping queued output. */
-  resetNative(conn: Connection): void
-  /** Half-closes: FIN after the output written so far (see {@link Connection.shutdownWrite}). */
-  shutdownWrite(conn: Connection): void
-  /** TCP_NODELAY (`undefined`: leave as is) and keepalive (`ms` idle; 0 off, negative: leave as is). */
-  setSocketOptions(conn: Connection, noDelay: boolean | undefined, keepAliveMs: number): void
-  /** Arms (`ms` > 0) or cancels timer `kind` (read, write, idle). */
-  setTimer(conn: Connection, kind: number, ms: number): void
-  /** The socket's two ends. */
-  addresses(conn: Connection): { local: NetAddress | null; remote: NetAddress | null }
-  /** Something that holds the process opened (+1) or let go (−1). */
-  retain(delta: number): void
-}
-
-/** Counters of one connection, from {@link Connection.stats}. */
-export interface ConnectionStats {
-  /** Bytes received from the peer. */
-  bytesIn: number
-  /** Bytes handed over by `flush()` so far (written, or queued for the kernel). */
-  bytesOut: number
-  /** Bytes received and not yet consumed by a read. */
-  bytesBuffered: number
-  /** Bytes written or flushed and not yet taken by the kernel. */
-  bytesQueued: number
-}
-
 /** A connection. Created by an {@link EventLoop} (server side) or by `dial` (client side). */
-export class Connection {
+export class Connection implements ReadTimerOwner {
   /** Reads the bytes the peer sent. */
   readonly reader: Reader
   /** Collects output; `flush()` sends it. */
@@ -108,14 +40,8 @@ export class Connection {
   private readPaused = false
   /** Holds the process while open (counted in the engine from creation; see `unref()`). */
   private refed = true
-  private readTimeoutMs = 0
-  /** When the read that is waiting started to wait (`performance.now()`): its deadline's start. */
-  private readWaitSince = 0
-  /**
-   * Whether the native read timer is armed. It is never cancelled when a read is served: when
-   * it fires, {@link Connection.timeout} checks the deadline of the read waiting then, if any.
-   */
-  private readTimerArmed = false
+  /** The read deadline, made when a read timeout is first set. */
+  private deadline: ReadDeadline | null = null
   private onRequest: OnRequest | null = null
   private closeCallbacks: CloseCallback[] | null = null
   private addrs: { local: NetAddress | null; remote: NetAddress | null } | null = null
@@ -148,7 +74,7 @@ export class Connection {
 
   /** @internal */
   constructor(
-    private readonly engine: ConnectionHost,
+    private readonly engine: ConnectionHost<Connection>,
     shard: number,
     index: number,
     generation: number,
@@ -167,15 +93,12 @@ export class Connection {
    * One clock read; a native call only when no read timer is armed (see `timeout`).
    */
   readWaitStarted(): void {
-    if (this.readTimeoutMs === 0) return
-    this.readWaitSince = performance.now()
-    if (!this.readTimerArmed) this.armReadTimer(this.readTimeoutMs)
+    this.deadline?.started(this)
   }
 
-  private armReadTimer(ms: number): void {
-    if (this.closed) return
-    this.readTimerArmed = true
-    this.engine.setTimer(this, TIMER_READ, ms)
+  /** @internal ReadTimerOwner: arms (`ms` > 0) or cancels the native read timer. */
+  setReadTimer(ms: number): void {
+    if (!this.closed) this.engine.setTimer(this, TIMER_READ, ms)
   }
 
   /** @internal ReaderOwner: the largest single read. */
@@ -310,7 +233,7 @@ export class Connection {
     if (this.closed) sink.connectionClosed(this.closeError)
   }
 
-  /** @internal TCP_NODELAY and keepalive (see {@link ConnectionHost.setSocketOptions}). */
+  /** @internal TCP_NODELAY and keepalive (see `ConnectionHost.setSocketOptions`). */
   setSocketOptions(noDelay: boolean | undefined, keepAliveMs: number): void {
     if (!this.closed) this.engine.setSocketOptions(this, noDelay, keepAliveMs)
   }
@@ -363,15 +286,10 @@ export class Connection {
    * `ERR_READ_TIMEOUT`. A read already waiting gets the new timeout, counted from now.
    */
   setReadTimeout(ms: number): void {
-    this.readTimeoutMs = checkMs(ms)
-    if (this.closed) return
-    if (this.readTimeoutMs > 0 && this.reader.waiting) {
-      this.readWaitSince = performance.now()
-      this.armReadTimer(this.readTimeoutMs) // replaces a timer armed for another timeout
-    } else if (this.readTimerArmed) {
-      this.readTimerArmed = false
-      this.engine.setTimer(this, TIMER_READ, 0)
-    }
+    const timeout = checkMs(ms)
+    if (this.closed || (timeout === 0 && this.deadline === null)) return
+    this.deadline ??= new ReadDeadline()
+    this.deadline.set(timeout, this.reader.waiting, this)
   }
 
   /**
@@ -544,13 +462,7 @@ export class Connection {
    * read's want closes the connection.
    */
   private readTimerFired(): void {
-    this.readTimerArmed = false
-    if (this.closed || this.readTimeoutMs === 0 || !this.reader.waiting) return
-    const left = this.readWaitSince + this.readTimeoutMs - performance.now()
-    if (left > 0) {
-      this.armReadTimer(Math.ceil(left))
-      return
-    }
+    if (this.closed || !this.deadline?.fired(this.reader.waiting, this)) return
     if (this.reader.timeout()) return
     const e = codeError('ERR_READ_TIMEOUT', 'the read timed out waiting for data')
     this.onHandlerError?.(e, this, false)

@@ -6,7 +6,8 @@
  * @internal
  */
 import { Config, freezeConfig } from './config'
-import { Connection, ConnectionHost, NetAddress } from './connection'
+import { Connection } from './connection'
+import type { ConnectionHost, NetAddress } from './connection-host'
 import { codeError, ErrorFields, internalError, native, netError, NetpollError } from './errors'
 import { native as binding } from './native'
 
@@ -48,7 +49,7 @@ function key(shard: number, index: number): number {
 
 type NativeEngine = InstanceType<typeof binding.NativeEngine>
 
-export class Engine implements ConnectionHost {
+export class Engine implements ConnectionHost<Connection> {
   readonly config: Config
   private readonly native: NativeEngine
   private readonly conns = new Map<number, Connection>()

@@ -2,7 +2,8 @@
  * Listeners (netpoll's `CreateListener`): a bound, accepting socket whose connections an
  * {@link EventLoop} serves.
  */
-import type { Connection, NetAddress } from './connection'
+import type { Connection } from './connection'
+import type { NetAddress } from './connection-host'
 import { getEngine } from './engine'
 import { NetpollError } from './errors'
 

@@ -7,7 +7,38 @@ import { dial } from '../client/dialer'
 import type { Connection } from '../core/connection'
 import type { Network } from '../core/listener'
 import type { NetpollError } from '../core/errors'
-import type { Socket, SocketOptions } from './socket'
+
+/** Options of `new Socket()` (and of the sockets `connect()` and the server create). */
+export interface SocketOptions {
+  /**
+   * When the peer ends its side, keep ours writable until `end()` (default false: the
+   * socket ends its side too, as `net` does).
+   */
+  allowHalfOpen?: boolean
+  /** Bytes buffered on the readable side before reading from the kernel stops. Default 64 KiB. */
+  readableHighWaterMark?: number
+  /** Bytes queued for writing above which `write()` returns false. Default 16 KiB. */
+  writableHighWaterMark?: number
+}
+
+/**
+ * What {@link startConnect} needs of the socket it connects (the `Socket` class implements it;
+ * named here so that this module does not depend on the class). @internal
+ */
+export interface ConnectingSocket {
+  connecting: boolean
+  conn: Connection | null
+  cancelConnect: AbortController | null
+  readonly destroyed: boolean
+  setTimeout(ms: number): unknown
+  setNoDelay(noDelay?: boolean): unknown
+  setKeepAlive(enable?: boolean, initialDelay?: number): unknown
+  once(event: string, listener: (...args: unknown[]) => void): unknown
+  emit(event: string, ...args: unknown[]): boolean
+  destroy(error?: Error): unknown
+  attach(conn: Connection): void
+  startReading(paused: boolean): void
+}
 
 /** Options of {@link connect} (`net.connect`'s names). */
 export interface ConnectOptions extends SocketOptions {
@@ -69,8 +100,8 @@ function abortError(signal: AbortSignal): Error {
   return Object.assign(new Error('The operation was aborted'), { name: 'AbortError', code: 'ABORT_ERR', cause: signal.reason })
 }
 
-/** Starts the connect of `socket` (see {@link Socket.connect}). @internal */
-export function startConnect(socket: Socket, o: ConnectOptions, cb?: () => void): Socket {
+/** Starts the connect of `socket` (see `Socket.connect`). @internal */
+export function startConnect<S extends ConnectingSocket>(socket: S, o: ConnectOptions, cb?: () => void): S {
   if (socket.connecting || socket.conn !== null) throw Object.assign(new Error('Socket is already connected'), { code: 'ERR_SOCKET_CONNECTED' })
   const { network, address } = target(o)
   if (o.timeout) socket.setTimeout(o.timeout)

@@ -8,24 +8,14 @@
  * (`shutdownWrite`), `destroy()` drops queued output.
  */
 import { Duplex } from 'node:stream'
-import type { Connection, ConnectionSink, NetAddress } from '../core/connection'
+import type { Connection } from '../core/connection'
+import type { ConnectionSink, NetAddress } from '../core/connection-host'
 import type { NetpollError } from '../core/errors'
 import { checkTimeout, IdleTimer } from './idle-timer'
-import { ConnectOptions, normalizeConnectArgs, startConnect } from './connecting'
-import { endedByPeer, streamError } from './errors'
+import { ConnectOptions, normalizeConnectArgs, SocketOptions, startConnect } from './connecting'
 
-/** Options of `new Socket()` (and of the sockets `connect()` and the server create). */
-export interface SocketOptions {
-  /**
-   * When the peer ends its side, keep ours writable until `end()` (default false: the
-   * socket ends its side too, as `net` does).
-   */
-  allowHalfOpen?: boolean
-  /** Bytes buffered on the readable side before reading from the kernel stops. Default 64 KiB. */
-  readableHighWaterMark?: number
-  /** Bytes queued for writing above which `write()` returns false. Default 16 KiB. */
-  writableHighWaterMark?: number
-}
+export type { SocketOptions }
+import { endedByPeer, streamError } from './errors'
 
 /** An address as `socket.address()` returns it. */
 export interface AddressInfo {

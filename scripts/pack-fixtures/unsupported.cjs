@@ -25,7 +25,7 @@ console.log('ok    the error names the package and how to build from source')
 // Platforms without a published binary (the loader's other branch), through the installed
 // loader module: the same error code, the package it would be, and what to do.
 // (By absolute path: an `exports` map in package.json must not hide it from this test.)
-const { loadNativeBinding } = require(require('node:path').join(process.cwd(), 'node_modules', 'netpoll', 'dist', 'loader.js'))
+const { loadNativeBinding } = require(require('node:path').join(process.cwd(), 'node_modules', 'netpoll', 'dist', 'core', 'loader.js'))
 for (const [key, advice] of [
   ['win32-x64', /Windows is not supported/],
   ['linux-arm64-musl', /build from source/i],

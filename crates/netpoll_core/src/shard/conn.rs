@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 
-use super::half_close::WriteSide;
 use crate::event::ConnId;
 use crate::stream::Stream;
 use crate::timer::TimerId;
@@ -31,6 +30,18 @@ pub(crate) struct DialRetry {
     pub delay_ms: u64,
     /// The timer of the next try.
     pub timer: Option<TimerId>,
+}
+
+/// Where a connection's sending side is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum WriteSide {
+    /// Open: writes flow.
+    #[default]
+    Open,
+    /// The owner asked for a half-close while output was queued: the FIN follows the queue.
+    ShutdownPending,
+    /// The FIN was sent (`shutdown(SHUT_WR)` done).
+    Shut,
 }
 
 /// A connection owned by a shard.

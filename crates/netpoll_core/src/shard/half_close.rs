@@ -7,22 +7,10 @@
 //! closed by the shard's hang-up path (the kernel raises `EPOLLHUP`/`EV_EOF` then), and
 //! reported like any other close.
 
-use super::conn::ConnState;
+use super::conn::{ConnState, WriteSide};
 use super::Shard;
 use crate::error::NetError;
 use crate::event::ConnId;
-
-/// Where a connection's sending side is.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) enum WriteSide {
-    /// Open: writes flow.
-    #[default]
-    Open,
-    /// The owner asked for a half-close while output was queued: the FIN follows the queue.
-    ShutdownPending,
-    /// The FIN was sent (`shutdown(SHUT_WR)` done).
-    Shut,
-}
 
 impl Shard {
     /// Half-closes `id`: sends FIN to the peer after every byte written so far (at once when

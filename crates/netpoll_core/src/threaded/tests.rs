@@ -5,8 +5,14 @@ use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use super::*;
+use bytes::Bytes;
+
 use crate::addr::{NetAddr, Network};
+use crate::batch::{RecordKind, RECORD_LEN};
+use crate::event::ConnId;
 use crate::listener::ListenOptions;
+use crate::listener::Listener;
+use crate::stream::Stream;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
