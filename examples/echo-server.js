@@ -3,19 +3,15 @@
 // Prints one line `listening <address>` when ready; SIGTERM/SIGINT shut it down gracefully.
 'use strict'
 const { Buffer } = require('node:buffer') // a module binding: cheaper per request than the global
-const { parseArgs } = require('./cli')
+const { onMemoryProbe, parseArgs } = require('./cli')
 const np = require('..')
 
 const o = parseArgs(process.argv.slice(2))
 
-// `kill -USR2 PID` prints one line `stats {process.memoryUsage(), netpoll, pool}` (after a full
-// GC when node runs with --expose-gc): the heap probe of `npm run bench`'s idle-connections
-// scenario, and the counters `npm run soak` compares at start and end.
-process.on('SIGUSR2', () => {
-  // The memory-reducing flavor: V8 (12 and later) also gives back the heap pages it pools.
-  globalThis.gc?.({ type: 'major', execution: 'sync', flavor: 'last-resort' })
-  console.log(`stats ${JSON.stringify({ ...process.memoryUsage(), netpoll: np.stats(), pool: np.poolStats() })}`)
-})
+// `kill -USR2 PID` prints one line `stats {process.memoryUsage(), netpoll, pool}` (after full
+// GCs when node runs with --expose-gc, see `onMemoryProbe`): the heap probe of `npm run
+// bench`'s idle-connections scenario, and the counters `npm run soak` compares at start and end.
+onMemoryProbe(() => console.log(`stats ${JSON.stringify({ ...process.memoryUsage(), netpoll: np.stats(), pool: np.poolStats() })}`))
 
 if (o.mode || o.pollers) np.configure({ ...(o.mode && { mode: o.mode }), ...(o.pollers && { pollers: o.pollers }) })
 

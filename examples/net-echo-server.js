@@ -5,17 +5,13 @@
 const { Buffer } = require('node:buffer') // a module binding: cheaper per request than the global
 const net = require('node:net')
 const fs = require('node:fs')
-const { parseArgs } = require('./cli')
+const { onMemoryProbe, parseArgs } = require('./cli')
 
 const o = parseArgs(process.argv.slice(2))
 
-// `kill -USR2 PID` prints one line `stats {process.memoryUsage()}` (after a full GC when node
-// runs with --expose-gc): the heap probe of `npm run bench`'s idle-connections scenario.
-process.on('SIGUSR2', () => {
-  // The memory-reducing flavor: V8 (12 and later) also gives back the heap pages it pools.
-  globalThis.gc?.({ type: 'major', execution: 'sync', flavor: 'last-resort' })
-  console.log(`stats ${JSON.stringify(process.memoryUsage())}`)
-})
+// `kill -USR2 PID` prints one line `stats {process.memoryUsage()}` (after full GCs when node runs
+// with --expose-gc, see `onMemoryProbe`): the heap probe of `npm run bench`'s idle-connections scenario.
+onMemoryProbe(() => console.log(`stats ${JSON.stringify(process.memoryUsage())}`))
 
 // --read-timeout: as in echo-server.js, a deadline for each request from when the server
 // starts waiting for it (the connection opened, or the previous frame — raw: the previous

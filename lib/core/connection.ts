@@ -4,7 +4,7 @@
  */
 import type { ConnectionHost, ConnectionSink, ConnectionStats, NetAddress } from './connection-host'
 import { checkMs, codeError, NetpollError } from './errors'
-import { ReadDeadline, ReadTimerOwner } from './read-deadline'
+import { ReadDeadline } from './read-deadline'
 import { Reader } from './reader'
 import { Writer } from './writer'
 
@@ -23,7 +23,7 @@ const TIMER_WRITE = 2
 const TIMER_IDLE = 3
 
 /** A connection. Created by an {@link EventLoop} (server side) or by `dial` (client side). */
-export class Connection implements ReadTimerOwner {
+export class Connection {
   /** Reads the bytes the peer sent. */
   readonly reader: Reader
   /** Collects output; `flush()` sends it. */

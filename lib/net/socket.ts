@@ -9,7 +9,7 @@
  */
 import { Duplex } from 'node:stream'
 import type { Connection } from '../core/connection'
-import type { ConnectionSink, NetAddress } from '../core/connection-host'
+import type { NetAddress } from '../core/connection-host'
 import type { NetpollError } from '../core/errors'
 import { checkTimeout, IdleTimer } from './idle-timer'
 import { ConnectOptions, normalizeConnectArgs, SocketOptions, startConnect } from './connecting'
@@ -40,7 +40,7 @@ const DEFAULT_KEEPALIVE_MS = 7_200_000
  * (with `hadError`). Bridge sockets have `TCP_NODELAY` on by default (stacks that wrap a
  * socket never call `setNoDelay`).
  */
-export class Socket extends Duplex implements ConnectionSink {
+export class Socket extends Duplex {
   /** Whether a connect is in progress (`'connect'` not yet emitted). */
   connecting = false
   /** @internal The server that accepted this socket (told when it closes). */

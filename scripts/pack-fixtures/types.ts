@@ -8,9 +8,13 @@
 // yet). When you export something new from lib/index.ts, add it to its section: call it with
 // every option, pin results with `expectType`/`expectEqual`, and mark misuse with
 // `// @ts-expect-error`.
+import { EventEmitter } from 'node:events'
+import { Duplex } from 'node:stream'
 import {
+  type AddressInfo,
   type CloseCallback,
   type ConfigOptions,
+  type ConnectOptions,
   Connection,
   ConnectionPool,
   type ConnectionPoolStats,
@@ -24,6 +28,7 @@ import {
   LinkBuffer,
   Listener,
   type ListenerOptions,
+  type ListenOptions,
   type LoadBalance,
   type MaybePromise,
   MuxClient,
@@ -38,13 +43,21 @@ import {
   type PoolOptions,
   type PoolStats,
   Reader,
+  Server,
+  type ServerAddress,
+  type ServerOptions,
   ShardQueue,
   type ShutdownResult,
+  Socket,
+  type SocketOptions,
   SUPPORTED_PLATFORMS,
   UnsupportedPlatformError,
   Writer,
   configure,
+  connect,
+  createConnection,
   createListener,
+  createServer,
   dial,
   getConfig,
   nativeBinaryPath,
@@ -169,7 +182,7 @@ export function linkBuffer(): void {
   buf.append(Buffer.alloc(1))
 
   const p: PoolStats = poolStats()
-  expectType<number>(p.bytesInUse + p.bytesCached + p.hits + p.misses)
+  expectType<number>(p.bytesInUse + p.bytesCached + p.bytesHeld + p.bytesTrimmed + p.hits + p.misses)
 }
 
 /** Code written against the nocopy interfaces works for a LinkBuffer and a connection. */
@@ -219,6 +232,7 @@ export async function server(): Promise<void> {
   expectType<Network>(ln.network)
   expectType<string>(ln.toString())
   expectType<boolean>(ln.isClosed)
+  expectType<Listener>(ln.unref().ref())
 
   const onRequest: OnRequest = async (conn) => {
     const r: Reader = conn.reader
@@ -233,6 +247,13 @@ export async function server(): Promise<void> {
     expectType<Buffer>(await r.readBinary(n))
     expectType<number>(await r.readByte())
     expectType<Reader>(await r.slice(n))
+    // The synchronous fast path: bytes already buffered, or null (then await next()/peek()).
+    const len: number | null = r.tryPeekUInt32BE(0)
+    r.tryPeekUInt32BE()
+    if (len !== null) expectType<Buffer | null>(r.tryPeek(4 + len))
+    expectType<Buffer | null>(r.tryNext(4))
+    // @ts-expect-error tryNext returns synchronously (Buffer | null), not a Promise
+    expectType<Promise<Buffer>>(r.tryNext(4))
     r.release()
     w.malloc(4).writeUInt32BE(n, 0)
     w.writeBinary(Buffer.alloc(n))
@@ -262,6 +283,11 @@ export async function server(): Promise<void> {
       expectType<boolean>(conn.isActive())
       expectType<NetAddress | null>(conn.localAddress)
       expectType<NetAddress | null>(conn.remoteAddress)
+      expectType<Connection>(conn.unref().ref())
+      expectType<Promise<void>>(conn.shutdownWrite())
+      expectType<boolean>(conn.writeEnded)
+      // @ts-expect-error writeEnded is read-only
+      conn.writeEnded = false
     },
     onDisconnect: (conn) => conn.close(),
     onError: (error, conn) => {
@@ -271,6 +297,7 @@ export async function server(): Promise<void> {
     readTimeout: 1000,
     writeTimeout: 1000,
     idleTimeout: 60_000,
+    allowHalfOpen: true,
     noDelay: true,
     keepAlive: 30_000,
     maxConnections: 10_000,
@@ -297,6 +324,7 @@ export async function client(): Promise<void> {
     timeout: 1000,
     signal: AbortSignal.timeout(1000),
     localAddress: '127.0.0.1',
+    allowHalfOpen: true,
     noDelay: true,
     keepAlive: 30_000,
   }
@@ -312,6 +340,9 @@ export async function client(): Promise<void> {
   conn.writer.writeString('ping')
   await conn.writer.flush()
   expectType<Buffer>(await conn.reader.next(4))
+  await conn.shutdownWrite()
+  // @ts-expect-error allowHalfOpen is a boolean
+  await dial('tcp', '127.0.0.1:9000', { allowHalfOpen: 'yes' })
   conn.close()
   c2.close()
 }
@@ -361,4 +392,148 @@ export async function mux(conn: Connection): Promise<void> {
   expectType<number>(client.pending)
   expectType<boolean>(client.isActive())
   client.close()
+}
+
+// ---- net bridge: createServer / Server, connect / createConnection, Socket ---------------------
+export function netServer(): void {
+  const options: ServerOptions = {
+    allowHalfOpen: false,
+    readableHighWaterMark: 64 << 10,
+    writableHighWaterMark: 16 << 10,
+    pauseOnConnect: false,
+    noDelay: true,
+    keepAlive: true,
+    keepAliveInitialDelay: 30_000,
+  }
+  const server: Server = createServer(options, (socket) => {
+    expectType<Socket>(socket)
+    socket.pipe(socket)
+  })
+  expectType<EventEmitter>(server)
+  createServer((socket) => socket.end())
+  createServer({ pauseOnConnect: true })
+  createServer()
+  new Server({ noDelay: false }, (socket) => socket.destroy())
+  new Server()
+  // @ts-expect-error keepAlive is a boolean here (net's name); the delay is keepAliveInitialDelay
+  createServer({ keepAlive: 30_000 })
+
+  // listen(): options, (port[, host][, backlog][, cb]), (path[, backlog][, cb])
+  const listenOptions: ListenOptions = { port: 0, host: '127.0.0.1', backlog: 511, ipv6Only: false }
+  expectType<Server>(server.listen(listenOptions, () => {}))
+  server.listen({ path: '/tmp/netpoll-net.sock' })
+  server.listen({ port: '8080', host: '::', ipv6Only: true })
+  server.listen(0, '127.0.0.1', 128, () => {})
+  server.listen(0, '127.0.0.1', () => {})
+  server.listen(0, () => {})
+  server.listen(0)
+  server.listen()
+  server.listen('/tmp/netpoll-net.sock', 128, () => {})
+  server.listen('/tmp/netpoll-net.sock')
+  // @ts-expect-error backlog is a number
+  server.listen(0, '127.0.0.1', '128')
+  // @ts-expect-error path is a string
+  server.listen({ path: 8080 })
+
+  expectType<boolean>(server.listening)
+  const address = server.address()
+  expectEqual<typeof address, ServerAddress | string | null>(true)
+  if (address !== null && typeof address === 'object') {
+    expectType<string>(address.address)
+    expectType<string>(address.family)
+    expectType<number>(address.port)
+  }
+  server.maxConnections = 1000
+  expectType<number | undefined>(server.maxConnections)
+  server.on('drop', (data: unknown) => data)
+  server.on('connection', (socket: Socket) => socket.setTimeout(60_000))
+  expectType<Server>(
+    server.getConnections((error, count) => {
+      expectType<Error | null>(error)
+      expectType<number>(count)
+    }),
+  )
+  // @ts-expect-error getConnections takes a callback (no Promise form)
+  server.getConnections()
+  expectType<Server>(server.unref().ref())
+  expectType<Server>(server.close((error) => expectType<Error | undefined>(error)))
+  server.close()
+  // @ts-expect-error listening is read-only
+  server.listening = true
+}
+
+export function netClient(): void {
+  const socketOptions: SocketOptions = { allowHalfOpen: true, readableHighWaterMark: 64 << 10, writableHighWaterMark: 16 << 10 }
+  const options: ConnectOptions = {
+    port: 9000,
+    host: 'localhost',
+    timeout: 30_000,
+    localAddress: '127.0.0.1',
+    localPort: 0,
+    family: 4,
+    noDelay: true,
+    keepAlive: true,
+    keepAliveInitialDelay: 30_000,
+    signal: AbortSignal.timeout(1000),
+    ...socketOptions,
+  }
+  // connect()/createConnection(): options, (port[, host][, cb]), (path[, cb])
+  const socket: Socket = connect(options, () => {})
+  connect({ path: '/tmp/netpoll.sock', allowHalfOpen: false })
+  connect({ port: '9000' })
+  connect(9000, '127.0.0.1', () => {})
+  connect(9000)
+  connect('/tmp/netpoll.sock', () => {})
+  expectType<Socket>(createConnection(options))
+  createConnection(9000, 'localhost')
+  createConnection('/tmp/netpoll.sock')
+  expectEqual<typeof createConnection, typeof connect>(true)
+  // @ts-expect-error family is a number (4, 6 or 0)
+  connect({ port: 9000, family: 'IPv4' })
+  // @ts-expect-error keepAlive is a boolean here (net's name); the delay is keepAliveInitialDelay
+  connect({ port: 9000, keepAlive: 30_000 })
+  // @ts-expect-error a port, a path or options
+  connect()
+
+  // new Socket() + socket.connect(), same forms
+  const unconnected = new Socket(socketOptions)
+  new Socket()
+  expectType<Socket>(unconnected.connect(9000, 'localhost', () => {}))
+  unconnected.connect({ port: 9000, signal: AbortSignal.timeout(1000) })
+  unconnected.connect('/tmp/netpoll.sock')
+  // @ts-expect-error unknown option
+  new Socket({ fd: 3 })
+
+  // The stream and net.Socket's surface
+  expectType<Duplex>(socket)
+  socket.on('data', (chunk: Buffer) => chunk)
+  socket.on('close', (hadError: boolean) => hadError)
+  expectType<boolean>(socket.write('ping'))
+  socket.write(Buffer.from('ping'), (error) => error)
+  expectType<boolean>(socket.connecting)
+  expectType<boolean>(socket.pending)
+  expectType<string>(socket.readyState)
+  expectType<Socket>(socket.setTimeout(60_000, () => socket.destroy()).setNoDelay(false).setKeepAlive(true, 30_000))
+  socket.setTimeout(0)
+  socket.setNoDelay()
+  socket.setKeepAlive()
+  const local = socket.address()
+  expectEqual<typeof local, AddressInfo | Record<string, never>>(true)
+  const info: AddressInfo = { address: '127.0.0.1', family: 'IPv4', port: 9000 }
+  expectType<AddressInfo | Record<string, never>>(info)
+  expectType<string | undefined>(socket.remoteAddress)
+  expectType<number | undefined>(socket.remotePort)
+  expectType<string | undefined>(socket.remoteFamily)
+  expectType<string | undefined>(socket.localAddress)
+  expectType<number | undefined>(socket.localPort)
+  expectType<string | undefined>(socket.localFamily)
+  expectType<number>(socket.bytesRead + socket.bytesWritten + socket.bufferSize)
+  expectType<Socket>(socket.unref().ref())
+  socket.destroySoon()
+  expectType<Socket>(socket.resetAndDestroy())
+  socket.end()
+  // @ts-expect-error setTimeout takes the ms first
+  socket.setTimeout(() => {}, 1000)
+  // @ts-expect-error readyState is read-only
+  socket.readyState = 'open'
 }
