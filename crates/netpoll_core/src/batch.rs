@@ -201,12 +201,20 @@ impl EventSink for Batch {
     }
 
     fn listener_error(&mut self, listener: ListenerId, error: NetError) {
+        self.tls_client_error(listener, 0, error);
+    }
+
+    fn accepted_from(&mut self, listener: ListenerId, conn: ConnId, origin: u32) {
+        self.push(RecordKind::Accepted, conn, listener.0, origin);
+    }
+
+    fn tls_client_error(&mut self, listener: ListenerId, origin: u32, error: NetError) {
         let a = self.error_ref(Some(error));
         let id = ConnId {
             index: listener.0,
             generation: 0,
         };
-        self.push(RecordKind::ListenerError, id, a, 0);
+        self.push(RecordKind::ListenerError, id, a, origin);
     }
 }
 

@@ -32,7 +32,7 @@ use crate::error::NetError;
 use crate::event::{ConnId, EventSink, ListenerId};
 use crate::listener::Listener;
 use crate::placement::{Balancer, Policy};
-use crate::shard::{Shard, ShardStats, WriteStatus, WAKER_TOKEN};
+use crate::shard::{ServerTls, Shard, ShardStats, WriteStatus, WAKER_TOKEN};
 use crate::stream::{Dial, Stream};
 
 /// A one-shot answer from the reactor thread.
@@ -47,7 +47,8 @@ pub enum Command {
     /// connections are handed to the shards of the group by the placement policy.
     Listen(Listener, bool, Reply<std::io::Result<ListenerId>>),
     /// Take a connection accepted on listener `ListenerId` of shard `u32` of the group.
-    Adopt(Stream, ListenerId, u32),
+    /// With TLS settings, `accepted` waits for the handshake.
+    Adopt(Stream, ListenerId, u32, Option<Arc<ServerTls>>),
     /// Stop accepting on a listener and close it; `reply` is called once it is closed.
     Unlisten(ListenerId, Reply<()>),
     /// Start a dial with a timeout in ms (0 = none); its `connected` record carries `tag`.
@@ -375,7 +376,13 @@ impl Reactor {
                 }
                 reply(result)
             }
-            Command::Adopt(stream, listener, origin) => {
+            Command::Adopt(stream, listener, origin, Some(tls)) => {
+                let sink = &mut self.batch;
+                self.shard
+                    .adopt_tls(stream, &tls, listener, origin + 1, sink);
+                self.took_placed();
+            }
+            Command::Adopt(stream, listener, origin, None) => {
                 if let Some(conn) = self.adopt_placed(stream) {
                     self.batch
                         .push(RecordKind::Accepted, conn, listener.0, origin + 1);
@@ -491,12 +498,19 @@ impl Reactor {
     /// Sends the connections accepted on hand-off listeners to the shards the policy picks
     /// (this one included).
     fn place_handoffs(&mut self) {
-        for (stream, listener) in self.shard.take_handoffs() {
+        for (stream, listener, tls) in self.shard.take_handoffs() {
             let target = self.group.balancer.pick();
             let peer = self.group.peers.get().and_then(|p| p.get(target));
             match peer {
-                Some(peer) if target != self.index => {
-                    enqueue(peer, [Command::Adopt(stream, listener, self.index as u32)])
+                Some(peer) if target != self.index => enqueue(
+                    peer,
+                    [Command::Adopt(stream, listener, self.index as u32, tls)],
+                ),
+                _ if tls.is_some() => {
+                    let tls = tls.expect("checked");
+                    self.shard
+                        .adopt_tls(stream, &tls, listener, 0, &mut self.batch);
+                    self.took_placed();
                 }
                 _ => {
                     if let Some(conn) = self.adopt_placed(stream) {
