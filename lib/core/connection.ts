@@ -5,6 +5,7 @@
 import { performance } from 'node:perf_hooks'
 import type { Config } from './config'
 import { checkMs, codeError, NetpollError } from './errors'
+import type { TlsState } from './tls'
 import { Reader } from './reader'
 import { Writer } from './writer'
 
@@ -74,6 +75,8 @@ export interface ConnectionHost {
   setTimer(conn: Connection, kind: number, ms: number): void
   /** The socket's two ends. */
   addresses(conn: Connection): { local: NetAddress | null; remote: NetAddress | null }
+  /** The TLS state of a TLS connection (`null` for a plain one). */
+  tlsInfo(conn: Connection): TlsState | null
   /** Something that holds the process opened (+1) or let go (−1). */
   retain(delta: number): void
 }
@@ -119,6 +122,8 @@ export class Connection {
   private onRequest: OnRequest | null = null
   private closeCallbacks: CloseCallback[] | null = null
   private addrs: { local: NetAddress | null; remote: NetAddress | null } | null = null
+  /** `tls`, once asked (`undefined`: not yet). */
+  private tlsState: TlsState | null | undefined = undefined
   private bytesIn = 0
   /** @internal Called when the peer finished sending (server: onDisconnect). */
   onPeerClosed: ((conn: Connection) => void) | null = null
@@ -404,6 +409,16 @@ export class Connection {
   /** The peer's address; kept like {@link Connection.localAddress}. */
   get remoteAddress(): NetAddress | null {
     return this.addresses().remote
+  }
+
+  /**
+   * The TLS state (protocol, cipher, ALPN, servername, authorization, peer certificate) of a
+   * connection made by a TLS listener or a TLS dial; `null` for a plain connection. Asked
+   * of the native side once and kept.
+   */
+  get tls(): TlsState | null {
+    if (this.tlsState === undefined) this.tlsState = this.closed ? null : this.engine.tlsInfo(this)
+    return this.tlsState
   }
 
   private addresses(): { local: NetAddress | null; remote: NetAddress | null } {

@@ -9,6 +9,7 @@ import { Config, freezeConfig } from './config'
 import { Connection, ConnectionHost, NetAddress } from './connection'
 import { codeError, ErrorFields, internalError, native, netError, NetpollError } from './errors'
 import { native as binding } from './native'
+import { nativeClientTls, nativeServerTls, TlsClientOptions, TlsServerOptions, TlsState, tlsState } from './tls'
 
 const DATA = 1
 const ACCEPTED = 2
@@ -18,6 +19,7 @@ const READ_CLOSED = 5
 const TIMEOUT = 6
 const CLOSED = 7
 const LISTENER_ERROR = 8
+const TLS_CLIENT_ERROR = 9
 const RECORD = 5
 const SHARD_SPAN = 2 ** 24
 /**
@@ -32,6 +34,8 @@ const COALESCE_MAX = 16 * 1024
 export interface AcceptTarget {
   accepted(conn: Connection): void
   failed(error: NetpollError): void
+  /** A TLS handshake of an accepted socket failed (Node's `tlsClientError`). */
+  tlsClientError(error: NetpollError): void
 }
 
 /** A dial waiting for its connect result. */
@@ -130,6 +134,10 @@ export class Engine implements ConnectionHost {
       }
       if (kind === LISTENER_ERROR) {
         this.listeners.get(key(shard, index))?.failed(err(a) as NetpollError)
+        continue
+      }
+      if (kind === TLS_CLIENT_ERROR) {
+        this.listeners.get(key(b === 0 ? shard : b - 1, index))?.tlsClientError(err(a) as NetpollError)
         continue
       }
       const conn = this.conns.get(key(shard, index))
@@ -321,8 +329,10 @@ export class Engine implements ConnectionHost {
     backlog: number,
     ipv6Only: boolean,
     target: AcceptTarget,
+    tls?: TlsServerOptions,
   ): { address: NetAddress; ids: number[] } {
-    const info = native(() => this.native.listen(network, address, backlog, ipv6Only))
+    const t = tls === undefined ? undefined : nativeServerTls(tls)
+    const info = native(() => this.native.listen(network, address, backlog, ipv6Only, t))
     for (let i = 0; i < info.ids.length; i += 2) this.listeners.set(key(info.ids[i], info.ids[i + 1]), target)
     const addr: NetAddress = { address: info.address, family: info.family }
     if (info.port !== undefined && info.port !== null) addr.port = info.port
@@ -338,11 +348,19 @@ export class Engine implements ConnectionHost {
   }
 
   /** Starts a dial to a resolved address; `pending` settles with the connect result. */
-  dial(network: string, address: string, localAddress: string | undefined, timeoutMs: number, pending: PendingDial): () => void {
+  dial(
+    network: string,
+    address: string,
+    localAddress: string | undefined,
+    timeoutMs: number,
+    pending: PendingDial,
+    tls?: { options: TlsClientOptions; host: string },
+  ): () => void {
     const shard = this.shards > 1 ? this.native.pickShard() : 0
     const tag = this.nextTag++
     if (this.nextTag >= 2 ** 31) this.nextTag = 1
-    const ids = native(() => this.native.dial(shard, network, address, localAddress, timeoutMs, tag))
+    const t = tls === undefined ? undefined : nativeClientTls(tls.options, tls.host)
+    const ids = native(() => this.native.dial(shard, network, address, localAddress, timeoutMs, tag, t))
     let dialKey = tag
     if (ids.length === 2) {
       // Inline: the connection exists already; its connect result names it by id.
@@ -391,6 +409,11 @@ export class Engine implements ConnectionHost {
 
   setSocketOptions(conn: Connection, noDelay: boolean | undefined, keepAliveMs: number): void {
     this.native.setSocketOptions(conn.shard, conn.index, conn.generation, noDelay, keepAliveMs)
+  }
+
+  tlsInfo(conn: Connection): TlsState | null {
+    const s = this.native.tlsInfo(conn.shard, conn.index, conn.generation)
+    return s ? tlsState(s) : null
   }
 
   addresses(conn: Connection): { local: NetAddress | null; remote: NetAddress | null } {

@@ -44,6 +44,10 @@ pub enum RecordKind {
     Closed = 7,
     /// A listener failed: `index` = listener id, `a` = error number.
     ListenerError = 8,
+    /// The TLS handshake of a connection accepted on a listener failed (the connection is
+    /// gone and was never reported): `index` = listener id, `a` = error number, `b` as for
+    /// `Accepted`.
+    TlsClientError = 9,
 }
 
 /// One batch of events (see the module docs).
@@ -201,7 +205,12 @@ impl EventSink for Batch {
     }
 
     fn listener_error(&mut self, listener: ListenerId, error: NetError) {
-        self.tls_client_error(listener, 0, error);
+        let a = self.error_ref(Some(error));
+        let id = ConnId {
+            index: listener.0,
+            generation: 0,
+        };
+        self.push(RecordKind::ListenerError, id, a, 0);
     }
 
     fn accepted_from(&mut self, listener: ListenerId, conn: ConnId, origin: u32) {
@@ -214,7 +223,7 @@ impl EventSink for Batch {
             index: listener.0,
             generation: 0,
         };
-        self.push(RecordKind::ListenerError, id, a, origin);
+        self.push(RecordKind::TlsClientError, id, a, origin);
     }
 }
 

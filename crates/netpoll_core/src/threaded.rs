@@ -32,8 +32,9 @@ use crate::error::NetError;
 use crate::event::{ConnId, EventSink, ListenerId};
 use crate::listener::Listener;
 use crate::placement::{Balancer, Policy};
-use crate::shard::{ServerTls, Shard, ShardStats, WriteStatus, WAKER_TOKEN};
+use crate::shard::{ClientTls, ServerTls, Shard, ShardStats, WriteStatus, WAKER_TOKEN};
 use crate::stream::{Dial, Stream};
+use crate::tls::TlsInfo;
 
 /// A one-shot answer from the reactor thread.
 pub type Reply<T> = Box<dyn FnOnce(T) + Send>;
@@ -53,6 +54,10 @@ pub enum Command {
     Unlisten(ListenerId, Reply<()>),
     /// Start a dial with a timeout in ms (0 = none); its `connected` record carries `tag`.
     Dial(Dial, u64, u32),
+    /// A TLS dial: as `Dial`, and its `connected` record follows the handshake.
+    DialTls(Dial, u64, u32, Box<ClientTls>),
+    /// Answer with the TLS state of a connection (`None`: not TLS, closed, or handshaking).
+    TlsInfo(ConnId, Reply<Option<TlsInfo>>),
     /// Cancel the dial with this tag if it is still connecting: its socket is closed and its
     /// `connected` record reports `ABORT_ERR`. A dial whose result was reported already is
     /// left alone (its connection is the owner's, to close).
@@ -404,6 +409,26 @@ impl Reactor {
                         .connected(id, Err(NetError::from_io(&e, "connect")));
                 }
             },
+            Command::DialTls(dial, timeout, tag, tls) => {
+                let started = self
+                    .dial(dial, timeout)
+                    .map_err(|e| NetError::from_io(&e, "connect"));
+                let (id, result) = match started {
+                    Ok(id) => (id, self.shard.dial_tls(id, &tls)),
+                    Err(e) => (
+                        ConnId {
+                            index: u32::MAX,
+                            generation: 0,
+                        },
+                        Err(e),
+                    ),
+                };
+                self.batch.dial_tags.push((id, tag));
+                if let Err(e) = result {
+                    self.batch.connected(id, Err(e));
+                }
+            }
+            Command::TlsInfo(id, reply) => reply(self.shard.tls_info(id).cloned()),
             Command::CancelDial(tag) => {
                 // The dials still pending are exactly those whose tag the batch still holds.
                 let pending = self.batch.dial_tags.iter().find(|(_, t)| *t == tag);

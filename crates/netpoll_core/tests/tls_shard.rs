@@ -200,9 +200,9 @@ fn plaintext_to_the_tls_port_is_a_listener_error_and_the_server_keeps_serving() 
         .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
     run_until(&mut shard, &mut log, "listener error", |l| {
-        !l.all(RecordKind::ListenerError).is_empty()
+        !l.all(RecordKind::TlsClientError).is_empty()
     });
-    let ev = log.all(RecordKind::ListenerError)[0].clone();
+    let ev = log.all(RecordKind::TlsClientError)[0].clone();
     assert_eq!(ev.conn.index, lid.0);
     let e = ev.error.expect("an error");
     assert!(e.code.starts_with("ERR_SSL_"), "{e:?}");
@@ -229,10 +229,13 @@ fn a_handshake_that_stops_halfway_is_cut_by_the_handshake_timeout() {
     sock.write_all(&[0x16, 0x03, 0x01]).unwrap();
     let started = Instant::now();
     run_until(&mut shard, &mut log, "handshake timeout", |l| {
-        !l.all(RecordKind::ListenerError).is_empty()
+        !l.all(RecordKind::TlsClientError).is_empty()
     });
     assert!(started.elapsed() >= Duration::from_millis(250));
-    let e = log.all(RecordKind::ListenerError)[0].error.clone().unwrap();
+    let e = log.all(RecordKind::TlsClientError)[0]
+        .error
+        .clone()
+        .unwrap();
     assert_eq!(e.code, "ERR_TLS_HANDSHAKE_TIMEOUT");
     assert_eq!(shard.connection_count(), 0);
     assert_eq!(shard.stats().timers, 0);

@@ -156,9 +156,11 @@ impl Shard {
 
     /// Makes the dial `id` (still connecting) a TLS client: its `connected(Ok)` waits for the
     /// handshake. Fails with the session's error (e.g. an invalid servername); the dial is
-    /// then left as it was.
+    /// then closed, and not reported (the caller has the error).
     pub fn dial_tls(&mut self, id: ConnId, tls: &ClientTls) -> Result<(), NetError> {
-        let session = TlsSession::client(&tls.context, &tls.servername)?;
+        let session = TlsSession::client(&tls.context, &tls.servername).inspect_err(|_| {
+            self.discard(id);
+        })?;
         self.start_tls(id, session, Pending::Dial, tls.handshake_timeout_ms);
         Ok(())
     }
