@@ -14,7 +14,7 @@ use netpoll_core::batch::{Batch, RecordKind};
 use netpoll_core::config::ShardConfig;
 use netpoll_core::event::{ConnId, ListenerId};
 use netpoll_core::listener::{ListenOptions, Listener};
-use netpoll_core::shard::{ClientTls, ServerTls, Shard};
+use netpoll_core::shard::{ClientTls, ServerTls, Shard, WriteStatus};
 use netpoll_core::stream::Stream;
 use netpoll_core::threaded::{Command, ThreadedShard};
 use netpoll_core::tls::{ClientContext, SecureContext, TlsSession, TlsVersion};
@@ -94,16 +94,14 @@ fn drive(
     }
 }
 
-/// Writes all of `data` to `id`, stepping the peer so the kernel buffers drain.
+/// Writes all of `data` to `id` in one write (more than the session's 256 KiB of pending
+/// output: the rest waits in the output queue), stepping the peer until it is flushed.
 fn shard_send(shard: &mut Shard, log: &mut Log, peer: &mut Peer, id: ConnId, data: &[u8]) {
-    for chunk in data.chunks(64 * 1024) {
-        shard.write(id, &[chunk]).unwrap();
-        let flushes = log.of(RecordKind::Flushed, id).len();
-        if shard.queued_output(id) > 0 {
-            drive(shard, log, peer, "flushed", |l, _| {
-                l.of(RecordKind::Flushed, id).len() > flushes
-            });
-        }
+    let flushes = log.of(RecordKind::Flushed, id).len();
+    if let WriteStatus::Queued(_) = shard.write(id, &[data]).unwrap() {
+        drive(shard, log, peer, "flushed", |l, _| {
+            l.of(RecordKind::Flushed, id).len() > flushes
+        });
     }
 }
 

@@ -128,6 +128,24 @@ fn flush_records(conn: &mut Conn, now: u64) -> io::Result<usize> {
     Ok(total)
 }
 
+/// The buffers of `bufs` after their first `skip` bytes (at most [`MAX_CHUNKS`]).
+fn unsent<B: AsRef<[u8]>>(bufs: &[B], mut skip: usize) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    for b in bufs {
+        let b = b.as_ref();
+        if skip >= b.len() {
+            skip -= b.len();
+            continue;
+        }
+        out.push(&b[skip..]);
+        skip = 0;
+        if out.len() == MAX_CHUNKS {
+            break;
+        }
+    }
+    out
+}
+
 impl Shard {
     /// Places a socket accepted on a TLS listener: the handshake starts, and `accepted` is
     /// reported with `listener` and `origin` (see [`EventSink::accepted_from`]) once it
@@ -384,19 +402,27 @@ impl Shard {
         let conn = self.conns.get_mut(id).expect("caller checked");
         let total: usize = bufs.iter().map(|b| b.as_ref().len()).sum();
         let mut taken = 0;
-        if conn.output.is_empty() {
+        // Encrypt and write until all is out or the kernel is full (records wait in the
+        // session then, and writability resumes the rest).
+        while conn.output.is_empty() && taken < total {
             let tls = conn.tls.as_deref_mut().expect("a TLS connection");
-            let slices: Vec<&[u8]> = bufs.iter().map(|b| b.as_ref()).collect();
+            let slices = unsent(bufs, taken);
+            let mut took = 0;
             let flushed = tls.session.encrypt(&slices).and_then(|n| {
-                taken = n;
+                took = n;
                 flush_records(conn, now).map_err(|e| NetError::from_io(&e, "write"))
             });
+            taken += took;
             match flushed {
                 Ok(n) => self.stats.bytes_out += n as u64,
                 Err(e) => {
                     self.discard(id);
                     return Err(e);
                 }
+            }
+            let tls = conn.tls.as_deref().expect("a TLS connection");
+            if tls.session.wants_write() || took == 0 {
+                break;
             }
         }
         let status = self.queue_remainder(id, bufs, taken, total - taken, keep)?;
