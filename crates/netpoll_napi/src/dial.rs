@@ -30,6 +30,9 @@ impl NativeEngine {
     /// With `tls`, the connection is reported once its TLS handshake completed (a failed
     /// handshake is the dial's error).
     #[napi(catch_unwind)]
+    // One argument per JS parameter: an options object would cost every plain dial a
+    // property read per field.
+    #[allow(clippy::too_many_arguments)]
     pub fn dial(
         &self,
         shard: u32,
