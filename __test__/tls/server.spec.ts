@@ -146,3 +146,27 @@ test('a client that rejects the server certificate (unknown CA) never becomes a 
   t.is(seen.length, 0)
   await loop.shutdown({ timeout: 1000 })
 })
+
+test('shutdownWrite on a TLS connection sends close_notify then FIN after the reply; the client sees a clean end', async (t) => {
+  const c = certs()
+  const ln = await createListener('tcp', '127.0.0.1:0', { tls: { cert: c.cert, key: c.key } })
+  const reply = randomBytes(300_000)
+  const loop = new EventLoop(
+    async (conn) => {
+      await conn.reader.next(4)
+      conn.writer.writeBinary(reply)
+      await conn.shutdownWrite()
+    },
+    { allowHalfOpen: true },
+  )
+  loop.serve(ln)
+  const client = await tlsConnect({ host: '127.0.0.1', port: ln.address.port!, servername: 'localhost', ca: c.ca, allowHalfOpen: true })
+  const parts: Buffer[] = []
+  client.on('data', (d: Buffer) => parts.push(d))
+  const ended = new Promise<void>((resolve) => client.once('end', resolve))
+  client.write('ping')
+  await ended
+  t.is(sha(Buffer.concat(parts)), sha(reply))
+  client.destroy()
+  await loop.shutdown({ timeout: 1000 })
+})

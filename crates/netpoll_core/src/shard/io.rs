@@ -134,9 +134,11 @@ impl Shard {
         if !conn.output_pending() {
             return;
         }
-        let drained = match conn.tls {
-            None => self.drain_output(id),
-            Some(_) => self.drain_tls(id),
+        let tls = conn.tls.is_some();
+        let drained = if tls {
+            self.drain_tls(id)
+        } else {
+            self.drain_output(id)
         };
         match drained {
             Ok(true) => {
@@ -145,7 +147,7 @@ impl Shard {
                     self.discard(id);
                 } else if let Err(e) = self.after_drain(id) {
                     self.fail(id, Some(e), sink);
-                } else if self.take_owed_flush(id) {
+                } else if !tls || self.take_owed_flush(id) {
                     self.stats.events += 1;
                     sink.flushed(id);
                 }

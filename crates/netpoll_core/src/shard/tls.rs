@@ -500,7 +500,7 @@ impl Shard {
         self.conns
             .get_mut(id)
             .and_then(|c| c.tls.as_deref_mut())
-            .is_none_or(|t| std::mem::take(&mut t.owes_flush))
+            .is_some_and(|t| std::mem::take(&mut t.owes_flush))
     }
 
     /// Queues `close_notify` on TLS connection `id` when no plaintext waits before it (else
