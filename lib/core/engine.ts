@@ -132,12 +132,10 @@ export class Engine implements ConnectionHost {
         this.connected(shard, index, gen, b, err(a))
         continue
       }
-      if (kind === LISTENER_ERROR) {
-        this.listeners.get(key(shard, index))?.failed(err(a) as NetpollError)
-        continue
-      }
-      if (kind === TLS_CLIENT_ERROR) {
-        this.listeners.get(key(b === 0 ? shard : b - 1, index))?.tlsClientError(err(a) as NetpollError)
+      if (kind >= LISTENER_ERROR) {
+        // Listener records (one comparison on the data path for both kinds).
+        if (kind === LISTENER_ERROR) this.listeners.get(key(shard, index))?.failed(err(a) as NetpollError)
+        else if (kind === TLS_CLIENT_ERROR) this.listeners.get(key(b === 0 ? shard : b - 1, index))?.tlsClientError(err(a) as NetpollError)
         continue
       }
       const conn = this.conns.get(key(shard, index))
