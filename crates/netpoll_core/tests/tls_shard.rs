@@ -385,3 +385,86 @@ fn threaded_reactor_serves_tls() {
     pump(&mut log, &mut peer, "close_notify", &|_, p| p.eof.is_some());
     assert!(matches!(peer.eof, Some(Ok(()))), "{:?}", peer.eof);
 }
+
+#[test]
+fn hand_off_listener_places_tls_connections_on_every_shard_with_their_origin() {
+    use netpoll_core::placement::Policy;
+    const SHARDS: usize = 2;
+    let c = certs(None);
+    let notify = (0..SHARDS)
+        .map(|_| Box::new(|| {}) as Box<dyn Fn() + Send + Sync>)
+        .collect();
+    let shards = ThreadedShard::spawn_group(
+        "np-tls-place",
+        ShardConfig::default(),
+        Policy::RoundRobin,
+        notify,
+    )
+    .unwrap();
+    let mut l = Listener::bind(
+        netpoll_core::addr::Network::Tcp4,
+        "127.0.0.1:0",
+        ListenOptions::default(),
+    )
+    .unwrap();
+    l.set_tls(Arc::new(ServerTls {
+        context: c.server.clone(),
+        handshake_timeout_ms: 10_000,
+    }));
+    let addr = l.local_addr().as_inet().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    shards[0].send([Command::Listen(
+        l,
+        true,
+        Box::new(move |r| drop(tx.send(r))),
+    )]);
+    let lid = rx.recv_timeout(TIMEOUT).unwrap().unwrap();
+    let mut peers: Vec<Peer> = (0..4)
+        .map(|i| {
+            let mut p = client_peer(addr, &c.client, "localhost");
+            p.tls.encrypt(&[format!("{i:04}").as_bytes()]).unwrap();
+            p
+        })
+        .collect();
+    let mut logs: Vec<Log> = (0..SHARDS).map(|_| Log::default()).collect();
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        for p in peers.iter_mut() {
+            p.step();
+        }
+        for (shard, log) in shards.iter().zip(logs.iter_mut()) {
+            let mut batch = Batch::default();
+            shard.take_events(&mut batch);
+            log.absorb(&mut batch);
+        }
+        let served: usize = logs
+            .iter()
+            .map(|l| {
+                l.all(RecordKind::Accepted)
+                    .iter()
+                    .filter(|e| l.bytes(e.conn).len() == 4)
+                    .count()
+            })
+            .sum();
+        if served == peers.len() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not all served: {served}; {logs:?}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    for (index, log) in logs.iter().enumerate() {
+        let accepted = log.all(RecordKind::Accepted);
+        assert!(!accepted.is_empty(), "shard {index} got no connection");
+        for e in accepted {
+            assert_eq!(e.a, lid.0);
+            assert_eq!(
+                e.b,
+                if index == 0 { 0 } else { 1 },
+                "origin of shard {index}"
+            );
+        }
+    }
+}
