@@ -104,3 +104,21 @@ test('1 MiB each way through a TLS dial arrives intact (digest)', async (t) => {
   conn.close()
   server.close()
 })
+
+test('a server that never answers the ClientHello fails the dial with ERR_TLS_HANDSHAKE_TIMEOUT', async (t) => {
+  const net = await import('node:net')
+  const held: import('node:net').Socket[] = []
+  const server = net.createServer((s) => {
+    held.push(s)
+    s.on('error', () => {})
+    s.resume() // read the ClientHello, answer nothing
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as AddressInfo).port
+  const started = Date.now()
+  const e = await t.throwsAsync(dial('tcp', `localhost:${port}`, { tls: client({ handshakeTimeout: 300 }) }))
+  t.is((e as { code?: string }).code, 'ERR_TLS_HANDSHAKE_TIMEOUT')
+  t.true(Date.now() - started >= 250)
+  await until(() => held.length === 1 && held[0].readableEnded, 5000) // our side closed it
+  server.close()
+})
