@@ -14,6 +14,9 @@ export interface Certs {
   /** The server certificate (localhost, 127.0.0.1) and its key. */
   cert: string
   key: string
+  /** A client certificate (CN=client) the CA signed, and its key. */
+  clientCert: string
+  clientKey: string
 }
 
 function openssl(dir: string, args: string[]): void {
@@ -53,8 +56,24 @@ export function certs(): Certs {
       'x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
       '-out', 'server.pem', '-days', '30', '-extfile', 'ext.cnf',
     ])
+    openssl(dir, [
+      'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-keyout', 'client.key', '-out', 'client.csr', '-subj', '/CN=client',
+    ])
+    writeFileSync(join(dir, 'client.cnf'), 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n')
+    openssl(dir, [
+      'x509', '-req', '-in', 'client.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
+      '-out', 'client.pem', '-days', '30', '-extfile', 'client.cnf',
+    ])
     const read = (f: string): string => readFileSync(join(dir, f), 'latin1')
-    cached = { ca: read('ca.pem'), otherCa: read('other-ca.pem'), cert: read('server.pem'), key: read('server.key') }
+    cached = {
+      ca: read('ca.pem'),
+      otherCa: read('other-ca.pem'),
+      cert: read('server.pem'),
+      key: read('server.key'),
+      clientCert: read('client.pem'),
+      clientKey: read('client.key'),
+    }
     return cached
   } finally {
     rmSync(dir, { recursive: true, force: true })

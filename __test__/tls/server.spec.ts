@@ -170,3 +170,28 @@ test('shutdownWrite on a TLS connection sends close_notify then FIN after the re
   client.destroy()
   await loop.shutdown({ timeout: 1000 })
 })
+
+test('requestCert: a client certificate from the CA is authorized and shown as peerCertificate; none is refused', async (t) => {
+  const c = certs()
+  const { ln, loop, seen } = await echoServer({ requestCert: true, ca: c.ca })
+  const errors: Array<{ code?: string }> = []
+  ln.onTlsClientError = (e) => void errors.push(e)
+  const client = await tlsConnect({
+    host: '127.0.0.1', port: ln.address.port!, servername: 'localhost', ca: c.ca, cert: c.clientCert, key: c.clientKey,
+  })
+  client.write('m')
+  await readExactly(client, 1)
+  const info = seen[0].tls!
+  t.true(info.authorized)
+  t.is(info.peerCertificate?.subject?.CN, 'client')
+  client.destroy()
+  // Without a certificate the handshake fails on the server: a TLS client error, no connection.
+  const bare = tls.connect({ host: '127.0.0.1', port: ln.address.port!, servername: 'localhost', ca: c.ca })
+  bare.on('error', () => {})
+  bare.resume()
+  await until(() => errors.length === 1)
+  t.is(errors[0].code, 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE')
+  t.is(seen.length, 1)
+  bare.destroy()
+  await loop.shutdown({ timeout: 1000 })
+})
