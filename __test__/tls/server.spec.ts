@@ -174,6 +174,7 @@ test('shutdownWrite on a TLS connection sends close_notify then FIN after the re
 test('requestCert: a client certificate from the CA is authorized and shown as peerCertificate; none is refused', async (t) => {
   const c = certs()
   const { ln, loop, seen } = await echoServer({ requestCert: true, ca: c.ca })
+  t.teardown(() => loop.shutdown({ timeout: 1000 }))
   const errors: Array<{ code?: string }> = []
   ln.onTlsClientError = (e) => void errors.push(e)
   const client = await tlsConnect({
@@ -190,8 +191,8 @@ test('requestCert: a client certificate from the CA is authorized and shown as p
   bare.on('error', () => {})
   bare.resume()
   await until(() => errors.length === 1)
-  t.is(errors[0].code, 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE')
+  // The alert, or (when the client gave up first on its side) the truncated handshake.
+  t.regex(errors[0].code ?? '', /^(ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE|ECONNRESET)$/)
   t.is(seen.length, 1)
   bare.destroy()
-  await loop.shutdown({ timeout: 1000 })
 })
