@@ -8,6 +8,7 @@ import type { Connection } from '../core/connection'
 import { getEngine } from '../core/engine'
 import { codeError, NetpollError } from '../core/errors'
 import type { Network } from '../core/listener'
+import type { TlsClientOptions } from '../core/tls'
 
 /** Options of {@link dial} and {@link Dialer}. */
 export interface DialOptions {
@@ -41,6 +42,13 @@ export interface DialOptions {
   allowHalfOpen?: boolean
   /** TCP_NODELAY (TCP only). Default true. */
   noDelay?: boolean
+  /**
+   * Dial TLS: the shard runs the handshake (rustls) and the connection is handed over once
+   * it completed (a failed handshake rejects the dial with Node's code, e.g.
+   * `ERR_TLS_CERT_ALTNAME_INVALID`, `UNABLE_TO_VERIFY_LEAF_SIGNATURE`). `servername`
+   * defaults to the host in `address`.
+   */
+  tls?: TlsClientOptions
   /** TCP keepalive: `false` (default) or the idle time in ms before probes start. */
   keepAlive?: number | false
 }
@@ -92,7 +100,7 @@ function withTarget(e: NetpollError, network: Network, target: string): NetpollE
   return e
 }
 
-function dialOne(network: Network, target: string, options: DialOptions): Promise<Connection> {
+function dialOne(network: Network, target: string, options: DialOptions, host: string): Promise<Connection> {
   return new Promise<Connection>((resolve, reject) => {
     const signal = options.signal
     let cancel: (() => void) | null = null
@@ -124,7 +132,7 @@ function dialOne(network: Network, target: string, options: DialOptions): Promis
           done()
           reject(withTarget(e, network, target))
         },
-      })
+      }, options.tls && { options: options.tls, host })
     } catch (e) {
       reject(e)
       return
@@ -146,10 +154,12 @@ export async function dial(network: Network, address: string, options: DialOptio
   }
   if (options.signal?.aborted) throw abortError()
   const targets = await resolveTargets(network, address)
+  // The TLS servername by default: the host as given (Node's `tls.connect` default).
+  const host = network === 'unix' || !options.tls ? '' : splitHostPort(address).host || 'localhost'
   let first: unknown = null
   for (const target of targets) {
     try {
-      return await dialOne(network, target, options)
+      return await dialOne(network, target, options, host)
     } catch (e) {
       if ((e as NetpollError).code === 'ABORT_ERR') throw e
       first ??= e

@@ -5,6 +5,7 @@
  */
 import type { Config } from './config'
 import type { NetpollError } from './errors'
+import type { TlsState } from './tls'
 
 /** An address of a socket end. */
 export interface NetAddress {
@@ -70,6 +71,8 @@ export interface ConnectionHost<C> {
   setTimer(conn: C, kind: number, ms: number): void
   /** The socket's two ends. */
   addresses(conn: C): { local: NetAddress | null; remote: NetAddress | null }
+  /** The TLS state of a TLS connection (`null` for a plain one). */
+  tlsInfo(conn: C): TlsState | null
   /** Something that holds the process opened (+1) or let go (−1). */
   retain(delta: number): void
 }

@@ -5,6 +5,7 @@
 import type { ConnectionHost, ConnectionSink, ConnectionStats, NetAddress } from './connection-host'
 import { checkMs, codeError, NetpollError } from './errors'
 import { ReadDeadline } from './read-deadline'
+import type { TlsState } from './tls'
 import { Reader } from './reader'
 import { Writer } from './writer'
 
@@ -45,6 +46,8 @@ export class Connection {
   private onRequest: OnRequest | null = null
   private closeCallbacks: CloseCallback[] | null = null
   private addrs: { local: NetAddress | null; remote: NetAddress | null } | null = null
+  /** `tls`, once asked (`undefined`: not yet). */
+  private tlsState: TlsState | null | undefined = undefined
   private bytesIn = 0
   /** @internal Called when the peer finished sending (server: onDisconnect). */
   onPeerClosed: ((conn: Connection) => void) | null = null
@@ -322,6 +325,16 @@ export class Connection {
   /** The peer's address; kept like {@link Connection.localAddress}. */
   get remoteAddress(): NetAddress | null {
     return this.addresses().remote
+  }
+
+  /**
+   * The TLS state (protocol, cipher, ALPN, servername, authorization, peer certificate) of a
+   * connection made by a TLS listener or a TLS dial; `null` for a plain connection. Asked
+   * of the native side once and kept.
+   */
+  get tls(): TlsState | null {
+    if (this.tlsState === undefined) this.tlsState = this.closed ? null : this.engine.tlsInfo(this)
+    return this.tlsState
   }
 
   private addresses(): { local: NetAddress | null; remote: NetAddress | null } {

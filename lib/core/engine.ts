@@ -10,6 +10,7 @@ import { Connection } from './connection'
 import type { ConnectionHost, NetAddress } from './connection-host'
 import { codeError, ErrorFields, internalError, native, netError, NetpollError } from './errors'
 import { native as binding } from './native'
+import { nativeClientTls, nativeServerTls, TlsClientOptions, TlsServerOptions, TlsState, tlsState } from './tls'
 
 const DATA = 1
 const ACCEPTED = 2
@@ -19,6 +20,7 @@ const READ_CLOSED = 5
 const TIMEOUT = 6
 const CLOSED = 7
 const LISTENER_ERROR = 8
+const TLS_CLIENT_ERROR = 9
 const RECORD = 5
 const SHARD_SPAN = 2 ** 24
 /**
@@ -33,6 +35,8 @@ const COALESCE_MAX = 16 * 1024
 export interface AcceptTarget {
   accepted(conn: Connection): void
   failed(error: NetpollError): void
+  /** A TLS handshake of an accepted socket failed (Node's `tlsClientError`). */
+  tlsClientError(error: NetpollError): void
 }
 
 /** A dial waiting for its connect result. */
@@ -129,8 +133,10 @@ export class Engine implements ConnectionHost<Connection> {
         this.connected(shard, index, gen, b, err(a))
         continue
       }
-      if (kind === LISTENER_ERROR) {
-        this.listeners.get(key(shard, index))?.failed(err(a) as NetpollError)
+      if (kind >= LISTENER_ERROR) {
+        // Listener records (one comparison on the data path for both kinds).
+        if (kind === LISTENER_ERROR) this.listeners.get(key(shard, index))?.failed(err(a) as NetpollError)
+        else if (kind === TLS_CLIENT_ERROR) this.listeners.get(key(b === 0 ? shard : b - 1, index))?.tlsClientError(err(a) as NetpollError)
         continue
       }
       const conn = this.conns.get(key(shard, index))
@@ -322,8 +328,10 @@ export class Engine implements ConnectionHost<Connection> {
     backlog: number,
     ipv6Only: boolean,
     target: AcceptTarget,
+    tls?: TlsServerOptions,
   ): { address: NetAddress; ids: number[] } {
-    const info = native(() => this.native.listen(network, address, backlog, ipv6Only))
+    const t = tls === undefined ? undefined : nativeServerTls(tls)
+    const info = native(() => this.native.listen(network, address, backlog, ipv6Only, t))
     for (let i = 0; i < info.ids.length; i += 2) this.listeners.set(key(info.ids[i], info.ids[i + 1]), target)
     const addr: NetAddress = { address: info.address, family: info.family }
     if (info.port !== undefined && info.port !== null) addr.port = info.port
@@ -339,11 +347,19 @@ export class Engine implements ConnectionHost<Connection> {
   }
 
   /** Starts a dial to a resolved address; `pending` settles with the connect result. */
-  dial(network: string, address: string, localAddress: string | undefined, timeoutMs: number, pending: PendingDial): () => void {
+  dial(
+    network: string,
+    address: string,
+    localAddress: string | undefined,
+    timeoutMs: number,
+    pending: PendingDial,
+    tls?: { options: TlsClientOptions; host: string },
+  ): () => void {
     const shard = this.shards > 1 ? this.native.pickShard() : 0
     const tag = this.nextTag++
     if (this.nextTag >= 2 ** 31) this.nextTag = 1
-    const ids = native(() => this.native.dial(shard, network, address, localAddress, timeoutMs, tag))
+    const t = tls === undefined ? undefined : nativeClientTls(tls.options, tls.host)
+    const ids = native(() => this.native.dial(shard, network, address, localAddress, timeoutMs, tag, t))
     let dialKey = tag
     if (ids.length === 2) {
       // Inline: the connection exists already; its connect result names it by id.
@@ -392,6 +408,11 @@ export class Engine implements ConnectionHost<Connection> {
 
   setSocketOptions(conn: Connection, noDelay: boolean | undefined, keepAliveMs: number): void {
     this.native.setSocketOptions(conn.shard, conn.index, conn.generation, noDelay, keepAliveMs)
+  }
+
+  tlsInfo(conn: Connection): TlsState | null {
+    const s = this.native.tlsInfo(conn.shard, conn.index, conn.generation)
+    return s ? tlsState(s) : null
   }
 
   addresses(conn: Connection): { local: NetAddress | null; remote: NetAddress | null } {

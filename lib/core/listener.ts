@@ -6,6 +6,7 @@ import type { Connection } from './connection'
 import type { NetAddress } from './connection-host'
 import { getEngine } from './engine'
 import { NetpollError } from './errors'
+import type { TlsServerOptions } from './tls'
 
 /** Networks a listener or dial accepts. */
 export type Network = 'tcp' | 'tcp4' | 'tcp6' | 'unix'
@@ -16,6 +17,13 @@ export interface ListenerOptions {
   backlog?: number
   /** For `tcp6` / `::`: accept IPv6 only (no IPv4-mapped addresses). Default false. */
   ipv6Only?: boolean
+  /**
+   * Serve TLS: the shards run the handshake (rustls) and the records; connections are
+   * handed over once their handshake completed, and read and write plaintext. A failed or
+   * timed-out handshake is never a connection: it is counted and passed to
+   * {@link Listener.onTlsClientError} (Node's `tlsClientError`); the listener keeps serving.
+   */
+  tls?: TlsServerOptions
 }
 
 /**
@@ -40,6 +48,13 @@ export class Listener {
   private refed = true
   /** @internal Called when accepting fails for good. */
   onError: ((error: NetpollError) => void) | null = null
+  /**
+   * Called with the error of each failed TLS handshake (a TLS listener's Node-style
+   * `tlsClientError`: `ERR_SSL_…`, `ERR_TLS_HANDSHAKE_TIMEOUT`, `ECONNRESET`, …).
+   */
+  onTlsClientError: ((error: NetpollError) => void) | null = null
+  /** TLS handshakes that failed on this listener. */
+  tlsClientErrors = 0
 
   /** @internal */
   constructor(network: Network, address: string, options: ListenerOptions) {
@@ -49,7 +64,11 @@ export class Listener {
     const r = getEngine().listen(network, address, backlog, options.ipv6Only ?? false, {
       accepted: (conn) => (this.sink ? this.sink(conn) : this.waiting.push(conn)),
       failed: (e) => this.onError?.(e),
-    })
+      tlsClientError: (e) => {
+        this.tlsClientErrors++
+        this.onTlsClientError?.(e)
+      },
+    }, options.tls)
     this.address = r.address
     this.ids = r.ids
     getEngine().retain(1)

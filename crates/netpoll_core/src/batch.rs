@@ -44,6 +44,10 @@ pub enum RecordKind {
     Closed = 7,
     /// A listener failed: `index` = listener id, `a` = error number.
     ListenerError = 8,
+    /// The TLS handshake of a connection accepted on a listener failed (the connection is
+    /// gone and was never reported): `index` = listener id, `a` = error number, `b` as for
+    /// `Accepted`.
+    TlsClientError = 9,
 }
 
 /// One batch of events (see the module docs).
@@ -207,6 +211,19 @@ impl EventSink for Batch {
             generation: 0,
         };
         self.push(RecordKind::ListenerError, id, a, 0);
+    }
+
+    fn accepted_from(&mut self, listener: ListenerId, conn: ConnId, origin: u32) {
+        self.push(RecordKind::Accepted, conn, listener.0, origin);
+    }
+
+    fn tls_client_error(&mut self, listener: ListenerId, origin: u32, error: NetError) {
+        let a = self.error_ref(Some(error));
+        let id = ConnId {
+            index: listener.0,
+            generation: 0,
+        };
+        self.push(RecordKind::TlsClientError, id, a, origin);
     }
 }
 

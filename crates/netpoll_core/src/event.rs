@@ -69,6 +69,20 @@ pub trait EventSink {
     /// Accepting on `listener` failed with `error` (not EMFILE/ENFILE, which back off
     /// silently). The listener backs off and then accepts again.
     fn listener_error(&mut self, listener: ListenerId, error: NetError);
+    /// A connection accepted on `listener` completed its TLS handshake. `origin` names the
+    /// shard whose listener it is: 0 for this shard, `k + 1` for shard `k` of a threaded
+    /// group (a connection handed over). Default: [`EventSink::accepted`].
+    fn accepted_from(&mut self, listener: ListenerId, conn: ConnId, origin: u32) {
+        let _ = origin;
+        self.accepted(listener, conn);
+    }
+    /// The TLS handshake of a connection accepted on `listener` failed (Node's
+    /// `tlsClientError`): the connection is gone and was never reported. `origin` as in
+    /// [`EventSink::accepted_from`]. Default: [`EventSink::listener_error`].
+    fn tls_client_error(&mut self, listener: ListenerId, origin: u32, error: NetError) {
+        let _ = origin;
+        self.listener_error(listener, error);
+    }
     /// Bytes of input this sink holds that its consumer has not taken yet. At
     /// [`ShardConfig::max_pending_input`](crate::config::ShardConfig::max_pending_input)
     /// the shard stops reading until it drops, so a consumer that falls behind bounds the

@@ -57,6 +57,14 @@ impl EventSink for LentSink<'_> {
         self.batch.listener_error(listener, error);
     }
 
+    fn accepted_from(&mut self, listener: ListenerId, conn: ConnId, origin: u32) {
+        self.batch.accepted_from(listener, conn, origin);
+    }
+
+    fn tls_client_error(&mut self, listener: ListenerId, origin: u32, error: NetError) {
+        self.batch.tls_client_error(listener, origin, error);
+    }
+
     fn pending_input(&self) -> usize {
         *self.used + self.batch.pending_input()
     }

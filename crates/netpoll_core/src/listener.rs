@@ -3,6 +3,7 @@
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use mio::event::Source;
 use mio::net::{TcpListener, UnixListener};
@@ -12,6 +13,7 @@ use crate::addr::{resolve, NetAddr, Network};
 use crate::error::{code, NetError, Result};
 use crate::stream::Stream;
 use crate::sys::{self, FileId};
+use crate::tls::ServerTls;
 
 /// The default `listen(2)` backlog: 1024 (Node uses 511; the kernel caps either at
 /// `net.core.somaxconn`, 4096 on current Linux, 128 on macOS).
@@ -87,6 +89,8 @@ pub struct Listener {
     opts: ListenOptions,
     /// The socket file we created and must remove: its path and identity.
     unix_file: Option<(PathBuf, FileId)>,
+    /// Accepted connections speak TLS with this context ([`Listener::set_tls`]).
+    tls: Option<Arc<ServerTls>>,
 }
 
 impl Listener {
@@ -153,6 +157,7 @@ impl Listener {
             local,
             opts: opts.clone(),
             unix_file: None,
+            tls: None,
         })
     }
 
@@ -177,7 +182,19 @@ impl Listener {
             local: NetAddr::Unix(path.to_path_buf()),
             opts: opts.clone(),
             unix_file: id.map(|id| (path.to_path_buf(), id)),
+            tls: None,
         })
+    }
+
+    /// Makes the connections accepted from now on TLS servers with `tls` (the shard runs the
+    /// handshake and reports `accepted` only once it completed).
+    pub fn set_tls(&mut self, tls: Arc<ServerTls>) {
+        self.tls = Some(tls);
+    }
+
+    /// The TLS settings of accepted connections, if they speak TLS.
+    pub fn tls(&self) -> Option<&Arc<ServerTls>> {
+        self.tls.as_ref()
     }
 
     /// Binds another socket to this listener's address and port (for per-shard accept).
@@ -190,8 +207,10 @@ impl Listener {
         };
         match self.local {
             NetAddr::Inet(a) if self.opts.reuse_port => {
-                Listener::bind_tcp(self.network, a, &self.opts)
-                    .map_err(|e| NetError::from_io(&e, "listen").with_addr(&self.local))
+                let mut copy = Listener::bind_tcp(self.network, a, &self.opts)
+                    .map_err(|e| NetError::from_io(&e, "listen").with_addr(&self.local))?;
+                copy.tls = self.tls.clone();
+                Ok(copy)
             }
             NetAddr::Inet(_) => Err(einval("the listener was bound without reuse_port")),
             NetAddr::Unix(_) => Err(einval("a Unix socket cannot share its path")),

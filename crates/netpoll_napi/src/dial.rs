@@ -9,6 +9,7 @@ use netpoll_core::threaded::Command;
 
 use crate::convert::{io_err, to_napi};
 use crate::engine::{Engine, NativeEngine};
+use crate::tls::{client_tls, TlsClientOptions};
 
 #[napi]
 impl NativeEngine {
@@ -26,7 +27,12 @@ impl NativeEngine {
     /// OS reports at once are thrown: `bind` with the local address when `localAddress`
     /// cannot be bound, else `connect` with the address. A Unix listener whose backlog is
     /// full is retried until the timeout (0: until it connects or the listener goes away).
+    /// With `tls`, the connection is reported once its TLS handshake completed (a failed
+    /// handshake is the dial's error).
     #[napi(catch_unwind)]
+    // One argument per JS parameter: an options object would cost every plain dial a
+    // property read per field.
+    #[allow(clippy::too_many_arguments)]
     pub fn dial(
         &self,
         shard: u32,
@@ -35,7 +41,9 @@ impl NativeEngine {
         local_address: Option<String>,
         timeout_ms: f64,
         tag: u32,
+        tls: Option<TlsClientOptions>,
     ) -> napi::Result<Vec<u32>> {
+        let tls = tls.as_ref().map(client_tls).transpose()?;
         let network = Network::parse(&network).map_err(to_napi)?;
         let target = resolve(network, &address)
             .map_err(to_napi)?
@@ -50,13 +58,21 @@ impl NativeEngine {
         let timeout = timeout_ms.max(0.0) as u64;
         match self.engine()? {
             Engine::Inline(e) => {
-                let id = e
-                    .with_shard(|s| s.dial(dial, timeout))
-                    .map_err(|e| io_err(e, "connect"))?;
+                let id = e.with_shard(|s| {
+                    let id = s.dial(dial, timeout).map_err(|e| io_err(e, "connect"))?;
+                    if let Some(tls) = &tls {
+                        s.dial_tls(id, tls).map_err(to_napi)?;
+                    }
+                    Ok::<_, napi::Error>(id)
+                })?;
                 Ok(vec![id.index, id.generation])
             }
             Engine::Threaded(t) => {
-                t.send(shard, vec![Command::Dial(dial, timeout, tag)])?;
+                let command = match tls {
+                    Some(tls) => Command::DialTls(dial, timeout, tag, tls),
+                    None => Command::Dial(dial, timeout, tag),
+                };
+                t.send(shard, vec![command])?;
                 Ok(vec![])
             }
         }

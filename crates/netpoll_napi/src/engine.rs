@@ -20,6 +20,7 @@ use crate::convert::{addresses, io_err, sum_stats, to_napi, ConnAddresses, Engin
 use crate::inline_engine::InlineEngine;
 use crate::js_call::{error_object, BatchCallbacks};
 use crate::threaded_engine::ThreadedEngine;
+use crate::tls::{server_tls, TlsServerOptions};
 
 /// Options of a native engine (all optional; defaults are the core's `ShardConfig`).
 #[napi(object)]
@@ -89,7 +90,7 @@ fn conn(index: u32, generation: u32) -> ConnId {
 
 /// Runs `f` on a reactor thread and waits for its answer (rare calls only: addresses,
 /// listen, socket options).
-fn ask<T: Send + 'static>(
+pub(crate) fn ask<T: Send + 'static>(
     engine: &ThreadedEngine,
     shard: u32,
     make: impl FnOnce(Box<dyn FnOnce(T) + Send>) -> Command,
@@ -180,7 +181,8 @@ impl NativeEngine {
         })
     }
 
-    /// Binds a listener and starts accepting on it.
+    /// Binds a listener and starts accepting on it; with `tls`, its connections are TLS
+    /// servers, reported once their handshake completed.
     #[napi(catch_unwind)]
     pub fn listen(
         &self,
@@ -188,7 +190,9 @@ impl NativeEngine {
         address: String,
         backlog: u32,
         ipv6_only: bool,
+        tls: Option<TlsServerOptions>,
     ) -> napi::Result<ListenInfo> {
+        let tls = tls.as_ref().map(server_tls).transpose()?;
         let network = Network::parse(&network).map_err(to_napi)?;
         let mut opts = ListenOptions {
             backlog,
@@ -198,7 +202,10 @@ impl NativeEngine {
         let threaded = matches!(self.engine()?, Engine::Threaded(t) if t.len() > 1);
         opts.reuse_port =
             threaded && network.is_tcp() && netpoll_core::sys::supports_reuseport_balancing();
-        let first = Listener::bind(network, &address, opts.clone()).map_err(to_napi)?;
+        let mut first = Listener::bind(network, &address, opts.clone()).map_err(to_napi)?;
+        if let Some(tls) = tls {
+            first.set_tls(tls);
+        }
         let local = first.local_addr();
         let info = |ids| ListenInfo {
             address: local.host(),

@@ -10,6 +10,8 @@ mod js_call;
 mod link_buffer;
 mod pool_stats;
 mod threaded_engine;
+mod tls;
+mod tls_info;
 mod uv;
 
 /// Version of the native addon (the crate version), to check that JS and binary match.

@@ -25,8 +25,11 @@ impl Shard {
             }
             match slot.listener.accept() {
                 Ok((stream, _peer)) => {
+                    let tls = slot.listener.tls().cloned();
                     if slot.hand_off {
-                        self.handoffs.push((stream, id));
+                        self.handoffs.push((stream, id, tls));
+                    } else if let Some(tls) = tls {
+                        self.adopt_tls(stream, &tls, id, 0, sink);
                     } else if let Some(conn) = self.adopt_accepted(stream) {
                         sink.accepted(id, conn);
                     }
@@ -72,7 +75,7 @@ impl Shard {
 
     /// Connections accepted on hand-off listeners since the last call, with their listener:
     /// not yet on any shard (see [`Shard::hand_off_accepts`]).
-    pub fn take_handoffs(&mut self) -> Vec<(Stream, ListenerId)> {
+    pub fn take_handoffs(&mut self) -> Vec<super::Handoff> {
         std::mem::take(&mut self.handoffs)
     }
 

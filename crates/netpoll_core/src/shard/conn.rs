@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 
+use super::tls_conn::TlsConn;
 use crate::event::ConnId;
 use crate::stream::Stream;
 use crate::timer::TimerId;
@@ -89,6 +90,8 @@ pub(crate) struct Conn {
     pub bytes_out: u64,
     /// Whether the sending side is open, shut, or shut once the output queue drains.
     pub write_side: WriteSide,
+    /// The TLS session of a TLS connection (boxed: a plain connection pays one pointer).
+    pub tls: Option<Box<TlsConn>>,
 }
 
 impl Conn {
@@ -116,6 +119,7 @@ impl Conn {
             bytes_in: 0,
             bytes_out: 0,
             write_side: WriteSide::Open,
+            tls: None,
         }
     }
 
@@ -127,6 +131,7 @@ impl Conn {
             self.read_timer.take(),
             self.dial_timer.take(),
             self.dial_retry.as_mut().and_then(|r| r.timer.take()),
+            self.tls.as_mut().and_then(|t| t.timer.take()),
         ]
         .into_iter()
         .flatten()

@@ -84,6 +84,10 @@ impl Shard {
                 if let Some(t) = conn.dial_timer.take() {
                     self.timers.cancel(t);
                 }
+                if conn.tls.is_some() {
+                    self.stats.events -= 1; // reported when the handshake completes
+                    return self.tls_connected(id, sink);
+                }
                 sink.connected(id, Ok(()));
                 // Bytes may have arrived together with the connect completion.
                 self.read_ready(id, sink);

@@ -29,7 +29,13 @@ impl Shard {
         if conn.write_side != WriteSide::Open {
             return Ok(());
         }
-        if !conn.output.is_empty() {
+        if conn.tls.is_some() {
+            self.tls_close_notify(id).inspect_err(|_| {
+                self.discard(id);
+            })?;
+        }
+        let conn = self.conns.get_mut(id).expect("live");
+        if conn.output_pending() {
             conn.write_side = WriteSide::ShutdownPending;
             return Ok(());
         }

@@ -38,6 +38,9 @@ impl Shard {
             let Some(conn) = self.conns.get_mut(id) else {
                 return;
             };
+            if conn.tls.is_some() {
+                return self.read_tls(id, sink);
+            }
             if conn.read_paused || conn.read_closed || conn.state != ConnState::Open {
                 return;
             }
@@ -119,7 +122,7 @@ impl Shard {
         }
         match conn.stream.take_error() {
             Ok(Some(e)) => self.fail(id, Some(NetError::from_io(&e, "read")), sink),
-            Ok(None) if conn.output.is_empty() => self.fail(id, None, sink),
+            Ok(None) if !conn.output_pending() => self.fail(id, None, sink),
             _ => {} // output queued: its write reports the failure
         }
     }
@@ -128,17 +131,23 @@ impl Shard {
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
-        if conn.output.is_empty() {
+        if !conn.output_pending() {
             return;
         }
-        match self.drain_output(id) {
+        let tls = conn.tls.is_some();
+        let drained = if tls {
+            self.drain_tls(id)
+        } else {
+            self.drain_output(id)
+        };
+        match drained {
             Ok(true) => {
                 let closing = self.conns.get_mut(id).map(|c| c.state) == Some(ConnState::Closing);
                 if closing {
                     self.discard(id);
                 } else if let Err(e) = self.after_drain(id) {
                     self.fail(id, Some(e), sink);
-                } else {
+                } else if !tls || self.take_owed_flush(id) {
                     self.stats.events += 1;
                     sink.flushed(id);
                 }
@@ -219,7 +228,6 @@ impl Shard {
         keep: impl Fn(&B) -> Bytes,
     ) -> Result<WriteStatus, NetError> {
         let now = self.now_ms();
-        let max_output = self.config.max_output;
         let Some(conn) = self.conns.get_mut(id) else {
             return Err(NetError::new("ERR_CONN_CLOSED", "the connection is closed"));
         };
@@ -227,6 +235,9 @@ impl Shard {
             return Err(NetError::new("ERR_CONN_CLOSED", "the connection is closed"));
         }
         crate::fault::check(crate::fault::Site::Write);
+        if conn.tls.is_some() {
+            return self.write_tls(id, bufs, keep);
+        }
         let total: usize = bufs.iter().map(|b| b.as_ref().len()).sum();
         let mut written = 0;
         if conn.output.is_empty() {
@@ -241,7 +252,21 @@ impl Shard {
             conn.last_activity = now;
             self.stats.bytes_out += written as u64;
         }
-        let remainder = total - written;
+        self.queue_remainder(id, bufs, written, total - written, keep)
+    }
+
+    /// Queues the last `remainder` bytes of `bufs` (the first `written` went out) behind the
+    /// connection's output, under `max_output`; closes the connection when it would pass.
+    pub(super) fn queue_remainder<B: AsRef<[u8]>>(
+        &mut self,
+        id: ConnId,
+        bufs: &[B],
+        written: usize,
+        remainder: usize,
+        keep: impl Fn(&B) -> Bytes,
+    ) -> Result<WriteStatus, NetError> {
+        let max_output = self.config.max_output;
+        let conn = self.conns.get_mut(id).expect("caller checked");
         if remainder == 0 {
             // Nothing of this write waits; an empty write behind queued output is covered
             // by that output's `flushed`.

@@ -24,6 +24,10 @@ mod recover;
 
 pub use io::WriteStatus;
 mod timers;
+mod tls;
+mod tls_conn;
+
+pub use crate::tls::{ClientTls, ServerTls, DEFAULT_HANDSHAKE_TIMEOUT_MS};
 
 use std::io as stdio;
 use std::time::{Duration, Instant};
@@ -100,12 +104,16 @@ pub struct Shard {
     /// The connection being served, so that a panic can be pinned on it (see `recover`).
     current: Option<ConnId>,
     /// Accepted on hand-off listeners, waiting for the engine to place them.
-    handoffs: Vec<(Stream, ListenerId)>,
+    handoffs: Vec<Handoff>,
     epoch: Instant,
     stats: ShardStats,
     /// Connections in [`ConnState::Closing`].
     lingering: usize,
 }
+
+/// A connection accepted on a hand-off listener: its stream, its listener, and the listener's
+/// TLS settings if it speaks TLS.
+pub type Handoff = (Stream, ListenerId, Option<std::sync::Arc<ServerTls>>);
 
 struct ListenerSlot {
     listener: Listener,
@@ -364,7 +372,17 @@ impl Shard {
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
-        if abort || conn.output.is_empty() || conn.state == ConnState::Connecting {
+        if !abort && conn.tls.is_some() && conn.state == ConnState::Open {
+            // close_notify before the FIN; a socket error here ends the connection anyway.
+            if self.tls_close_notify(id).is_err() {
+                self.discard(id);
+                return;
+            }
+        }
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        if abort || !conn.output_pending() || conn.state == ConnState::Connecting {
             self.discard(id);
             return;
         }
@@ -417,6 +435,11 @@ impl Shard {
         let Some(conn) = self.discard(id) else {
             return;
         };
+        if let Some(pending) = conn.tls.as_ref().and_then(|t| t.pending) {
+            if conn.state == ConnState::Open {
+                return self.report_tls_failure(id, pending, error, sink);
+            }
+        }
         match conn.state {
             ConnState::Closing => {} // its owner closed it already and expects no report
             ConnState::Connecting => {

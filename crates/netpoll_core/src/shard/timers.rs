@@ -18,6 +18,8 @@ pub(crate) enum TimerKey {
     Write(ConnId),
     Idle(ConnId),
     AcceptBackoff(ListenerId),
+    /// A TLS handshake took longer than its `handshakeTimeout`.
+    Handshake(ConnId),
 }
 
 impl Shard {
@@ -72,7 +74,7 @@ impl Shard {
             return;
         };
         conn.write_ms = ms;
-        if ms > 0 && conn.write_timer.is_none() && !conn.output.is_empty() {
+        if ms > 0 && conn.write_timer.is_none() && conn.output_pending() {
             // Output is queued already: the period counts from now.
             self.arm_write_timer(id, ms);
         }
@@ -116,6 +118,7 @@ impl Shard {
                 }
                 TimerKey::Write(id) => self.write_expired(id, now, sink),
                 TimerKey::Idle(id) => self.idle_expired(id, now, sink),
+                TimerKey::Handshake(id) => self.handshake_expired(id, sink),
             }
         }
     }
@@ -133,7 +136,7 @@ impl Shard {
             0 if closing => CLOSE_LINGER_MS,
             ms => ms,
         };
-        if period == 0 || conn.output.is_empty() {
+        if period == 0 || !conn.output_pending() {
             return; // the timeout was turned off, or the output left meanwhile
         }
         // The peer took bytes out of the kernel since the last look: that is progress too,

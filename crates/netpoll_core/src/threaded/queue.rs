@@ -12,8 +12,9 @@ use crate::batch::Batch;
 use crate::event::{ConnId, ListenerId};
 use crate::listener::Listener;
 use crate::placement::Balancer;
-use crate::shard::ShardStats;
+use crate::shard::{ClientTls, ServerTls, ShardStats};
 use crate::stream::{Dial, Stream};
+use crate::tls::TlsInfo;
 
 /// A one-shot answer from the reactor thread.
 pub type Reply<T> = Box<dyn FnOnce(T) + Send>;
@@ -27,11 +28,16 @@ pub enum Command {
     /// connections are handed to the shards of the group by the placement policy.
     Listen(Listener, bool, Reply<std::io::Result<ListenerId>>),
     /// Take a connection accepted on listener `ListenerId` of shard `u32` of the group.
-    Adopt(Stream, ListenerId, u32),
+    /// With TLS settings, `accepted` waits for the handshake.
+    Adopt(Stream, ListenerId, u32, Option<Arc<ServerTls>>),
     /// Stop accepting on a listener and close it; `reply` is called once it is closed.
     Unlisten(ListenerId, Reply<()>),
     /// Start a dial with a timeout in ms (0 = none); its `connected` record carries `tag`.
     Dial(Dial, u64, u32),
+    /// A TLS dial: as `Dial`, and its `connected` record follows the handshake.
+    DialTls(Dial, u64, u32, Box<ClientTls>),
+    /// Answer with the TLS state of a connection (`None`: not TLS, closed, or handshaking).
+    TlsInfo(ConnId, Reply<Option<TlsInfo>>),
     /// Cancel the dial with this tag if it is still connecting: its socket is closed and its
     /// `connected` record reports `ABORT_ERR`. A dial whose result was reported already is
     /// left alone (its connection is the owner's, to close).

@@ -138,7 +138,13 @@ impl Reactor {
                 }
                 reply(result)
             }
-            Command::Adopt(stream, listener, origin) => {
+            Command::Adopt(stream, listener, origin, Some(tls)) => {
+                let sink = &mut self.batch;
+                self.shard
+                    .adopt_tls(stream, &tls, listener, origin + 1, sink);
+                self.took_placed();
+            }
+            Command::Adopt(stream, listener, origin, None) => {
                 if let Some(conn) = self.adopt_placed(stream) {
                     self.batch
                         .push(RecordKind::Accepted, conn, listener.0, origin + 1);
@@ -160,6 +166,26 @@ impl Reactor {
                         .connected(id, Err(NetError::from_io(&e, "connect")));
                 }
             },
+            Command::DialTls(dial, timeout, tag, tls) => {
+                let started = self
+                    .dial(dial, timeout)
+                    .map_err(|e| NetError::from_io(&e, "connect"));
+                let (id, result) = match started {
+                    Ok(id) => (id, self.shard.dial_tls(id, &tls)),
+                    Err(e) => (
+                        ConnId {
+                            index: u32::MAX,
+                            generation: 0,
+                        },
+                        Err(e),
+                    ),
+                };
+                self.batch.dial_tags.push((id, tag));
+                if let Err(e) = result {
+                    self.batch.connected(id, Err(e));
+                }
+            }
+            Command::TlsInfo(id, reply) => reply(self.shard.tls_info(id).cloned()),
             Command::CancelDial(tag) => {
                 // The dials still pending are exactly those whose tag the batch still holds.
                 let pending = self.batch.dial_tags.iter().find(|(_, t)| *t == tag);
@@ -254,12 +280,19 @@ impl Reactor {
     /// Sends the connections accepted on hand-off listeners to the shards the policy picks
     /// (this one included).
     fn place_handoffs(&mut self) {
-        for (stream, listener) in self.shard.take_handoffs() {
+        for (stream, listener, tls) in self.shard.take_handoffs() {
             let target = self.group.balancer.pick();
             let peer = self.group.peers.get().and_then(|p| p.get(target));
             match peer {
-                Some(peer) if target != self.index => {
-                    enqueue(peer, [Command::Adopt(stream, listener, self.index as u32)])
+                Some(peer) if target != self.index => enqueue(
+                    peer,
+                    [Command::Adopt(stream, listener, self.index as u32, tls)],
+                ),
+                _ if tls.is_some() => {
+                    let tls = tls.expect("checked");
+                    self.shard
+                        .adopt_tls(stream, &tls, listener, 0, &mut self.batch);
+                    self.took_placed();
                 }
                 _ => {
                     if let Some(conn) = self.adopt_placed(stream) {

@@ -43,7 +43,12 @@
 //! the caller's buffer and save two copies; it is a later optimisation if the TLS benchmarks
 //! show the copies (AES-GCM itself runs at ~3.5 GB/s here, so they matter only at the top).
 //!
-//! # Integration with the shard (the next step)
+//! # Integration with the shard
+//!
+//! Implemented in `shard/tls.rs` as described here, with two differences: a failed or
+//! timed-out server handshake is reported as its own record (`TlsClientError`, Node's
+//! `tlsClientError`) on the listener, and the TLS state of a connection is asked for
+//! (`Shard::tls_info`) rather than carried by `accepted`/`connected`.
 //!
 //! A TLS connection is a plain shard connection with an `Option<TlsSession>` beside its
 //! socket; the TLS work runs where the shard runs (the JS thread in inline mode, a reactor
@@ -87,6 +92,7 @@
 
 pub mod ciphers;
 pub mod context;
+pub mod endpoint;
 pub mod errors;
 pub mod info;
 pub mod options;
@@ -97,6 +103,7 @@ pub mod verify;
 pub mod x509;
 
 pub use context::{ClientContext, SecureContext};
+pub use endpoint::{ClientTls, ServerTls, DEFAULT_HANDSHAKE_TIMEOUT_MS};
 pub use info::{CipherInfo, PeerCertificate, TlsInfo};
 pub use options::{ClientOptions, CommonOptions, Identity, ServerOptions, TlsLimits, TlsVersion};
 pub use session::{Decrypted, TlsSession};

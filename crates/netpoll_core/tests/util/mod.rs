@@ -203,7 +203,8 @@ impl Log {
                 self.data.entry(conn).or_default().extend_from_slice(bytes);
             } else if (kind == RecordKind::Connected as u32
                 || kind == RecordKind::Closed as u32
-                || kind == RecordKind::ListenerError as u32)
+                || kind == RecordKind::ListenerError as u32
+                || kind == RecordKind::TlsClientError as u32)
                 && a != 0
             {
                 error = Some(batch.errors[a as usize - 1].clone());

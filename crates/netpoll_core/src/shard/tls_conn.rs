@@ -1,0 +1,40 @@
+//! The TLS state a connection carries beside its socket (see `shard/tls.rs` for what the
+//! shard does with it).
+
+use crate::event::ListenerId;
+use crate::timer::TimerId;
+use crate::tls::TlsSession;
+
+/// Whom a connection still in its handshake is reported to when it completes or fails.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Pending {
+    /// Accepted on `listener`; `origin` as in [`EventSink::accepted_from`].
+    Accept { listener: ListenerId, origin: u32 },
+    /// A dial: `connected`.
+    Dial,
+}
+
+/// The TLS state of one connection.
+pub(crate) struct TlsConn {
+    pub session: TlsSession,
+    /// Ciphertext read from the socket and not yet decrypted (the sink was full).
+    pub input: Vec<u8>,
+    /// Set until the handshake completed and the owner was told.
+    pub pending: Option<Pending>,
+    /// The handshake timer.
+    pub timer: Option<TimerId>,
+    /// The owner has a write waiting for `flushed`.
+    pub owes_flush: bool,
+}
+
+impl TlsConn {
+    pub fn new(session: TlsSession, pending: Pending) -> Box<TlsConn> {
+        Box::new(TlsConn {
+            session,
+            input: Vec::new(),
+            pending: Some(pending),
+            timer: None,
+            owes_flush: false,
+        })
+    }
+}
