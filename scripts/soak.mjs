@@ -292,9 +292,10 @@ async function attackRound() {
 async function attackRun() {
   const rounds = args.attack
   const SETTLE_MS = 1_500
-  // Long enough for V8 to shrink its young generation again too (its memory reducer acts
-  // after ~8 s without allocation).
-  const QUIET_MS = 10_000
+  // Long enough for V8 to shrink its young generation and free the batch Buffers it was
+  // handed (its memory reducer acts after ~8 s without allocation), and for the engine's last
+  // release of the quiet period (16 × its 1 s interval) to return what that freed.
+  const QUIET_MS = 18_000
   // One honest exchange first, so that the baseline includes what any served connection costs.
   const s = await connect()
   s.write(frame(Buffer.from('hello')))

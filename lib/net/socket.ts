@@ -53,6 +53,8 @@ export class Socket extends Duplex {
   private bytesIn = 0
   private bytesOut = 0
   private peerEnded_ = false
+  /** pauseOnConnect: the connection keeps its input until the consumer first reads. */
+  private bridgeOnRead = false
   private noDelay = true
   private keepAliveMs = -1
   private waitingWrite: { chunks: Chunk[]; cb: Callback } | null = null
@@ -115,13 +117,19 @@ export class Socket extends Duplex {
 
   /**
    * @internal The connection's input (buffered so far, then each batch's) goes to this
-   * socket from now on; `paused` (pauseOnConnect): not read until the consumer wants it.
+   * socket from now on; `paused` (pauseOnConnect): reading stops at once, and what arrived
+   * with the accept stays with the connection (not read by the socket: `bytesRead` is 0)
+   * until the consumer first reads.
    */
   startReading(paused: boolean): void {
     const conn = this.conn
     if (conn === null) return
+    if (paused) {
+      conn.setReadPaused(true)
+      this.bridgeOnRead = true
+      return
+    }
     conn.bridge(this)
-    if (paused) conn.setReadPaused(true)
   }
 
   // ---- ConnectionSink: the connection's events (one call per batch and connection) ----
@@ -156,6 +164,11 @@ export class Socket extends Duplex {
 
   /** @internal The consumer wants more: resume reading from the socket. */
   override _read(): void {
+    if (this.bridgeOnRead) {
+      this.bridgeOnRead = false
+      this.conn?.bridge(this) // hands over what waited, and resumes reading
+      return
+    }
     this.conn?.setReadPaused(false)
   }
 

@@ -18,9 +18,7 @@ pub use pool::{
     BufferPool, PoolConfig, PoolStats, PooledBuf, DEFAULT_MAX_CACHED_BYTES, DEFAULT_MAX_CLASS_SIZE,
     DEFAULT_MIN_CLASS_SIZE, DEFAULT_RETAINED_BYTES,
 };
-pub use release::{
-    fix_malloc_thresholds, release_idle_memory, QuietTimer, MALLOC_THRESHOLD, QUIET_INTERVAL,
-};
+pub use release::{release_idle_memory, QuietTimer, QUIET_INTERVAL};
 
 /// Why a [`LinkBuffer`] operation failed. A failed operation changes nothing.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -9,34 +9,44 @@
 //! freed. `malloc_trim` returns the free pages inside every arena, but not the free top of a
 //! thread's arena: glibc trims that on `free` once it exceeds the trim threshold, which it
 //! raises by itself (up to 64 MiB) each time a large mapped block is freed, such as a batch
-//! buffer of a burst. So [`QuietTimer::new`] first fixes the thresholds ([`fix_malloc_thresholds`]):
+//! buffer of a burst. So [`QuietTimer::new`] first fixes the thresholds ([`sys::fix_malloc_thresholds`]):
 //! measured, the reactor arenas then keep ~0 instead of 10–20 MiB after each round.
 
 use std::time::{Duration, Instant};
 
 use super::BufferPool;
+use crate::sys;
 
 /// How long a shard must be quiet (no event, no command) before its idle memory is released.
 pub const QUIET_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Tracks a driver's activity and says when the quiet interval since its last activity has
-/// passed. It is due once per burst: after a release it waits for the next activity.
+/// Tracks a driver's activity and says when to release: once the quiet interval since its
+/// last activity has passed, and again at 4× and 16× that interval (memory the JS side frees
+/// only when V8 collects the Buffers it was handed, which V8's memory reducer does some
+/// seconds into a quiet period, is returned by a later release), then not until the next
+/// activity.
 #[derive(Debug)]
 pub struct QuietTimer {
     quiet: Duration,
     last_activity: Instant,
     armed: bool,
+    /// When, after the last activity, the next release is due.
+    next: Duration,
 }
+
+/// How many times longer than the interval the last release of a quiet period comes.
+const LAST_RELEASE_FACTOR: u32 = 16;
 
 impl QuietTimer {
     /// A timer with `quiet` as the interval; not armed until the first activity. Fixes the
-    /// allocator's thresholds (once per process, see [`fix_malloc_thresholds`]).
+    /// allocator's thresholds (once per process, see [`sys::fix_malloc_thresholds`]).
     pub fn new(quiet: Duration) -> QuietTimer {
-        fix_malloc_thresholds();
+        sys::fix_malloc_thresholds();
         QuietTimer {
             quiet,
             last_activity: Instant::now(),
             armed: false,
+            next: quiet,
         }
     }
 
@@ -44,6 +54,7 @@ impl QuietTimer {
     pub fn activity(&mut self) {
         self.last_activity = Instant::now();
         self.armed = true;
+        self.next = self.quiet;
     }
 
     /// `timeout` shortened so the driver wakes when the interval ends (unchanged when no
@@ -52,48 +63,29 @@ impl QuietTimer {
         if !self.armed {
             return timeout;
         }
-        let left = self.quiet.saturating_sub(self.last_activity.elapsed());
+        let left = self.next.saturating_sub(self.last_activity.elapsed());
         Some(timeout.map_or(left, |t| t.min(left)))
     }
 
-    /// Whether the interval has passed since the last activity; true once per burst.
+    /// Whether a release is due: true at 1×, 4× and 16× the interval after the last activity.
     pub fn due(&mut self) -> bool {
-        if self.armed && self.last_activity.elapsed() >= self.quiet {
-            self.armed = false;
-            return true;
+        if !self.armed || self.last_activity.elapsed() < self.next {
+            return false;
         }
-        false
-    }
-}
-
-/// The mmap and trim thresholds [`fix_malloc_thresholds`] sets: blocks of 1 MiB or more are
-/// mapped (and unmapped when freed), and a free arena top over 1 MiB is returned on `free`.
-pub const MALLOC_THRESHOLD: usize = 1 << 20;
-
-/// With glibc, sets fixed mmap and trim thresholds of [`MALLOC_THRESHOLD`] (process-wide,
-/// once), instead of the dynamic ones that rise with each large block freed and then keep the
-/// free tops of thread arenas resident. Does nothing elsewhere.
-pub fn fix_malloc_thresholds() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        static FIXED: std::sync::Once = std::sync::Once::new();
-        // SAFETY: mallopt only sets allocator parameters, under the allocator's own lock.
-        FIXED.call_once(|| unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, MALLOC_THRESHOLD as libc::c_int);
-            libc::mallopt(libc::M_TRIM_THRESHOLD, MALLOC_THRESHOLD as libc::c_int);
-        });
+        if self.next >= self.quiet * LAST_RELEASE_FACTOR {
+            self.armed = false;
+        } else {
+            self.next *= 4;
+        }
+        true
     }
 }
 
 /// Trims the global [`BufferPool`] to its floor and asks the allocator to return its free
-/// pages to the OS (glibc's `malloc_trim`; elsewhere only the pool is trimmed).
+/// pages to the OS ([`sys::trim_allocator`]).
 pub fn release_idle_memory() {
     BufferPool::global().trim();
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only walks the allocator's own free lists, under its own locks.
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    sys::trim_allocator();
 }
 
 #[cfg(test)]
@@ -113,7 +105,12 @@ mod tests {
         std::thread::sleep(Duration::from_millis(40));
         assert_eq!(t.timeout(None), Some(Duration::ZERO));
         assert!(t.due());
-        assert!(!t.due(), "once per burst");
+        assert!(!t.due(), "the next release comes later");
+        std::thread::sleep(Duration::from_millis(90));
+        assert!(t.due(), "again at 4x");
+        std::thread::sleep(Duration::from_millis(370));
+        assert!(t.due(), "and at 16x");
+        assert!(!t.due(), "then not until the next activity");
         assert_eq!(
             t.timeout(Some(Duration::from_secs(5))),
             Some(Duration::from_secs(5))

@@ -63,6 +63,35 @@ pub struct TcpBind {
     pub ipv6_only: bool,
 }
 
+/// The mmap and trim thresholds [`fix_malloc_thresholds`] sets: blocks of 1 MiB or more are
+/// mapped (and unmapped when freed), and a free arena top over 1 MiB is returned on `free`.
+pub const MALLOC_THRESHOLD: usize = 1 << 20;
+
+/// With glibc, sets fixed mmap and trim thresholds of [`MALLOC_THRESHOLD`] (process-wide,
+/// once), instead of the dynamic ones that rise with each large block freed and then keep the
+/// free tops of thread arenas resident. Does nothing elsewhere.
+pub fn fix_malloc_thresholds() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        static FIXED: std::sync::Once = std::sync::Once::new();
+        // SAFETY: mallopt only sets allocator parameters, under the allocator's own lock.
+        FIXED.call_once(|| unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, MALLOC_THRESHOLD as libc::c_int);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, MALLOC_THRESHOLD as libc::c_int);
+        });
+    }
+}
+
+/// Asks the allocator to return its free pages to the OS (glibc's `malloc_trim`, which walks
+/// every arena); does nothing elsewhere.
+pub fn trim_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists, under its own locks.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// The message of every error of the `unsupported` backend.
 pub const UNSUPPORTED: &str = "netpoll supports Linux and macOS";
 
