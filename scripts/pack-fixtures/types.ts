@@ -42,6 +42,10 @@ import {
   type PoolGetOptions,
   type PoolOptions,
   type PoolStats,
+  type Pem,
+  type TlsClientOptions,
+  type TlsServerOptions,
+  type TlsState,
   Reader,
   Server,
   type ServerAddress,
@@ -536,4 +540,60 @@ export function netClient(): void {
   socket.setTimeout(() => {}, 1000)
   // @ts-expect-error readyState is read-only
   socket.readyState = 'open'
+}
+
+// ---- TLS: createListener / dial with { tls }, conn.tls ------------------------------------------
+export async function tls(): Promise<void> {
+  const pem: Pem = Buffer.from('-----BEGIN CERTIFICATE-----')
+  const serverTls: TlsServerOptions = {
+    cert: [pem as Buffer, 'CERT'],
+    key: 'KEY',
+    ca: pem,
+    requestCert: true,
+    rejectUnauthorized: false,
+    ALPNProtocols: ['h2', Buffer.from('http/1.1')],
+    minVersion: 'TLSv1.2',
+    maxVersion: 'TLSv1.3',
+    ciphers: 'TLS_AES_128_GCM_SHA256',
+    handshakeTimeout: 10_000,
+  }
+  const ln = await createListener('tcp', '127.0.0.1:0', { tls: serverTls })
+  ln.onTlsClientError = (e: NetpollError) => void e.code
+  expectType<number>(ln.tlsClientErrors)
+  // @ts-expect-error a TLS server needs its certificate
+  await createListener('tcp', '127.0.0.1:0', { tls: { key: 'KEY' } })
+
+  const clientTls: TlsClientOptions = {
+    servername: 'example.internal',
+    ca: ['CA'],
+    cert: 'CERT',
+    key: Buffer.from('KEY'),
+    rejectUnauthorized: true,
+    ALPNProtocols: ['h2'],
+    minVersion: 'TLSv1.3',
+    maxVersion: 'TLSv1.3',
+    ciphers: 'TLS_AES_256_GCM_SHA384',
+    handshakeTimeout: 5_000,
+  }
+  const conn = await dial('tcp', '127.0.0.1:8443', { tls: clientTls })
+  const state: TlsState | null = conn.tls
+  if (state !== null) {
+    expectType<string>(state.protocol)
+    expectType<string>(state.cipher.name + state.cipher.standardName + state.cipher.version)
+    expectType<string | false>(state.alpnProtocol)
+    expectType<string | null>(state.servername)
+    expectType<boolean>(state.authorized && state.sessionReused)
+    expectType<string | null>(state.authorizationError)
+    const cert = state.peerCertificate
+    if (cert !== null) {
+      expectType<Record<string, string> | undefined>(cert.subject ?? cert.issuer)
+      expectType<string | undefined>(cert.valid_from ?? cert.valid_to ?? cert.serialNumber ?? cert.subjectaltname)
+      expectType<string>(cert.fingerprint256)
+      expectType<Buffer>(cert.raw)
+    }
+  }
+  // @ts-expect-error only TLS 1.2 and 1.3 exist here
+  expectType<TlsClientOptions>({ minVersion: 'TLSv1' })
+  conn.close()
+  ln.close()
 }
