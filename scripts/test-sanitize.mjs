@@ -123,7 +123,7 @@ function partAsan() {
     NETPOLL_NATIVE_PATH: addon,
   }
   // The addon must be the instrumented one: it needs the runtime, and the loader must pick it.
-  const probe = `const p = require(${JSON.stringify(join(root, 'dist', 'native.js'))}).nativeBinaryPath; if (p !== ${JSON.stringify(addon)}) throw new Error('loaded ' + p)`
+  const probe = `const p = require(${JSON.stringify(join(root, 'dist', 'core', 'native.js'))}).nativeBinaryPath; if (p !== ${JSON.stringify(addon)}) throw new Error('loaded ' + p)`
   const bare = capture(process.execPath, ['-e', `process.dlopen({ exports: {} }, ${JSON.stringify(addon)})`])
   const instrumented = bare.status !== 0 && bare.out.includes('__asan')
   if (!record('asan: addon is instrumented (fails to load without the runtime)', instrumented)) return
