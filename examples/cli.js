@@ -56,20 +56,26 @@ function fail(msg) {
 }
 
 /**
- * The memory probe of the example servers (`kill -USR2 PID`, with node's --expose-gc): three
- * full collections 100 ms apart, then `report()`. V8 frees unreachable ArrayBuffers' memory
- * in the background and finishes at a later collection (Node 20 still counted 100 MiB of
- * dropped Buffers after two back-to-back gc() calls), and the memory-reducing flavor also
- * gives back the heap pages V8 12+ pools; without both, RSS and ArrayBuffer figures show
- * garbage as if it were held.
+ * The memory probe of the example servers (`kill -USR2 PID`, with node's --expose-gc): full
+ * collections 100 ms apart until the ArrayBuffer count stops falling (at most 10), then
+ * `report()`. V8 frees unreachable ArrayBuffers' memory in the background and finishes at a
+ * later collection (Node 20 still counted 100 MiB of dropped Buffers after two back-to-back
+ * gc() calls), and the memory-reducing flavor also gives back the heap pages V8 12+ pools;
+ * without both, RSS and ArrayBuffer figures show garbage as if it were held.
  */
 function onMemoryProbe(report) {
   process.on('SIGUSR2', () => {
-    let left = globalThis.gc ? 3 : 0
+    if (!globalThis.gc) return report()
+    let left = 10
+    let last = Infinity
+    let steady = 0
     const step = () => {
-      if (left-- === 0) return report()
       globalThis.gc({ type: 'major', execution: 'sync', flavor: 'last-resort' })
-      setTimeout(step, left === 0 ? 0 : 100)
+      const now = process.memoryUsage().arrayBuffers
+      steady = now < last ? 0 : steady + 1
+      last = now
+      if (--left === 0 || steady === 2) return report()
+      setTimeout(step, 100)
     }
     step()
   })

@@ -29,7 +29,7 @@ test.serial('soak (short): churn leaves nothing behind', async (t) => {
 })
 
 test.serial('soak (attack): memory comes back after rounds of hostile peers', async (t) => {
-  t.timeout(120_000)
+  t.timeout(240_000)
   const { code, out } = await soak(['--attack', '10'])
   t.log(out.split('\n').filter((l) => /^(round|rssMB|before)|^ +before/.test(l)).join('\n'))
   t.is(code, 0, out)

@@ -64,6 +64,7 @@ fuzz_target!(|data: &[u8]| {
         max_cached_bytes: 0,
         min_class_size: 64,
         max_class_size: 1 << 17,
+        ..PoolConfig::default()
     });
     let decoder = FrameDecoder::new(max_frame);
     let mut buf = LinkBuffer::with_chunk_size(pool.clone(), first_chunk);

@@ -365,6 +365,7 @@ fuzz_target!(|data: &[u8]| {
         max_cached_bytes,
         min_class_size: 64,
         max_class_size: 1 << 17,
+        ..PoolConfig::default()
     });
     let mut run = Run {
         buf: LinkBuffer::with_chunk_size(pool.clone(), first_chunk),
