@@ -57,7 +57,7 @@ function fail(msg) {
 
 /**
  * The memory probe of the example servers (`kill -USR2 PID`, with node's --expose-gc): full
- * collections 100 ms apart until the ArrayBuffer count stops falling (at most 10), then
+ * collections 100 ms apart until the ArrayBuffer count stops falling (at most 30), then
  * `report()`. V8 frees unreachable ArrayBuffers' memory in the background and finishes at a
  * later collection (Node 20 still counted 100 MiB of dropped Buffers after two back-to-back
  * gc() calls), and the memory-reducing flavor also gives back the heap pages V8 12+ pools;
@@ -66,7 +66,7 @@ function fail(msg) {
 function onMemoryProbe(report) {
   process.on('SIGUSR2', () => {
     if (!globalThis.gc) return report()
-    let left = 10
+    let left = 30
     let last = Infinity
     let steady = 0
     const step = () => {
@@ -74,7 +74,7 @@ function onMemoryProbe(report) {
       const now = process.memoryUsage().arrayBuffers
       steady = now < last ? 0 : steady + 1
       last = now
-      if (--left === 0 || steady === 2) return report()
+      if (--left === 0 || steady === 4) return report()
       setTimeout(step, 100)
     }
     step()

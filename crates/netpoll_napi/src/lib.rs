@@ -2,6 +2,7 @@
 //! core types; every algorithm lives in the core crate.
 #![deny(missing_docs)]
 
+mod conn_calls;
 mod convert;
 mod dial;
 mod engine;
