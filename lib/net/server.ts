@@ -34,6 +34,13 @@ export interface ListenOptions {
   backlog?: number
   /** For `::`: IPv6 only (no IPv4-mapped). Default false. */
   ipv6Only?: boolean
+  /**
+   * Accepted for `net` compatibility and always in effect: a netpoll server never shares its
+   * listening socket with cluster workers (each `listen()` binds its own).
+   */
+  exclusive?: boolean
+  /** Aborting it closes the server, as `server.close()` (already aborted: closed before `'listening'`). */
+  signal?: AbortSignal
 }
 
 /** An address as `server.address()` returns it for TCP. */
@@ -66,6 +73,8 @@ export class Server extends EventEmitter {
   private readonly sockets = new Set<Socket>()
   private closing = false
   private refed = true
+  /** Counts `close()` calls: a host lookup that resolves after one does not bind. */
+  private closes = 0
 
   /** Creates a server; `connectionListener` is added for `'connection'`. */
   constructor(options: ServerOptions = {}, connectionListener?: ConnectionListener) {
@@ -104,16 +113,33 @@ export class Server extends EventEmitter {
     }
     if (cb) this.once('listening', cb)
     this.closing = false
+    this.closeOnAbort(o.signal)
     const host = o.host
     if (o.path === undefined && host !== undefined && host !== '' && isIP(host) === 0) {
+      const closes = this.closes
       lookup(host).then(
-        (a) => this.bind({ ...o, host: a.address }),
-        (e: NodeJS.ErrnoException) => this.emit('error', e),
+        (a) => closes === this.closes && this.bind({ ...o, host: a.address }),
+        (e: NodeJS.ErrnoException) => closes === this.closes && this.emit('error', e),
       )
     } else {
       this.bind(o)
     }
     return this
+  }
+
+  /** `listen({ signal })`: aborting closes the server (as `net`, on the next tick if already aborted). */
+  private closeOnAbort(signal: AbortSignal | undefined): void {
+    if (signal === undefined) return
+    if (typeof signal !== 'object' || !('aborted' in signal)) {
+      throw Object.assign(new TypeError('The "options.signal" property must be an instance of AbortSignal.'), { code: 'ERR_INVALID_ARG_TYPE' })
+    }
+    const onAbort = (): void => void this.close()
+    if (signal.aborted) {
+      process.nextTick(onAbort)
+      return
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+    this.once('close', () => signal.removeEventListener('abort', onAbort))
   }
 
   private bind(o: ListenOptions): void {
@@ -143,7 +169,8 @@ export class Server extends EventEmitter {
     if (!this.refed) listener.unref()
     listener.onError = (e) => this.emit('error', e)
     listener.attach((conn) => this.accept(conn))
-    process.nextTick(() => this.emit('listening'))
+    // Not if the server was closed meanwhile (an aborted signal closes it first, as in net).
+    process.nextTick(() => this.listener === listener && this.emit('listening'))
   }
 
   private accept(conn: Connection): void {
@@ -206,6 +233,7 @@ export class Server extends EventEmitter {
       } else this.once('close', cb)
     }
     this.closing = true
+    this.closes++
     const l = this.listener
     this.listener = null
     l?.close()

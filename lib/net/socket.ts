@@ -43,6 +43,8 @@ const DEFAULT_KEEPALIVE_MS = 7_200_000
 export class Socket extends Duplex {
   /** Whether a connect is in progress (`'connect'` not yet emitted). */
   connecting = false
+  /** The inactivity timeout last given to {@link Socket.setTimeout} (ms; `undefined` before). */
+  timeout: number | undefined = undefined
   /** @internal The server that accepted this socket (told when it closes). */
   owner: object | null = null
   /** @internal Cancels the dial in progress. */
@@ -88,8 +90,26 @@ export class Socket extends Duplex {
   connect(path: string, connectListener?: () => void): this
   connect(...args: unknown[]): this {
     const [o, cb] = normalizeConnectArgs(args)
+    if (this.destroyed) this.reopen()
     startConnect(this, o, cb)
     return this
+  }
+
+  /**
+   * A closed socket connects again (as thrift's client reconnects): like `net`, the stream
+   * state, the addresses and the byte counts start over; listeners and options stay.
+   */
+  private reopen(): void {
+    this.conn = null
+    this.remote = null
+    this.local = null
+    this.bytesIn = 0
+    this.bytesOut = 0
+    this.peerEnded_ = false
+    this.bridgeOnRead = false
+    this.resetting = false
+    if (Object.hasOwn(this, 'write')) delete (this as { write?: unknown }).write // writeAfterFin
+    ;(this as unknown as { _undestroy(): void })._undestroy()
   }
 
   /**
@@ -241,6 +261,7 @@ export class Socket extends Duplex {
    */
   setTimeout(ms: number, callback?: () => void): this {
     checkTimeout(ms)
+    this.timeout = ms
     if (ms === 0) {
       this.idle.set(0)
       if (callback) this.removeListener('timeout', callback)
@@ -322,9 +343,9 @@ export class Socket extends Duplex {
     return this.writableLength
   }
 
-  /** Whether the socket is not connected yet (connecting, or never connected). */
+  /** Whether the socket has no connection: connecting, never connected, or destroyed (as `net`). */
   get pending(): boolean {
-    return this.conn === null || this.connecting
+    return this.conn === null || this.connecting || this.destroyed
   }
 
   /** `'opening'`, `'open'`, `'readOnly'`, `'writeOnly'` or `'closed'`, as `net` reports. */
