@@ -1,11 +1,15 @@
 // The rest of net.Socket / net.Server's surface, against Node's net itself: 'lookup' and the
-// lookup option, socket.timeout, connecting a closed socket again, listen({ signal, exclusive }).
+// lookup option, socket.timeout, connecting a closed socket again, listen({ signal, exclusive,
+// readableAll, writableAll }).
 // Each scenario runs on net and on netpoll's bridge, and the recorded sequences are asserted
 // equal (see scenarios.ts for the recorder).
 import test from 'ava'
 import type { LookupAddress } from 'node:dns'
 import type { EventEmitter } from 'node:events'
+import { mkdtempSync, rmSync, statSync } from 'node:fs'
 import * as net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { Duplex } from 'node:stream'
 import { connect, createServer, Socket } from '../../index'
 import { closed, peer, record } from './scenarios'
@@ -197,4 +201,30 @@ test('listen({ signal }) with a signal that is not an AbortSignal throws ERR_INV
   const got = t.throws(() => s.listen(opts))
   t.is((got as NodeJS.ErrnoException).code, (want as NodeJS.ErrnoException).code)
   s.close()
+})
+
+/** The mode bits of a Unix socket file listened on with `extra` options. */
+async function socketFileMode(impl: Impl, path: string, extra: object): Promise<string> {
+  rmSync(path, { force: true })
+  const server = impl.createServer()
+  await new Promise<void>((r) => server.listen({ path, ...extra }, r))
+  const mode = (statSync(path).mode & 0o777).toString(8)
+  await new Promise<void>((r) => server.close(() => r()))
+  return mode
+}
+
+test('listen({ path, readableAll, writableAll }) opens the socket file to every user, like net', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'netpoll-surface-'))
+  const old = process.umask(0o077) // the file starts as rwx for its owner only
+  try {
+    for (const extra of [{}, { readableAll: true }, { writableAll: true }, { readableAll: true, writableAll: true }]) {
+      const want = await socketFileMode(nodeNet, join(dir, 'net.sock'), extra)
+      const got = await socketFileMode(netpoll, join(dir, 'netpoll.sock'), extra)
+      t.is(got, want, JSON.stringify(extra))
+    }
+    t.is(await socketFileMode(netpoll, join(dir, 'netpoll.sock'), { readableAll: true, writableAll: true }), '766')
+  } finally {
+    process.umask(old)
+    rmSync(dir, { recursive: true, force: true })
+  }
 })

@@ -4,6 +4,7 @@
  */
 import { lookup } from 'node:dns/promises'
 import { EventEmitter } from 'node:events'
+import { chmodSync, statSync } from 'node:fs'
 import { isIP } from 'node:net'
 import type { Connection } from '../core/connection'
 import type { NetpollError } from '../core/errors'
@@ -41,6 +42,10 @@ export interface ListenOptions {
   exclusive?: boolean
   /** Aborting it closes the server, as `server.close()` (already aborted: closed before `'listening'`). */
   signal?: AbortSignal
+  /** Unix socket: readable (connectable) by every user, as `net` (adds `a+r` to the file's mode). */
+  readableAll?: boolean
+  /** Unix socket: writable by every user, as `net` (adds `a+w` to the file's mode). */
+  writableAll?: boolean
 }
 
 /** An address as `server.address()` returns it for TCP. */
@@ -156,10 +161,15 @@ export class Server extends EventEmitter {
       network = isIP(host) === 6 ? 'tcp6' : isIP(host) === 4 ? 'tcp4' : 'tcp'
       address = network === 'tcp6' ? `[${host}]:${port}` : `${host}:${port}`
     }
-    let listener: Listener
+    let listener: Listener | null = null
     try {
       listener = new Listener(network, address, { backlog: o.backlog ?? 511, ipv6Only: o.ipv6Only })
+      if (o.path !== undefined && (o.readableAll || o.writableAll)) {
+        const mode = statSync(o.path).mode & 0o777
+        chmodSync(o.path, mode | (o.readableAll ? 0o444 : 0) | (o.writableAll ? 0o222 : 0))
+      }
     } catch (e) {
+      listener?.close()
       const err = e as NetpollError
       if (err.syscall === 'bind') err.syscall = 'listen' // net reports the listen
       process.nextTick(() => this.emit('error', err))
