@@ -3,7 +3,7 @@
  * @internal
  */
 import { ADDRCONFIG, lookup as dnsLookup, LookupAddress } from 'node:dns'
-import { isIP, LookupFunction } from 'node:net'
+import { getDefaultAutoSelectFamily, isIP, LookupFunction } from 'node:net'
 import { dial } from '../client/dialer'
 import type { Connection } from '../core/connection'
 import type { Network } from '../core/listener'
@@ -69,6 +69,11 @@ export interface ConnectOptions extends SocketOptions {
   lookup?: LookupFunction
   /** `getaddrinfo` flags for the lookup (`dns.ADDRCONFIG` by default when `family` is unset). */
   hints?: number
+  /**
+   * As `net`: false resolves one address only. Otherwise (Node's default) every address is
+   * resolved and tried in order, one after the other (not raced as `net`'s Happy Eyeballs).
+   */
+  autoSelectFamily?: boolean
 }
 
 export function invalidArg(message: string): TypeError {
@@ -117,14 +122,14 @@ function dialAddress(t: Target, ip: string): string {
 
 /**
  * Resolves a host name as `net` does, emitting `'lookup'` (err, address, family, host) for
- * each address found (every address when the family is unset, as with Node's default
- * `autoSelectFamily`; one otherwise), or once with the error. `done` gets the IPs to try in
+ * each address found (every address when the family is unset and `autoSelectFamily` is on,
+ * as by default; one otherwise), or once with the error. `done` gets the IPs to try in
  * order, or nothing when the lookup failed (the socket is destroyed) or the socket stopped
  * connecting meanwhile.
  */
 function resolve(socket: ConnectingSocket, t: Target, o: ConnectOptions, done: (ips: string[]) => void): void {
   const family = o.family === 4 || o.family === 6 ? o.family : 0
-  const all = family === 0 && o.localAddress === undefined
+  const all = family === 0 && o.localAddress === undefined && (o.autoSelectFamily ?? getDefaultAutoSelectFamily())
   const hints = o.hints ?? (family === 0 ? ADDRCONFIG : 0)
   const lookup = o.lookup ?? (dnsLookup as LookupFunction)
   lookup(t.host, { family, hints, all }, (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], fam?: number) => {

@@ -42,9 +42,12 @@ export interface ListenOptions {
   exclusive?: boolean
   /** Aborting it closes the server, as `server.close()` (already aborted: closed before `'listening'`). */
   signal?: AbortSignal
-  /** Unix socket: readable (connectable) by every user, as `net` (adds `a+r` to the file's mode). */
+  /**
+   * Unix socket: readable by every user, as `net` (Node 20 adds `a+r` to the file's mode;
+   * from libuv 1.51, Node 22 on, the mode becomes exactly `a=r`, or `a=rw` with `writableAll`).
+   */
   readableAll?: boolean
-  /** Unix socket: writable by every user, as `net` (adds `a+w` to the file's mode). */
+  /** Unix socket: writable by every user (connecting needs it), as `net`: see `readableAll`. */
   writableAll?: boolean
 }
 
@@ -59,6 +62,18 @@ export interface ServerAddress {
 }
 
 type ConnectionListener = (socket: Socket) => void
+
+/** Whether this Node's libuv sets a pipe's mode to exactly the bits asked for (1.51 on), or adds them. */
+const UV_CHMOD_EXACT = ((): boolean => {
+  const [major, minor] = process.versions.uv.split('.').map(Number)
+  return major > 1 || minor >= 51
+})()
+
+/** `listen({ readableAll, writableAll })` on a Unix socket file, as this Node's `net` does it. */
+function chmodAll(path: string, readable: boolean, writable: boolean): void {
+  const bits = (readable ? 0o444 : 0) | (writable ? 0o222 : 0)
+  chmodSync(path, UV_CHMOD_EXACT ? bits : (statSync(path).mode & 0o777) | bits)
+}
 
 function onSocketClose(this: Socket): void {
   ;(this.owner as Server | null)?.socketClosed(this)
@@ -164,10 +179,7 @@ export class Server extends EventEmitter {
     let listener: Listener | null = null
     try {
       listener = new Listener(network, address, { backlog: o.backlog ?? 511, ipv6Only: o.ipv6Only })
-      if (o.path !== undefined && (o.readableAll || o.writableAll)) {
-        const mode = statSync(o.path).mode & 0o777
-        chmodSync(o.path, mode | (o.readableAll ? 0o444 : 0) | (o.writableAll ? 0o222 : 0))
-      }
+      if (o.path !== undefined && (o.readableAll || o.writableAll)) chmodAll(o.path, o.readableAll === true, o.writableAll === true)
     } catch (e) {
       listener?.close()
       const err = e as NetpollError
