@@ -7,7 +7,7 @@ import { getDefaultAutoSelectFamily, isIP, LookupFunction } from 'node:net'
 import { dial } from '../client/dialer'
 import type { Connection } from '../core/connection'
 import type { Network } from '../core/listener'
-import type { NetpollError } from '../core/errors'
+import { checkMs, NetpollError } from '../core/errors'
 
 /** Options of `new Socket()` (and of the sockets `connect()` and the server create). */
 export interface SocketOptions {
@@ -20,6 +20,34 @@ export interface SocketOptions {
   readableHighWaterMark?: number
   /** Bytes queued for writing above which `write()` returns false. Default 16 KiB. */
   writableHighWaterMark?: number
+}
+
+/** netpoll's own options of a connection (`connect()`'s and the server's). */
+export interface ConnectionTimeouts {
+  /**
+   * netpoll's own: the shard closes the connection after this many ms without a byte read or
+   * written (0 = never, the default); the socket is destroyed with `ERR_IDLE_TIMEOUT`. Unlike
+   * `setTimeout()`, a real close, timed in the shard without a JS timer.
+   */
+  idleTimeout?: number
+  /**
+   * netpoll's own: when written output makes no progress for this many ms (the peer stopped
+   * reading), the connection is closed and the socket destroyed with `ERR_WRITE_TIMEOUT`
+   * (0 = never, the default). A slow but steady reader is never cut.
+   */
+  writeTimeout?: number
+}
+
+/** Throws a RangeError for a bad `idleTimeout`/`writeTimeout` (before anything connects). @internal */
+export function checkConnectionOptions(o: ConnectionTimeouts): void {
+  if (o.idleTimeout !== undefined) checkMs(o.idleTimeout)
+  if (o.writeTimeout !== undefined) checkMs(o.writeTimeout)
+}
+
+/** Applies netpoll's own timeouts of `o` to a new connection. @internal */
+export function applyConnectionOptions(conn: Connection, o: ConnectionTimeouts): void {
+  if (o.idleTimeout) conn.setIdleTimeout(o.idleTimeout)
+  if (o.writeTimeout) conn.setWriteTimeout(o.writeTimeout)
 }
 
 /**
@@ -42,7 +70,7 @@ export interface ConnectingSocket {
 }
 
 /** Options of {@link connect} (`net.connect`'s names). */
-export interface ConnectOptions extends SocketOptions {
+export interface ConnectOptions extends SocketOptions, ConnectionTimeouts {
   /** TCP port to connect to. */
   port?: number | string
   /** Host name or IP. Default `'localhost'`. */
@@ -154,6 +182,7 @@ function abortError(signal: AbortSignal): Error {
 export function startConnect<S extends ConnectingSocket>(socket: S, o: ConnectOptions, cb?: () => void): S {
   if (socket.connecting || socket.conn !== null) throw Object.assign(new Error('Socket is already connected'), { code: 'ERR_SOCKET_CONNECTED' })
   const t = target(o)
+  checkConnectionOptions(o)
   if (o.timeout) socket.setTimeout(o.timeout)
   if (cb) socket.once('connect', cb)
   if (o.noDelay === false) socket.setNoDelay(false)
@@ -174,14 +203,14 @@ export function startConnect<S extends ConnectingSocket>(socket: S, o: ConnectOp
   socket.cancelConnect = cancel
   let local = o.localAddress
   if (local !== undefined && o.localPort) local = isIP(local) === 6 ? `[${local}]:${o.localPort}` : `${local}:${o.localPort}`
-  const start = (ips: string[]): void => void dialInOrder(socket, t, ips, local, cancel.signal)
+  const start = (ips: string[]): void => void dialInOrder(socket, t, o, ips, local, cancel.signal)
   if (t.network === 'unix' || isIP(t.host) !== 0) start([t.host])
   else resolve(socket, t, o, start)
   return socket
 }
 
 /** Dials `ips` in order; the socket takes the first connection made, or the first error. */
-async function dialInOrder(socket: ConnectingSocket, t: Target, ips: string[], local: string | undefined, signal: AbortSignal): Promise<void> {
+async function dialInOrder(socket: ConnectingSocket, t: Target, o: ConnectOptions, ips: string[], local: string | undefined, signal: AbortSignal): Promise<void> {
   let first: unknown = null
   let conn: Connection | null = null
   for (const ip of ips) {
@@ -197,6 +226,7 @@ async function dialInOrder(socket: ConnectingSocket, t: Target, ips: string[], l
   }
   socket.cancelConnect = null
   if (conn !== null) {
+    applyConnectionOptions(conn, o)
     socket.attach(conn)
     if (socket.destroyed) return
     socket.emit('connect')

@@ -9,10 +9,11 @@ import { isIP } from 'node:net'
 import type { Connection } from '../core/connection'
 import type { NetpollError } from '../core/errors'
 import { Listener, Network } from '../core/listener'
+import { applyConnectionOptions, checkConnectionOptions, ConnectionTimeouts } from './connecting'
 import { Socket, SocketOptions } from './socket'
 
 /** Options of {@link createServer} (`net.createServer`'s names). */
-export interface ServerOptions extends SocketOptions {
+export interface ServerOptions extends SocketOptions, ConnectionTimeouts {
   /** Accepted sockets start paused: no byte is read until `resume()`/`read()`. Default false. */
   pauseOnConnect?: boolean
   /** `TCP_NODELAY` on accepted sockets. Default true (unlike `net`: stacks that wrap a socket never set it). */
@@ -99,6 +100,7 @@ export class Server extends EventEmitter {
   /** Creates a server; `connectionListener` is added for `'connection'`. */
   constructor(options: ServerOptions = {}, connectionListener?: ConnectionListener) {
     super()
+    checkConnectionOptions(options)
     this.options = { ...options }
     if (connectionListener) this.on('connection', connectionListener)
   }
@@ -216,6 +218,7 @@ export class Server extends EventEmitter {
     socket.owner = this
     if (o.noDelay === false) socket.setNoDelay(false)
     if (o.keepAlive) socket.setKeepAlive(true, o.keepAliveInitialDelay ?? 0)
+    applyConnectionOptions(conn, o)
     socket.attach(conn)
     socket.startReading(o.pauseOnConnect === true)
     this.sockets.add(socket)
