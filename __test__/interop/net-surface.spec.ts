@@ -1,6 +1,6 @@
 // The rest of net.Socket / net.Server's surface, against Node's net itself: 'lookup' and the
 // lookup option, socket.timeout, connecting a closed socket again, listen({ signal, exclusive,
-// readableAll, writableAll }).
+// readableAll, writableAll }), destroy() while writes wait for the connect.
 // Each scenario runs on net and on netpoll's bridge, and the recorded sequences are asserted
 // equal (see scenarios.ts for the recorder).
 import test from 'ava'
@@ -231,3 +231,27 @@ test('listen({ path, readableAll, writableAll }) opens the socket file to every 
     rmSync(dir, { recursive: true, force: true })
   }
 })
+
+/** write() and end() while connecting, then destroy([err]) before the connect completes. */
+async function destroyWhileConnecting(impl: Impl, withError: boolean): Promise<string[]> {
+  const { port, server } = await peer({}, () => {})
+  const s = impl.connect({ port, host: '127.0.0.1' })
+  const log = record(s)
+  const cb = (name: string) => (e?: NodeJS.ErrnoException | null) => log.push(`${name}:${e?.code ?? null}`)
+  s.write('x', cb('write1'))
+  s.write('y', cb('write2'))
+  s.end(cb('end'))
+  s.destroy(withError ? new Error('boom') : undefined)
+  await closed(s)
+  server.close()
+  return log
+}
+
+for (const withError of [false, true]) {
+  test(`destroy(${withError ? 'err' : ''}) while connecting: the waiting write and end callbacks get ERR_SOCKET_CLOSED_BEFORE_CONNECTION, like net`, async (t) => {
+    const want = await destroyWhileConnecting(nodeNet, withError)
+    const got = await destroyWhileConnecting(netpoll, withError)
+    t.deepEqual(got, want)
+    t.true(got.includes('write1:ERR_SOCKET_CLOSED_BEFORE_CONNECTION'), got.join(' '))
+  })
+}

@@ -15,7 +15,7 @@ import { checkTimeout, IdleTimer } from './idle-timer'
 import { ConnectOptions, normalizeConnectArgs, SocketOptions, startConnect } from './connecting'
 
 export type { SocketOptions }
-import { endedByPeer, streamError } from './errors'
+import { closedBeforeConnection, endedByPeer, streamError } from './errors'
 
 /** An address as `socket.address()` returns it. */
 export interface AddressInfo {
@@ -127,6 +127,7 @@ export class Socket extends Duplex {
     this.local = conn.localAddress
     if (!this.noDelay || this.keepAliveMs >= 0) conn.setSocketOptions(this.noDelay, this.keepAliveMs)
     if (!this.refed) conn.unref()
+    this.removeListener('close', onCloseBeforeConnect)
     const w = this.waitingWrite
     this.waitingWrite = null
     if (w !== null) this._writev(w.chunks, w.cb)
@@ -180,6 +181,23 @@ export class Socket extends Duplex {
     if (!this.peerEnded_) this.deliverEnd()
   }
 
+  /**
+   * Output waits for the connect. If the socket closes first, its callbacks get net's
+   * `ERR_SOCKET_CLOSED_BEFORE_CONNECTION` from a `'close'` listener, in net's order.
+   */
+  private waitForConnect(): void {
+    if (this.waitingWrite === null && this.waitingFinal === null) this.once('close', onCloseBeforeConnect)
+  }
+
+  /** @internal The socket closed before connecting: what waited for the connect fails. */
+  failWaiting(): void {
+    const w = this.waitingWrite
+    const f = this.waitingFinal
+    this.waitingWrite = this.waitingFinal = null
+    w?.cb(closedBeforeConnection())
+    f?.(closedBeforeConnection())
+  }
+
   // ---- Duplex implementation ----
 
   /** @internal The consumer wants more: resume reading from the socket. */
@@ -201,6 +219,7 @@ export class Socket extends Duplex {
   override _writev(chunks: Chunk[], cb: Callback): void {
     const conn = this.conn
     if (conn === null) {
+      this.waitForConnect()
       this.waitingWrite = { chunks, cb } // connecting: written on connect
       return
     }
@@ -223,7 +242,10 @@ export class Socket extends Duplex {
   override _final(cb: Callback): void {
     const conn = this.conn
     if (conn === null) {
-      if (this.connecting) this.waitingFinal = cb
+      if (this.connecting) {
+        this.waitForConnect()
+        this.waitingFinal = cb
+      }
       else cb()
       return
     }
@@ -412,6 +434,10 @@ function writeAfterFin(this: Socket, chunk: unknown, encoding?: unknown, cb?: un
   if (typeof callback === 'function') process.nextTick(callback as Callback, error)
   this.destroy(error)
   return false
+}
+
+function onCloseBeforeConnect(this: Socket): void {
+  this.failWaiting()
 }
 
 function emitClose(socket: Socket, hadError: boolean): void {
