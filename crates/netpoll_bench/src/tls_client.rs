@@ -1,0 +1,151 @@
+//! The TLS client stream: a non-blocking rustls client over a [`Stream`], with `Read`/`Write`
+//! semantics the edge-triggered drivers rely on.
+//!
+//! - `read` fills the caller's buffer from decrypted records, reading the socket until the
+//!   buffer is full or the socket says `WouldBlock`; so, as with a plain socket, a short read
+//!   means the socket was drained.
+//! - `write` first writes any TLS bytes still queued (`WouldBlock` while they don't fit), then
+//!   encrypts the caller's bytes and writes what the socket takes; the rest stays queued
+//!   until the next `write` or `flush` (`flush` says `WouldBlock` while bytes remain).
+//! - Handshake messages produced by reading are written at once.
+//! - Dropping the stream sends `close_notify` (best effort) before the socket closes.
+
+use std::io::{self, Read, Write};
+use std::sync::{Arc, OnceLock};
+
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, HandshakeKind};
+
+use crate::target::Stream;
+
+/// The process's TLS client, installed once from the command line.
+struct Client {
+    config: Arc<ClientConfig>,
+    name: ServerName<'static>,
+}
+
+static CLIENT: OnceLock<Client> = OnceLock::new();
+
+/// Makes every later connection a TLS one with `config`, verifying `name`.
+pub fn install(config: Arc<ClientConfig>, name: ServerName<'static>) {
+    let _ = CLIENT.set(Client { config, name });
+}
+
+/// Whether connections use TLS.
+pub fn enabled() -> bool {
+    CLIENT.get().is_some()
+}
+
+/// Wraps a just-connected plain stream in TLS when TLS is installed.
+pub fn wrap(stream: Stream) -> io::Result<Stream> {
+    let Some(client) = CLIENT.get() else {
+        return Ok(stream);
+    };
+    let conn = ClientConnection::new(client.config.clone(), client.name.clone())
+        .map_err(io::Error::other)?;
+    Ok(Stream::Tls(Box::new(TlsStream {
+        inner: stream,
+        conn,
+    })))
+}
+
+/// A TLS client connection over a plain stream.
+pub struct TlsStream {
+    /// The TCP or Unix stream.
+    pub inner: Stream,
+    conn: ClientConnection,
+}
+
+impl TlsStream {
+    /// Whether the handshake resumed a session.
+    pub fn resumed(&self) -> bool {
+        self.conn.handshake_kind() == Some(HandshakeKind::Resumed)
+    }
+
+    /// Writes queued TLS bytes until none are left (`Ok`) or the socket is full (`WouldBlock`).
+    fn push(&mut self) -> io::Result<()> {
+        while self.conn.wants_write() {
+            if self.conn.write_tls(&mut self.inner)? == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Like [`push`](Self::push), but a full socket is not an error.
+    fn push_some(&mut self) -> io::Result<()> {
+        match self.push() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            r => r,
+        }
+    }
+
+    /// Reads once from the socket and decrypts; `Ok(false)` at the socket's end.
+    fn read_socket(&mut self) -> io::Result<bool> {
+        let n = self.conn.read_tls(&mut self.inner)?;
+        if let Err(e) = self.conn.process_new_packets() {
+            let _ = self.push(); // the alert rustls queued
+            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+        }
+        self.push_some()?;
+        Ok(n > 0)
+    }
+}
+
+impl Read for TlsStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut n = 0;
+        loop {
+            match self.conn.reader().read(&mut buf[n..]) {
+                Ok(0) => return Ok(n), // close_notify received (or `buf` is empty)
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if n > 0 && e.kind() == io::ErrorKind::UnexpectedEof => return Ok(n),
+                Err(e) => return Err(e),
+            }
+            if n == buf.len() {
+                return Ok(n);
+            }
+            match self.read_socket() {
+                Ok(true) => {}
+                // The end: the next pass reports close_notify (0) or truncation (an error).
+                Ok(false) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && n > 0 => return Ok(n),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl Write for TlsStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.push()?;
+        let n = self.conn.writer().write(buf)?;
+        if n == 0 && !buf.is_empty() {
+            // Plaintext queued before the handshake completed fills rustls' buffer.
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        self.push_some()?;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.push()
+    }
+}
+
+impl Drop for TlsStream {
+    fn drop(&mut self) {
+        self.conn.send_close_notify();
+        let _ = self.push();
+    }
+}
+
+/// Writes what a TLS stream still holds, as far as the socket takes it (a no-op on plain
+/// streams). Drivers call it after their writes so no record waits for a later event.
+pub fn flush_some(stream: &mut Stream) -> io::Result<()> {
+    match stream.flush() {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+        r => r,
+    }
+}
