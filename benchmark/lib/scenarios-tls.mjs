@@ -55,8 +55,11 @@ function certificates(loadgen) {
  */
 export function tlsSuite({ quick = false } = {}) {
   const n = (full, small) => String(quick ? small : full)
-  const perKind = (kind, { loadgen }) => kind === 'netpoll-plaintext' ? {} : flags(certificates(loadgen))
-  const flags = (c) => ({ serverArgs: ['--tls-cert', c.cert, '--tls-key', c.key], loadgenArgs: ['--tls', '--ca', c.ca, '--servername', 'localhost'] }
+  const perKind = (kind, { loadgen }) => {
+    if (kind === 'netpoll-plaintext') return {}
+    const c = certificates(loadgen)
+    return { serverArgs: ['--tls-cert', c.cert, '--tls-key', c.key], loadgenArgs: ['--tls', '--ca', c.ca, '--servername', 'localhost'] }
+  }
   const tls = (id, title, protocol, args, metrics, extra = {}) =>
     ({ id, title, protocol, transport: 'tcp', servers: ['netpoll', 'net'], args, metrics, perKind, ...extra })
   return [
