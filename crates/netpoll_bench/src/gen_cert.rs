@@ -5,9 +5,7 @@
 
 use std::path::Path;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, PKCS_ECDSA_P256_SHA256,
-};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, PKCS_ECDSA_P256_SHA256};
 
 /// Usage of the `gen-cert` mode.
 pub const USAGE: &str = "usage: netpoll-bench gen-cert --out DIR";

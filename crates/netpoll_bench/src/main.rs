@@ -76,7 +76,11 @@ fn main() {
             None => Err("idle needs --server-pid".into()),
         },
         "conn-rate" | "handshake" => conn_rate::run(&conn_rate::ConnRatePlan {
-            mode: if o.mode == "handshake" { "handshake" } else { "conn-rate" },
+            mode: if o.mode == "handshake" {
+                "handshake"
+            } else {
+                "conn-rate"
+            },
             target: o.target,
             slots: o.slots,
             payload: o.payload,

@@ -118,7 +118,10 @@ impl TlsOptions {
     }
 
     /// The name sent as SNI and verified: `--servername`, else the target's address.
-    pub fn server_name(&self, target: &crate::target::Target) -> Result<ServerName<'static>, String> {
+    pub fn server_name(
+        &self,
+        target: &crate::target::Target,
+    ) -> Result<ServerName<'static>, String> {
         match (&self.servername, target) {
             (Some(name), _) => ServerName::try_from(name.clone())
                 .map_err(|e| format!("--servername {name:?}: {e}")),
@@ -164,7 +167,12 @@ impl ServerCertVerifier for AcceptAnyCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -173,7 +181,12 @@ impl ServerCertVerifier for AcceptAnyCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
