@@ -25,7 +25,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
 }
 
 /// The five files, as (name, PEM text).
-fn generate() -> Result<Vec<(&'static str, String)>, rcgen::Error> {
+pub(crate) fn generate() -> Result<Vec<(&'static str, String)>, rcgen::Error> {
     let ca_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);

@@ -18,6 +18,8 @@ mod streaming;
 mod target;
 mod tls_client;
 mod tls_opts;
+#[cfg(test)]
+mod tls_test;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -2,8 +2,9 @@
 //! semantics the edge-triggered drivers rely on.
 //!
 //! - `read` fills the caller's buffer from decrypted records, reading the socket until the
-//!   buffer is full or the socket says `WouldBlock`; so, as with a plain socket, a short read
-//!   means the socket was drained.
+//!   buffer is full or the socket is drained (it said `WouldBlock`, or a read of it came back
+//!   short: the edge-triggered poll reports later bytes, so no `read` is spent to hear
+//!   `WouldBlock`); so, as with a plain socket, a short read means the socket was drained.
 //! - `write` first writes any TLS bytes still queued (`WouldBlock` while they don't fit), then
 //!   encrypts the caller's bytes and writes what the socket takes; the rest stays queued
 //!   until the next `write` or `flush` (`flush` says `WouldBlock` while bytes remain).
@@ -80,15 +81,21 @@ impl TlsStream {
         }
     }
 
-    /// Reads once from the socket and decrypts; `Ok(false)` at the socket's end.
-    fn read_socket(&mut self) -> io::Result<bool> {
-        let n = self.conn.read_tls(&mut self.inner)?;
+    /// Reads once from the socket and decrypts; returns the bytes read (0: the socket's end)
+    /// and whether the read came back short (the socket is drained).
+    fn read_socket(&mut self) -> io::Result<(usize, bool)> {
+        let mut socket = Drained {
+            inner: &mut self.inner,
+            short: false,
+        };
+        let n = self.conn.read_tls(&mut socket)?;
+        let short = socket.short;
         if let Err(e) = self.conn.process_new_packets() {
             let _ = self.push(); // the alert rustls queued
             return Err(io::Error::new(io::ErrorKind::InvalidData, e));
         }
         self.push_some()?;
-        Ok(n > 0)
+        Ok((n, short))
     }
 }
 
@@ -107,13 +114,40 @@ impl Read for TlsStream {
                 return Ok(n);
             }
             match self.read_socket() {
-                Ok(true) => {}
-                // The end: the next pass reports close_notify (0) or truncation (an error).
-                Ok(false) => {}
+                // Drained: deliver what the last read decrypted, then stop.
+                Ok((k, true)) if k > 0 => {
+                    match self.conn.reader().read(&mut buf[n..]) {
+                        Ok(0) => return Ok(n), // close_notify
+                        Ok(k) => n += k,
+                        Err(_) => {} // nothing decrypted (a partial record, a ticket, ...)
+                    }
+                    return if n > 0 {
+                        Ok(n)
+                    } else {
+                        Err(io::ErrorKind::WouldBlock.into())
+                    };
+                }
+                // More may wait; or the end: the next pass reports close_notify (0) or
+                // truncation (an error).
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock && n > 0 => return Ok(n),
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+/// The socket as rustls reads it, noting a read that came back short.
+struct Drained<'a> {
+    inner: &'a mut Stream,
+    short: bool,
+}
+
+impl Read for Drained<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.short = n < buf.len();
+        Ok(n)
     }
 }
 
