@@ -119,7 +119,7 @@ impl FramedConn {
         }
         self.out.clear();
         self.out_pos = 0;
-        crate::tls_client::flush_some(&mut self.stream)
+        self.stream.flush_some()
     }
 
     /// Reads until the socket is drained, verifying every complete response and calling

@@ -42,7 +42,10 @@ impl Target {
     /// Starts a non-blocking connect (TCP with `TCP_NODELAY`). The stream is usable once it is
     /// writable and [`Stream::connected`] says so.
     pub fn connect(&self) -> io::Result<Stream> {
-        crate::tls_client::wrap(self.connect_plain()?)
+        Ok(match crate::tls_client::wrap(self.connect_plain()?)? {
+            Ok(tls) => Stream::Tls(Box::new(tls)),
+            Err(plain) => plain,
+        })
     }
 
     fn connect_plain(&self) -> io::Result<Stream> {
@@ -64,7 +67,7 @@ pub enum Stream {
     /// A Unix-domain stream.
     Unix(UnixStream),
     /// TLS over a TCP or Unix stream.
-    Tls(Box<TlsStream>),
+    Tls(Box<TlsStream<Stream>>),
 }
 
 impl Stream {
@@ -83,6 +86,15 @@ impl Stream {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Writes what a TLS stream still holds, as far as the socket takes it (a no-op on plain
+    /// streams). Drivers call it after their writes so no record waits for a later event.
+    pub fn flush_some(&mut self) -> io::Result<()> {
+        match self.flush() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            r => r,
         }
     }
 

@@ -1,5 +1,5 @@
-//! The TLS client stream: a non-blocking rustls client over a [`Stream`], with `Read`/`Write`
-//! semantics the edge-triggered drivers rely on.
+//! The TLS client stream: a non-blocking rustls client over a plain stream (TCP or Unix, see
+//! `target.rs`), with `Read`/`Write` semantics the edge-triggered drivers rely on.
 //!
 //! - `read` fills the caller's buffer from decrypted records, reading the socket until the
 //!   buffer is full or the socket is drained (it said `WouldBlock`, or a read of it came back
@@ -16,8 +16,6 @@ use std::sync::{Arc, OnceLock};
 
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, HandshakeKind};
-
-use crate::target::Stream;
 
 /// The process's TLS client, installed once from the command line.
 struct Client {
@@ -37,27 +35,24 @@ pub fn enabled() -> bool {
     CLIENT.get().is_some()
 }
 
-/// Wraps a just-connected plain stream in TLS when TLS is installed.
-pub fn wrap(stream: Stream) -> io::Result<Stream> {
+/// A TLS client over the just-connected `inner` when TLS is installed; else `inner` back.
+pub fn wrap<S: Read + Write>(inner: S) -> io::Result<Result<TlsStream<S>, S>> {
     let Some(client) = CLIENT.get() else {
-        return Ok(stream);
+        return Ok(Err(inner));
     };
     let conn = ClientConnection::new(client.config.clone(), client.name.clone())
         .map_err(io::Error::other)?;
-    Ok(Stream::Tls(Box::new(TlsStream {
-        inner: stream,
-        conn,
-    })))
+    Ok(Ok(TlsStream { inner, conn }))
 }
 
 /// A TLS client connection over a plain stream.
-pub struct TlsStream {
+pub struct TlsStream<S: Read + Write> {
     /// The TCP or Unix stream.
-    pub inner: Stream,
+    pub inner: S,
     conn: ClientConnection,
 }
 
-impl TlsStream {
+impl<S: Read + Write> TlsStream<S> {
     /// Whether the handshake resumed a session.
     pub fn resumed(&self) -> bool {
         self.conn.handshake_kind() == Some(HandshakeKind::Resumed)
@@ -99,7 +94,7 @@ impl TlsStream {
     }
 }
 
-impl Read for TlsStream {
+impl<S: Read + Write> Read for TlsStream<S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let mut n = 0;
         loop {
@@ -138,12 +133,12 @@ impl Read for TlsStream {
 }
 
 /// The socket as rustls reads it, noting a read that came back short.
-struct Drained<'a> {
-    inner: &'a mut Stream,
+struct Drained<'a, S> {
+    inner: &'a mut S,
     short: bool,
 }
 
-impl Read for Drained<'_> {
+impl<S: Read> Read for Drained<'_, S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.short = n < buf.len();
@@ -151,7 +146,7 @@ impl Read for Drained<'_> {
     }
 }
 
-impl Write for TlsStream {
+impl<S: Read + Write> Write for TlsStream<S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.push()?;
         let n = self.conn.writer().write(buf)?;
@@ -168,18 +163,9 @@ impl Write for TlsStream {
     }
 }
 
-impl Drop for TlsStream {
+impl<S: Read + Write> Drop for TlsStream<S> {
     fn drop(&mut self) {
         self.conn.send_close_notify();
         let _ = self.push();
-    }
-}
-
-/// Writes what a TLS stream still holds, as far as the socket takes it (a no-op on plain
-/// streams). Drivers call it after their writes so no record waits for a later event.
-pub fn flush_some(stream: &mut Stream) -> io::Result<()> {
-    match stream.flush() {
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
-        r => r,
     }
 }
