@@ -12,7 +12,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 /// Usage lines of the TLS options.
-pub const USAGE: &str = "TLS (any mode but idle-less plain): --tls   --ca FILE (PEM roots)
+pub const USAGE: &str = "TLS, in every mode: --tls   --ca FILE (PEM roots)
   --insecure-accept-any-cert (no chain or name check; signatures still verified)
   --servername NAME (default: the target's IP, or localhost for unix://)
   --cert FILE --key FILE (client certificate)   --tls-version 1.2|1.3 (1.3)
