@@ -37,6 +37,8 @@ const FAIRNESS = [
   { key: 'qps', label: 'QPS of the other load', better: 'higher' },
 ]
 
+import { tlsSuite } from './scenarios-tls.mjs'
+
 const ALL = ['netpoll', 'net', 'go']
 
 function echo(id, title, args, extra = {}) {
@@ -59,6 +61,7 @@ export function suite({ quick = false } = {}) {
     { id: 'idle-10k', title: `idle connections (${n(10000, 200)}, each served one 128 B request)`, protocol: 'framed', transport: 'tcp', servers: ALL, args: ['idle', '--connections', n(10000, 200), '--heap-signal', '--settle', n(1, 0.1)], metrics: IDLE, timed: false },
     { id: 'conn-rate', title: 'connection rate: connect, one 128 B request, close (8 at a time)', protocol: 'framed', transport: 'tcp', servers: ALL, args: ['conn-rate', '--slots', '8', '--payload', '128'], metrics: RATE },
     { id: 'stream-1c', title: 'streaming, one connection, raw echo', protocol: 'raw', transport: 'tcp', servers: ALL, args: ['stream'], metrics: STREAM },
+    ...tlsSuite({ quick }),
     { id: 'accept-burst-1000', title: `accept fairness: ${n(1000, 100)} connections at once beside 100 loaded ones (1 KiB)`, protocol: 'framed', transport: 'tcp', servers: ALL, args: ['echo', '--connections', '100', '--payload', '1024', '--burst', n(1000, 100)], metrics: FAIRNESS },
   ]
 }

@@ -34,15 +34,17 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
  * by `build.mjs`.
  */
 export const KINDS = {
-  netpoll: { label: 'netpoll', argv: (l, p, o) => node('echo-server.js', l, p, o.mode ? ['--mode', o.mode] : []) },
-  net: { label: 'net', argv: (l, p) => node('net-echo-server.js', l, p, []) },
-  'net-cork': { label: 'net --cork', argv: (l, p) => node('net-echo-server.js', l, p, ['--cork']) },
+  netpoll: { label: 'netpoll', argv: (l, p, o) => node('echo-server.js', l, p, o.mode ? ['--mode', o.mode] : [], o) },
+  'netpoll-plaintext': { label: 'netpoll plaintext', argv: (l, p, o) => KINDS.netpoll.argv(l, p, o) },
+  net: { label: 'net', argv: (l, p, o) => node('net-echo-server.js', l, p, [], o) },
+  'net-cork': { label: 'net --cork', argv: (l, p, o) => node('net-echo-server.js', l, p, ['--cork'], o) },
   go: { label: 'Go netpoll', argv: (l, p, o) => [o.goBinary, '--listen', l, '--protocol', p] },
 }
 
-function node(script, listen, protocol, extra) {
+function node(script, listen, protocol, extra, o) {
   // --expose-gc lets the SIGUSR2 heap probe collect garbage first; it changes nothing else.
-  return [process.execPath, '--expose-gc', path.join(root, 'examples', script), '--listen', listen, '--protocol', protocol, ...extra]
+  // `o.serverArgs`: a scenario's own flags (TLS: --tls-cert, --tls-key).
+  return [process.execPath, '--expose-gc', path.join(root, 'examples', script), '--listen', listen, '--protocol', protocol, ...extra, ...(o.serverArgs ?? [])]
 }
 
 /**

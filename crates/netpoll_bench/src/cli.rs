@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::target::Target;
+use crate::tls_opts::TlsOptions;
 
 /// Usage text.
 pub const USAGE: &str = "usage: netpoll-bench MODE --target tcp://HOST:PORT|unix://PATH [options]
@@ -13,6 +14,8 @@ modes:
   idle       open --connections idle connections, report the server's RSS per connection
   conn-rate  --slots at a time: connect, one framed request, close; repeated
   stream     one connection, raw protocol: stream bytes, verify the echo, report GB/s
+  handshake  conn-rate over TLS: connect, handshake, one request, close (--resume: resumed)
+  gen-cert   --out DIR: an ECDSA P-256 CA, server and client certificate as PEM files
 options:
   --connections N   (echo: 100, idle: 10000)   --idle N (0)   --depth N (1)
   --payload BYTES (1024)   --burst N (0)   --slots N (8)   --window BYTES (4194304)
@@ -50,6 +53,8 @@ pub struct Options {
     pub heap_signal: bool,
     /// Settling time before each sample (idle).
     pub settle: Duration,
+    /// TLS options (any mode).
+    pub tls: TlsOptions,
 }
 
 /// Parses `args` (without the program name).
@@ -59,7 +64,7 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
         .filter(|m| !m.starts_with('-'))
         .ok_or("missing MODE")?
         .clone();
-    if !["echo", "idle", "conn-rate", "stream"].contains(&mode.as_str()) {
+    if !["echo", "idle", "conn-rate", "stream", "handshake"].contains(&mode.as_str()) {
         return Err(format!("unknown mode {mode:?}"));
     }
     let mut target = None;
@@ -78,11 +83,15 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
         server_pid: None,
         heap_signal: false,
         settle: Duration::from_secs(1),
+        tls: TlsOptions::default(),
     };
     let mut it = args[1..].iter();
     while let Some(flag) = it.next() {
         if flag == "--heap-signal" {
             o.heap_signal = true;
+            continue;
+        }
+        if o.tls.parse_flag(flag, &mut it)? {
             continue;
         }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -112,5 +121,8 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
         }
     }
     o.target = target.ok_or("missing --target")?;
+    if o.mode == "handshake" && !o.tls.enabled {
+        return Err("handshake needs --tls".into());
+    }
     Ok(o)
 }
