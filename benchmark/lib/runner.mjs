@@ -44,7 +44,7 @@ async function runOnce(scenario, kind, options, cache) {
   const key = `${kind}/${scenario.transport}/${scenario.protocol}`
   let server = options.reuse ? cache.get(key) : null
   if (!server) {
-    server = await startServer(kind, scenario.transport, scenario.protocol, options)
+    server = await startServer(kind, scenario.transport, scenario.protocol, { ...options, argv: scenario.argv?.[kind] })
     if (options.reuse) cache.set(key, server)
   }
   try {

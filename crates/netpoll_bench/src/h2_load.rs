@@ -82,6 +82,9 @@ pub fn run(plan: &H2Plan) -> Result<(), String> {
                     lost.borrow_mut().lost(&format!("h2 connection: {e}"));
                 }
             });
+            // One verified call per connection before the clock starts, so that even the
+            // shortest run (--quick) checks an answer on every connection.
+            one(&mut send.clone(), &plan.call).await?;
             for _ in 0..plan.streams {
                 let (send, call) = (send.clone(), plan.call.clone());
                 workers.push(Box::pin(serve(send, call, tally.clone())));
@@ -109,13 +112,22 @@ async fn one(send: &mut SendRequest<Bytes>, call: &Call) -> Result<(), String> {
     let (path, body) = match call {
         Call::Get { path, .. } => (path.as_str(), None),
         Call::Unary => ("/demo.Demo/Echo", Some(grpc_frame(b"{\"text\":\"hello\"}"))),
-        Call::Stream(n) => ("/demo.Demo/Count", Some(grpc_frame(format!("{{\"n\":{n}}}").as_bytes()))),
+        Call::Stream(n) => (
+            "/demo.Demo/Count",
+            Some(grpc_frame(format!("{{\"n\":{n}}}").as_bytes())),
+        ),
     };
     let mut req = Request::builder()
         .uri(format!("http://bench{path}"))
-        .method(if body.is_some() { Method::POST } else { Method::GET });
+        .method(if body.is_some() {
+            Method::POST
+        } else {
+            Method::GET
+        });
     if body.is_some() {
-        req = req.header("content-type", "application/grpc").header("te", "trailers");
+        req = req
+            .header("content-type", "application/grpc")
+            .header("te", "trailers");
     }
     let req = req.body(()).map_err(|e| e.to_string())?;
     let (answer, mut stream) = send.send_request(req, body.is_none()).map_err(e)?;
@@ -127,8 +139,16 @@ async fn one(send: &mut SendRequest<Bytes>, call: &Call) -> Result<(), String> {
         fail_verification(&format!("status {}", res.status()));
     }
     let grpc = !matches!(call, Call::Get { .. });
-    if grpc && res.headers().get("content-type").is_none_or(|v| !v.as_bytes().starts_with(b"application/grpc")) {
-        fail_verification(&format!("content-type {:?}", res.headers().get("content-type")));
+    if grpc
+        && res
+            .headers()
+            .get("content-type")
+            .is_none_or(|v| !v.as_bytes().starts_with(b"application/grpc"))
+    {
+        fail_verification(&format!(
+            "content-type {:?}",
+            res.headers().get("content-type")
+        ));
     }
     let trailers_only = grpc_status(res.headers());
     let mut body = res.into_body();
@@ -146,7 +166,10 @@ async fn one(send: &mut SendRequest<Bytes>, call: &Call) -> Result<(), String> {
             Ok(())
         }
         Call::Unary => {
-            verify_messages(&mut data, &mut std::iter::once(b"{\"text\":\"hello\"}".to_vec()));
+            verify_messages(
+                &mut data,
+                &mut std::iter::once(b"{\"text\":\"hello\"}".to_vec()),
+            );
             verify_status(trailers_only, body.trailers().await.map_err(e)?)
         }
         Call::Stream(n) => {
@@ -192,10 +215,15 @@ fn grpc_status(h: &HeaderMap) -> Option<Vec<u8>> {
 }
 
 /// The call must end with `grpc-status: 0` (in the trailers, or a trailers-only answer).
-fn verify_status(trailers_only: Option<Vec<u8>>, trailers: Option<HeaderMap>) -> Result<(), String> {
+fn verify_status(
+    trailers_only: Option<Vec<u8>>,
+    trailers: Option<HeaderMap>,
+) -> Result<(), String> {
     let status = trailers.as_ref().and_then(grpc_status).or(trailers_only);
     if status.as_deref() != Some(b"0") {
-        let message = trailers.as_ref().and_then(|t| t.get("grpc-message").cloned());
+        let message = trailers
+            .as_ref()
+            .and_then(|t| t.get("grpc-message").cloned());
         fail_verification(&format!("grpc-status {status:?} ({message:?})"));
     }
     Ok(())

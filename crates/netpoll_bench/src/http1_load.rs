@@ -43,25 +43,53 @@ pub fn run(plan: &Http1Plan) -> Result<(), String> {
         }
         let mut workers: Vec<Worker> = Vec::new();
         for o in opening {
-            let stream = o.await.map_err(|e| e.to_string())??;
-            let (request, expect) = (request.clone(), plan.expect.clone().into_bytes());
-            workers.push(Box::pin(serve(stream, request, expect, tally.clone())));
+            let mut c = Conn {
+                stream: o.await.map_err(|e| e.to_string())??,
+                buf: Vec::with_capacity(16 * 1024),
+                chunk: vec![0u8; 16 * 1024],
+            };
+            // One verified exchange per connection before the clock starts, so that even the
+            // shortest run (--quick) checks every connection's answer.
+            c.exchange(&request, plan.expect.as_bytes()).await?;
+            workers.push(Box::pin(serve(
+                c,
+                request.clone(),
+                plan.expect.clone().into_bytes(),
+                tally.clone(),
+            )));
         }
         Ok(workers)
     })
 }
 
 /// One connection's requests, one at a time, until an error (counted) or the end of the run.
-async fn serve(mut s: tokio::net::TcpStream, request: Vec<u8>, expect: Vec<u8>, tally: Shared) {
-    let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
-    let mut chunk = vec![0u8; 16 * 1024];
+async fn serve(mut c: Conn, request: Vec<u8>, expect: Vec<u8>, tally: Shared) {
     loop {
         let sent = Instant::now();
-        if let Err(e) = s.write_all(&request).await {
-            return tally.borrow_mut().lost(&e.to_string());
+        if let Err(e) = c.exchange(&request, &expect).await {
+            return tally.borrow_mut().lost(&e);
         }
+        tally.borrow_mut().done(sent);
+    }
+}
+
+/// A keep-alive connection and its input buffer.
+struct Conn {
+    stream: tokio::net::TcpStream,
+    buf: Vec<u8>,
+    chunk: Vec<u8>,
+}
+
+impl Conn {
+    /// Sends `request` and reads its response, which must be status 200 with body `expect`
+    /// (a wrong answer ends the process; `Err` is a lost connection).
+    async fn exchange(&mut self, request: &[u8], expect: &[u8]) -> Result<(), String> {
+        self.stream
+            .write_all(request)
+            .await
+            .map_err(|e| e.to_string())?;
         loop {
-            match parse_response(&buf) {
+            match parse_response(&self.buf) {
                 Ok(Some(r)) => {
                     if r.status != 200 || r.body != expect {
                         fail_verification(&format!(
@@ -70,22 +98,21 @@ async fn serve(mut s: tokio::net::TcpStream, request: Vec<u8>, expect: Vec<u8>, 
                             String::from_utf8_lossy(&r.body)
                         ));
                     }
-                    buf.drain(..r.consumed);
-                    break;
+                    if r.consumed != self.buf.len() {
+                        fail_verification("bytes after the response (pipelining depth is 1)");
+                    }
+                    self.buf.clear();
+                    return Ok(());
                 }
                 Ok(None) => {}
                 Err(e) => fail_verification(&e),
             }
-            match s.read(&mut chunk).await {
-                Ok(0) => return tally.borrow_mut().lost("closed by the server"),
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                Err(e) => return tally.borrow_mut().lost(&e.to_string()),
+            match self.stream.read(&mut self.chunk).await {
+                Ok(0) => return Err("closed by the server".into()),
+                Ok(n) => self.buf.extend_from_slice(&self.chunk[..n]),
+                Err(e) => return Err(e.to_string()),
             }
         }
-        if !buf.is_empty() {
-            fail_verification("bytes after the response (pipelining depth is 1)");
-        }
-        tally.borrow_mut().done(sent);
     }
 }
 
@@ -190,11 +217,17 @@ mod tests {
     fn parses_content_length_and_chunked_bodies_and_waits_for_the_rest() {
         let cl = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nKeep-Alive: timeout=5\r\n\r\nhello";
         let r = parse_response(cl).unwrap().unwrap();
-        assert_eq!((r.status, &r.body[..], r.consumed), (200, &b"hello"[..], cl.len()));
+        assert_eq!(
+            (r.status, &r.body[..], r.consumed),
+            (200, &b"hello"[..], cl.len())
+        );
         assert_eq!(parse_response(&cl[..cl.len() - 1]).unwrap(), None);
         let ch = b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2;x=1\r\nlo\r\n0\r\n\r\n";
         let r = parse_response(ch).unwrap().unwrap();
-        assert_eq!((r.status, &r.body[..], r.consumed), (404, &b"hello"[..], ch.len()));
+        assert_eq!(
+            (r.status, &r.body[..], r.consumed),
+            (404, &b"hello"[..], ch.len())
+        );
         for cut in 0..ch.len() {
             assert_eq!(parse_response(&ch[..cut]).unwrap(), None, "cut at {cut}");
         }
