@@ -24,6 +24,8 @@ export function checkTimeout(ms: unknown): asserts ms is number {
 export class IdleTimer {
   private ms = 0
   private last = 0
+  /** When the armed timer fires (ms since the epoch). */
+  private due = 0
   private timer: NodeJS.Timeout | null = null
   private readonly fire = (): void => this.onTimer()
 
@@ -32,11 +34,11 @@ export class IdleTimer {
   /** Arms for `ms` of inactivity from now (0 disarms). */
   set(ms: number): void {
     this.ms = Math.floor(ms)
+    if (this.ms === 0) return // an armed timer finds ms 0 when it fires
+    this.last = Date.now()
+    if (this.timer !== null && this.due <= this.last + this.ms) return // it re-arms for the rest
     this.stop()
-    if (this.ms > 0) {
-      this.last = Date.now()
-      this.arm(this.ms)
-    }
+    this.arm(this.ms)
   }
 
   /** Bytes moved: the inactivity period starts again. */
@@ -56,11 +58,13 @@ export class IdleTimer {
 
   private arm(ms: number): void {
     // Like net's, the timer does not keep the process alive.
+    this.due = Date.now() + ms
     this.timer = setTimeout(this.fire, ms).unref()
   }
 
   private onTimer(): void {
     this.timer = null
+    if (this.ms === 0) return // disarmed since it was armed
     const left = this.last + this.ms - Date.now()
     if (left > 0) {
       this.arm(left)
