@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm run bench`: this library's echo server, Node's `net` and (when `go` exists) Go's
 // cloudwego/netpoll, each under the native load generator, alternated round by round.
-// Prints a table per scenario and the targets of issue #5; writes
+// Prints a table per scenario and the targets of issues #5 and #14 (the bridge-* scenarios:
+// Node's stacks on the bridge vs on net, benchmark/lib/scenarios-bridge.mjs); writes
 // benchmark/results/<date>.json and benchmark/results/latest.svg.
 //
 // Flags: --quick (correctness smoke of every scenario, a few seconds, writes nothing),
