@@ -3,6 +3,10 @@
  * without a byte read or written; the socket stays open (as with `net`). Activity only
  * stores a timestamp (no timer call per chunk); the one timer per socket re-arms itself for
  * the time left when it fires early, and after a `'timeout'` the next activity arms it again.
+ * Setting the timeout is lazy too: `set(0)` leaves an armed timer to find nothing to do when
+ * it fires, and `set(ms)` re-arms only when the armed timer would fire too late. node:http
+ * sets `keepAliveTimeout` after each response and 0 when the next request starts: with
+ * eager timers that was a `setTimeout` and a `clearTimeout` per request.
  * @internal
  */
 import type { EventEmitter } from 'node:events'

@@ -214,6 +214,7 @@ export class Socket extends Duplex {
   override _write(chunk: Buffer, encoding: BufferEncoding, cb: Callback): void {
     const conn = this.conn
     if (conn === null) {
+      this.waitForConnect()
       this.waitingWrite = { chunks: [{ chunk, encoding }], cb } // connecting: written on connect
       return
     }
