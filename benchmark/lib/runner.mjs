@@ -45,7 +45,7 @@ async function runOnce(scenario, kind, options, cache) {
   const key = `${kind}/${scenario.transport}/${scenario.protocol}/${extra.serverArgs?.join(' ') ?? ''}`
   let server = options.reuse ? cache.get(key) : null
   if (!server) {
-    server = await startServer(kind, scenario.transport, scenario.protocol, { ...options, serverArgs: extra.serverArgs })
+    server = await startServer(kind, scenario.transport, scenario.protocol, { ...options, serverArgs: extra.serverArgs, argv: scenario.argv?.[kind] })
     if (options.reuse) cache.set(key, server)
   }
   try {

@@ -6,6 +6,8 @@
 // the table shows: { key, label, better: 'higher' | 'lower' }; the first is the headline
 // that the chart shows.
 
+import { bridgeSuite } from './scenarios-bridge.mjs'
+
 const ECHO = [
   { key: 'qps', label: 'QPS', better: 'higher' },
   { key: 'p50_us', label: 'p50 µs', better: 'lower' },
@@ -63,6 +65,7 @@ export function suite({ quick = false } = {}) {
     { id: 'stream-1c', title: 'streaming, one connection, raw echo', protocol: 'raw', transport: 'tcp', servers: ALL, args: ['stream'], metrics: STREAM },
     ...tlsSuite({ quick }),
     { id: 'accept-burst-1000', title: `accept fairness: ${n(1000, 100)} connections at once beside 100 loaded ones (1 KiB)`, protocol: 'framed', transport: 'tcp', servers: ALL, args: ['echo', '--connections', '100', '--payload', '1024', '--burst', n(1000, 100)], metrics: FAIRNESS },
+    ...bridgeSuite({ quick }),
   ]
 }
 

@@ -50,12 +50,13 @@ function node(script, listen, protocol, extra, o) {
 /**
  * Starts a server of `kind` on `transport` ('tcp' | 'unix') speaking `protocol`.
  * Resolves to { pid, target, stats, stop } where `stats` collects the parsed `stats {…}` lines.
+ * `options.argv`, when given, replaces the kind's command line (a scenario's own servers).
  */
 export function startServer(kind, transport, protocol, options) {
   const listen = transport === 'unix'
     ? `unix://${path.join(os.tmpdir(), `netpoll-bench-${process.pid}-${++sockets}.sock`)}`
     : 'tcp://127.0.0.1:0'
-  const [cmd, ...args] = KINDS[kind].argv(listen, protocol, options)
+  const [cmd, ...args] = (options.argv ?? KINDS[kind].argv)(listen, protocol, options)
   const child = track(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: root }))
   const stats = []
   let stderr = ''

@@ -210,9 +210,22 @@ export class Socket extends Duplex {
     this.conn?.setReadPaused(false)
   }
 
-  /** @internal */
+  /** @internal One chunk (the common case: no array or record per write). */
   override _write(chunk: Buffer, encoding: BufferEncoding, cb: Callback): void {
-    this._writev([{ chunk, encoding }], cb)
+    const conn = this.conn
+    if (conn === null) {
+      this.waitForConnect()
+      this.waitingWrite = { chunks: [{ chunk, encoding }], cb } // connecting: written on connect
+      return
+    }
+    try {
+      conn.writer.writeBinary(chunk)
+    } catch (e) {
+      cb(streamError(e as NetpollError))
+      return
+    }
+    this.bytesOut += chunk.length
+    this.sent(conn, cb)
   }
 
   /** @internal Every chunk joins the connection's output; `cb` runs once the kernel took them. */
@@ -234,8 +247,13 @@ export class Socket extends Duplex {
       cb(streamError(e as NetpollError))
       return
     }
+    this.sent(conn, cb)
+  }
+
+  /** What was written joins the engine's batched flush; `cb` runs once the kernel took it. */
+  private sent(conn: Connection, cb: Callback): void {
     this.idle.touch()
-    w.flushWith(cb)
+    conn.writer.flushWith(cb)
   }
 
   /** @internal `end()`: FIN once everything written was handed to the kernel. */

@@ -16,11 +16,18 @@ modes:
   stream     one connection, raw protocol: stream bytes, verify the echo, report GB/s
   handshake  conn-rate over TLS: connect, handshake, one request, close (--resume: resumed)
   gen-cert   --out DIR: an ECDSA P-256 CA, server and client certificate as PEM files
+  http1      keep-alive HTTP/1.1 GET --path over --connections, one in flight each; the
+             status must be 200 and the body --expect (Content-Length or chunked)
+  h2         HTTP/2 (h2c) GET --path, --connections x --streams in flight; body --expect
+  grpc       gRPC calls to examples/grpc-server.js's demo.Demo, --connections x --streams:
+             --call unary (Echo) or stream (Count of --messages); grpc-status 0 checked
 options:
   --connections N   (echo: 100, idle: 10000)   --idle N (0)   --depth N (1)
   --payload BYTES (1024)   --burst N (0)   --slots N (8)   --window BYTES (4194304)
   --warmup S (1)   --duration S (5)   --server-pid PID
   --heap-signal (idle: SIGUSR2 the server before each sample)   --settle S (idle: 1)
+  --path P (/)   --expect TEXT (hello world\\n; \\n is a newline)   --streams N (10)
+  --call unary|stream (unary)   --messages N (50)
 Prints one JSON line on stdout. Exit status: 0 ok, 2 usage or setup error, 3 wrong byte.";
 
 /// Parsed options.
@@ -55,6 +62,8 @@ pub struct Options {
     pub settle: Duration,
     /// TLS options (any mode).
     pub tls: TlsOptions,
+    /// Options of the http1, h2 and grpc modes.
+    pub rpc: crate::bridge_modes::RpcOptions,
 }
 
 /// Parses `args` (without the program name).
@@ -64,7 +73,7 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
         .filter(|m| !m.starts_with('-'))
         .ok_or("missing MODE")?
         .clone();
-    if !["echo", "idle", "conn-rate", "stream", "handshake"].contains(&mode.as_str()) {
+    if !["echo", "idle", "conn-rate", "stream", "handshake", "http1", "h2", "grpc"].contains(&mode.as_str()) {
         return Err(format!("unknown mode {mode:?}"));
     }
     let mut target = None;
@@ -84,6 +93,7 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
         heap_signal: false,
         settle: Duration::from_secs(1),
         tls: TlsOptions::default(),
+        rpc: Default::default(),
     };
     let mut it = args[1..].iter();
     while let Some(flag) = it.next() {
@@ -117,6 +127,7 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
             "--duration" => o.duration = secs()?.max(Duration::from_millis(1)),
             "--server-pid" => o.server_pid = Some(int()? as u32),
             "--settle" => o.settle = secs()?,
+            _ if o.rpc.parse(flag, value)? => {}
             _ => return Err(format!("unknown option {flag}")),
         }
     }

@@ -2,13 +2,17 @@
 //! echo servers of netpoll, Node's `net` and Go's netpoll. See [`cli::USAGE`].
 #![deny(missing_docs)]
 
+mod async_load;
+mod bridge_modes;
 mod cli;
 mod conn_rate;
 mod conn_set;
 mod echo;
 mod framed_conn;
 mod gen_cert;
+mod h2_load;
 mod histogram;
+mod http1_load;
 mod idle;
 mod pattern;
 mod phase;
@@ -90,6 +94,7 @@ fn main() {
             duration: o.duration,
             server_pid: o.server_pid,
         }),
+        "http1" | "h2" | "grpc" => bridge_modes::run(&o),
         _ => streaming::run(&streaming::StreamPlan {
             target: o.target,
             window: o.window,
