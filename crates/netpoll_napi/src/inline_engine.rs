@@ -3,19 +3,23 @@
 //! and once after each burst, when the shard has been quiet for `QUIET_INTERVAL`, to give back
 //! the memory the burst left (`release_idle_memory`). Both handles keep the process alive while
 //! JS asks for it (`set_ref`), or while the shard has closed connections still writing their
-//! output (`Shard::lingering`).
+//! output (`Shard::lingering`). While the shard is nearly idle, its busy connections are
+//! watched by their own `uv_poll` instead (`direct.rs`): a request then costs no nested poll.
 
 use std::cell::{Cell, RefCell};
-use std::ffi::c_void;
+use std::ffi::{c_int, c_void};
+use std::io;
 use std::time::Duration;
 
 use napi::sys;
 use netpoll_core::batch::Batch;
 use netpoll_core::buffer::{release_idle_memory, QuietTimer, QUIET_INTERVAL};
 use netpoll_core::config::ShardConfig;
+use netpoll_core::event::{ConnId, EventSink};
 use netpoll_core::lent_sink::LentSink;
 use netpoll_core::shard::Shard;
 
+use crate::direct::{DirectCtx, DirectSet, Release};
 use crate::js_call::BatchCallbacks;
 use crate::uv::UvHandle;
 
@@ -31,6 +35,10 @@ struct Inner {
     /// Whether the handles are ref'd now.
     referenced: Cell<bool>,
     quiet: RefCell<QuietTimer>,
+    /// Connections watched by their own `uv_poll` (see `direct.rs`).
+    direct: RefCell<DirectSet>,
+    /// Node's loop, for the handles of direct connections.
+    event_loop: *mut c_void,
 }
 
 /// The inline engine (see the module docs). `destroy` (or drop) stops both handles.
@@ -51,11 +59,31 @@ unsafe extern "C" fn on_timer(handle: *mut c_void) {
     inner.run();
 }
 
+unsafe extern "C" fn on_direct(handle: *mut c_void, _status: c_int, _events: c_int) {
+    // SAFETY: a direct handle's data is its DirectCtx, alive while the handle is open (the
+    // handle is closed before the context is dropped, and a closed handle gets no callback);
+    // its engine is the Inner of a live engine, as in on_poll. Both are copied out first:
+    // the round may close this handle and drop the context.
+    let (inner, id) = unsafe {
+        let ctx = &*(UvHandle::data(handle) as *const DirectCtx);
+        (&*(ctx.engine as *const Inner), ctx.id)
+    };
+    // An error shows as readable (libuv reports EPOLLERR/EPOLLHUP to a reader): the read
+    // meets it.
+    inner.round(|shard, sink| Ok(shard.direct_readable(id, sink)));
+}
+
 impl Inner {
     /// Runs one round of the shard and hands its events to JS. A panic in the round (a
     /// bug, or an injected fault) closes the connection being served with an error, and
     /// the engine carries on.
     fn run(&self) {
+        self.round(|shard, sink| shard.run_once(Some(Duration::ZERO), sink));
+    }
+
+    /// Runs `step` on the shard with the round's sink, then hands its events to JS (see
+    /// `run`).
+    fn round(&self, step: impl Fn(&mut Shard, &mut dyn EventSink) -> io::Result<u64>) {
         if self.quiet.borrow_mut().due() {
             self.batch.borrow_mut().shrink();
             release_idle_memory();
@@ -77,9 +105,9 @@ impl Inner {
                         mem,
                         used: &mut used,
                     };
-                    shard.run_once(Some(Duration::ZERO), &mut sink)
+                    step(&mut shard, &mut sink)
                 }
-                None => shard.run_once(Some(Duration::ZERO), &mut *batch),
+                None => step(&mut shard, &mut *batch),
             };
             match result {
                 Ok(0) => {}
@@ -92,6 +120,7 @@ impl Inner {
             let mut batch = self.batch.borrow_mut();
             self.shard.borrow_mut().recover(&mut *batch);
         }
+        self.sync_direct();
         let delivered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             // Only the batch is borrowed while JS runs: JS calls back into the engine freely
             // (the shard is not borrowed), and nothing it calls touches the batch.
@@ -105,6 +134,35 @@ impl Inner {
         }
         self.rearm_timer();
         self.sync_ref();
+    }
+
+    /// Hands direct connections that left the steady state back to the shard's poll, and
+    /// watches the shard's new candidates. Runs after every shard call, before libuv polls
+    /// again or JS runs.
+    fn sync_direct(&self) {
+        let mut shard = self.shard.borrow_mut();
+        let leaving: Vec<ConnId> = {
+            let set = self.direct.borrow();
+            if set.is_empty() {
+                Vec::new()
+            } else {
+                set.ids().filter(|id| !shard.direct_steady(*id)).collect()
+            }
+        };
+        for id in leaving {
+            self.direct.borrow_mut().unwatch(id);
+            shard.undirect(id);
+        }
+        let engine = self as *const Inner as *const c_void;
+        for (id, fd) in shard.take_direct() {
+            let watched = self
+                .direct
+                .borrow_mut()
+                .watch(self.event_loop, engine, id, fd, on_direct);
+            if watched.is_err() {
+                shard.undirect(id);
+            }
+        }
     }
 
     /// Refs both handles while JS wants it or the shard has lingering closes (their output
@@ -159,10 +217,16 @@ impl InlineEngine {
             wanted: Cell::new(false),
             referenced: Cell::new(false),
             quiet: RefCell::new(QuietTimer::new(QUIET_INTERVAL)),
+            direct: RefCell::new(DirectSet::default()),
+            event_loop: std::ptr::null_mut(),
         });
         let mut event_loop = std::ptr::null_mut();
         // SAFETY: env is live (we are in a napi call).
         unsafe { sys::napi_get_uv_event_loop(env, &mut event_loop) };
+        let mut inner = inner;
+        inner.event_loop = event_loop as *mut c_void;
+        let release = Release::new(&inner.direct);
+        inner.shard.borrow_mut().set_direct_host(Box::new(release));
         let data = &*inner as *const Inner as *mut c_void;
         let loop_ptr = event_loop as *mut c_void;
         let uv_err = |rc| napi::Error::from_reason(format!("libuv handle init failed: {rc}"));
@@ -179,6 +243,7 @@ impl InlineEngine {
     /// refs the handles if it left a close lingering.
     pub fn with_shard<R>(&self, f: impl FnOnce(&mut Shard) -> R) -> R {
         let r = f(&mut self.inner.shard.borrow_mut());
+        self.inner.sync_direct();
         self.inner.rearm_timer();
         self.inner.sync_ref();
         r

@@ -5,6 +5,7 @@
 mod conn_calls;
 mod convert;
 mod dial;
+mod direct;
 mod engine;
 mod inline_engine;
 mod js_call;

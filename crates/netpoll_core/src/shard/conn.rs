@@ -92,6 +92,10 @@ pub(crate) struct Conn {
     pub write_side: WriteSide,
     /// The TLS session of a TLS connection (boxed: a plain connection pays one pointer).
     pub tls: Option<Box<TlsConn>>,
+    /// Watched by the shard's driver instead of its poll (see `direct.rs`).
+    pub direct: bool,
+    /// Readable wake-ups through the shard's poll (saturating; see `direct.rs`).
+    pub wakes: u16,
 }
 
 impl Conn {
@@ -120,6 +124,8 @@ impl Conn {
             bytes_out: 0,
             write_side: WriteSide::Open,
             tls: None,
+            direct: false,
+            wakes: 0,
         }
     }
 

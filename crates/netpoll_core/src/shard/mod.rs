@@ -18,11 +18,13 @@
 mod accept;
 mod conn;
 mod dial;
+mod direct;
 mod half_close;
 mod io;
 mod recover;
 mod stats;
 
+pub use direct::{DirectHost, PROMOTE_AFTER};
 pub use io::WriteStatus;
 pub use stats::ShardStats;
 mod timers;
@@ -86,6 +88,12 @@ pub struct Shard {
     /// Where TLS connections' ciphertext is read (one for the shard, zeroed once; see
     /// `shard/tls.rs`), so an idle TLS connection keeps no read buffer of its own.
     tls_scratch: Vec<u8>,
+    /// The driver watching busy connections directly, if it offers to (see `direct.rs`).
+    direct_host: Option<Box<dyn DirectHost>>,
+    /// Connections to hand to the driver (see [`Shard::take_direct`]).
+    direct_candidates: Vec<ConnId>,
+    /// Direct connections whose hand-back to the poll failed, to close with the error.
+    direct_failed: Vec<(ConnId, NetError)>,
 }
 
 /// A connection accepted on a hand-off listener: its stream, its listener, and the listener's
@@ -119,6 +127,9 @@ impl Shard {
             stats: ShardStats::default(),
             lingering: 0,
             tls_scratch: Vec::new(),
+            direct_host: None,
+            direct_candidates: Vec::new(),
+            direct_failed: Vec::new(),
         })
     }
 
@@ -172,7 +183,9 @@ impl Shard {
     /// Whether work is left that must run without waiting for new readiness (budgets ran
     /// out): the driver should call [`Shard::run_once`] again with a zero timeout.
     pub fn has_ready_work(&self) -> bool {
-        !self.ready_conns.is_empty() || !self.ready_listeners.is_empty()
+        !self.ready_conns.is_empty()
+            || !self.ready_listeners.is_empty()
+            || !self.direct_failed.is_empty()
     }
 
     /// How long the driver may block in [`Shard::run_once`] before a timer is due
@@ -215,6 +228,7 @@ impl Shard {
             Err(e) => return Err(e),
         }
         crate::fault::check(crate::fault::Site::Reactor);
+        self.report_direct_failures(sink);
         self.serve_ready(sink);
         let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
         for event in events.iter() {
@@ -254,6 +268,7 @@ impl Shard {
                 self.write_ready(id, sink);
             }
             if event.is_readable() || event.is_read_closed() || event.is_error() {
+                self.note_readable(id);
                 self.read_ready(id, sink);
             }
             if event.is_error() || (event.is_read_closed() && event.is_write_closed()) {
@@ -395,6 +410,9 @@ impl Shard {
     /// ignored.
     fn discard(&mut self, id: ConnId) -> Option<Conn> {
         let mut conn = self.conns.remove(id)?;
+        if conn.direct {
+            self.release_direct(id);
+        }
         if conn.state == ConnState::Closing {
             self.lingering -= 1;
         }
