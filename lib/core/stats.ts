@@ -24,6 +24,12 @@ export interface EngineStats {
   /** Open connections of each shard, by shard index (placement, see `loadBalance`). */
   connectionsPerShard: number[]
   /**
+   * Connections watched by their own poll handle on Node's loop instead of their shard's
+   * poll (inline engine: the busy connections of a nearly idle shard, to spare the nested
+   * poll per request).
+   */
+  directConnections: number
+  /**
    * Panics caught in the native addon since it loaded, each turned into a JS Error or a
    * connection closed with `ERR_INTERNAL` — never a crash. Zero unless there is a bug.
    */
@@ -33,7 +39,7 @@ export interface EngineStats {
 /** The engine's counters (all zero before the first listener or dial). */
 export function stats(): EngineStats {
   if (!engineStarted()) {
-    return { connections: 0, listeners: 0, timers: 0, bytesIn: 0, bytesOut: 0, bytesQueued: 0, events: 0, accepted: 0, acceptBackoffs: 0, connectionsPerShard: [], panics: 0 }
+    return { connections: 0, listeners: 0, timers: 0, bytesIn: 0, bytesOut: 0, bytesQueued: 0, events: 0, accepted: 0, acceptBackoffs: 0, connectionsPerShard: [], directConnections: 0, panics: 0 }
   }
   return getEngine().stats()
 }

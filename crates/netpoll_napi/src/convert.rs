@@ -45,6 +45,9 @@ pub struct EngineStats {
     pub accept_backoffs: f64,
     /// Open connections of each shard, by shard index.
     pub connections_per_shard: Vec<f64>,
+    /// Connections watched by their own `uv_poll` instead of their shard's poll (inline
+    /// engine, busy connections of a nearly idle shard).
+    pub direct_connections: f64,
     /// Panics caught in the addon since it loaded (each turned into an error or a closed
     /// connection, never a crash). Zero unless there is a bug or an injected fault.
     pub panics: f64,
@@ -118,6 +121,7 @@ pub fn sum_stats(shards: &[ShardStats]) -> EngineStats {
         accepted: sum(|s| s.accepted as f64),
         accept_backoffs: sum(|s| s.accept_backoffs as f64),
         connections_per_shard: shards.iter().map(|s| s.connections as f64).collect(),
+        direct_connections: sum(|s| s.direct as f64),
         panics: netpoll_core::fault::panics() as f64,
     }
 }

@@ -71,6 +71,7 @@ impl Shard {
                 continue;
             }
             conn.direct = true;
+            self.direct += 1;
             out.push((id, conn.stream.as_raw_fd()));
         }
         out
@@ -102,6 +103,7 @@ impl Shard {
         }
         conn.direct = false;
         conn.wakes = 0;
+        self.direct -= 1;
         let interest = Interest::READABLE | Interest::WRITABLE;
         let registered = self
             .poll

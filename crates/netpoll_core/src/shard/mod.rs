@@ -94,6 +94,8 @@ pub struct Shard {
     direct_candidates: Vec<ConnId>,
     /// Direct connections whose hand-back to the poll failed, to close with the error.
     direct_failed: Vec<(ConnId, NetError)>,
+    /// Connections with `direct` set.
+    direct: usize,
 }
 
 /// A connection accepted on a hand-off listener: its stream, its listener, and the listener's
@@ -130,6 +132,7 @@ impl Shard {
             direct_host: None,
             direct_candidates: Vec::new(),
             direct_failed: Vec::new(),
+            direct: 0,
         })
     }
 
@@ -160,6 +163,7 @@ impl Shard {
         ShardStats {
             connections: self.conns.len(),
             lingering: self.lingering,
+            direct: self.direct,
             listeners: self.listeners.iter().filter(|l| l.is_some()).count(),
             timers: self.timers.len(),
             ..self.stats
@@ -411,6 +415,7 @@ impl Shard {
     fn discard(&mut self, id: ConnId) -> Option<Conn> {
         let mut conn = self.conns.remove(id)?;
         if conn.direct {
+            self.direct -= 1;
             self.release_direct(id);
         }
         if conn.state == ConnState::Closing {

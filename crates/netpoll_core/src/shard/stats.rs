@@ -26,4 +26,7 @@ pub struct ShardStats {
     /// Connections their owner closed that still write their queued output (see
     /// [`Shard::lingering`]).
     pub lingering: usize,
+    /// Connections watched by the driver instead of the shard's poll (see
+    /// [`Shard::take_direct`]).
+    pub direct: usize,
 }
