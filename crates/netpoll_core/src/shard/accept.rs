@@ -32,6 +32,11 @@ impl Shard {
                         self.adopt_tls(stream, &tls, id, 0, sink);
                     } else if let Some(conn) = self.adopt_accepted(stream) {
                         sink.accepted(id, conn);
+                        // A client usually sends right after connecting: its request is
+                        // often here already, so read it now rather than a loop later.
+                        self.current = Some(conn);
+                        self.read_ready(conn, sink);
+                        self.current = None;
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
