@@ -2,7 +2,15 @@
  * TLS options with Node's `tls` names, converted for the native side, and what `conn.tls`
  * shows. The handshake and the records run in the shards (rustls); JS sees plaintext only.
  */
-import { rootCertificates } from 'node:tls'
+import type * as NodeTls from 'node:tls'
+
+/**
+ * Node's bundled root certificates, loaded when a client first needs them: `node:tls` (with
+ * its stream and crypto modules) costs a server that never dials over TLS ~1.2 MB of RSS.
+ */
+function nodeRootCertificates(): readonly string[] {
+  return (require('node:tls') as typeof NodeTls).rootCertificates
+}
 
 /** PEM data as Node takes it: a string or Buffer, or several. */
 export type Pem = string | Buffer | Array<string | Buffer>
@@ -103,7 +111,7 @@ export function nativeClientTls(o: TlsClientOptions, host: string) {
   return {
     ...common(o),
     servername: o.servername ?? host,
-    ca: o.ca === undefined ? [...rootCertificates] : pems(o.ca),
+    ca: o.ca === undefined ? [...nodeRootCertificates()] : pems(o.ca),
     cert: o.cert === undefined ? undefined : pems(o.cert)[0],
     key: o.key === undefined ? undefined : pems(o.key)[0],
   }
