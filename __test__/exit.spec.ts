@@ -9,6 +9,7 @@ import test from 'ava'
 import { spawn } from 'node:child_process'
 import * as net from 'node:net'
 import { join } from 'node:path'
+import { getConfig } from '../index'
 
 const PKG = JSON.stringify(join(__dirname, '..', 'index.js'))
 /** A child must exit this soon after its marker. */
@@ -316,6 +317,16 @@ exits(
   c.unref() // idempotent
   console.log('closed ' + back + ' active=' + c.isActive())`,
   /closed hello active=true/,
+)
+
+exits(
+  'an unref()ed busy connection left open: its own poll handle (inline: a direct connection) is unref()ed too',
+  `const c = await dial('tcp', ECHO)
+  for (let i = 0; i < 100; i++) await roundTrip(c, 'hello')
+  const direct = require(${PKG}).stats().directConnections
+  c.unref()
+  console.log('closed active=' + c.isActive() + ' direct=' + direct)`,
+  new RegExp(`closed active=true direct=${getConfig().mode === 'inline' ? 1 : 0}`),
 )
 
 exits(

@@ -40,18 +40,22 @@ pub struct DirectSet {
 pub type DirectCb = unsafe extern "C" fn(handle: *mut c_void, status: c_int, events: c_int);
 
 impl DirectSet {
-    /// Starts watching `fd` of `id` for readability on `event_loop`.
+    /// Starts watching `fd` of `id` for readability on `event_loop`; the handle keeps the
+    /// loop alive if `referenced` (like the engine's other handles, see [`DirectSet::set_ref`]).
     pub fn watch(
         &mut self,
         event_loop: *mut c_void,
         engine: *const c_void,
-        id: ConnId,
-        fd: RawFd,
+        (id, fd): (ConnId, RawFd),
         cb: DirectCb,
+        referenced: bool,
     ) -> Result<(), c_int> {
         let ctx = Box::new(DirectCtx { engine, id });
         let data = &*ctx as *const DirectCtx as *mut c_void;
         let handle = UvHandle::poll(event_loop, fd, data, cb)?;
+        if !referenced {
+            handle.set_ref(false);
+        }
         self.entries.push(Entry {
             id,
             handle,
@@ -68,6 +72,13 @@ impl DirectSet {
         };
         self.entries.swap_remove(i).handle.close();
         true
+    }
+
+    /// Whether every handle keeps the loop alive (they follow the engine's other handles).
+    pub fn set_ref(&self, referenced: bool) {
+        for e in &self.entries {
+            e.handle.set_ref(referenced);
+        }
     }
 
     /// The connections watched now.

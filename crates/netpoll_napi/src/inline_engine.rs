@@ -155,18 +155,22 @@ impl Inner {
         }
         let engine = self as *const Inner as *const c_void;
         for (id, fd) in shard.take_direct() {
-            let watched = self
-                .direct
-                .borrow_mut()
-                .watch(self.event_loop, engine, id, fd, on_direct);
+            let watched = self.direct.borrow_mut().watch(
+                self.event_loop,
+                engine,
+                (id, fd),
+                on_direct,
+                self.referenced.get(),
+            );
             if watched.is_err() {
                 shard.undirect(id);
             }
         }
     }
 
-    /// Refs both handles while JS wants it or the shard has lingering closes (their output
-    /// must reach the peer before the process exits); unrefs them otherwise.
+    /// Refs the handles (poll, timer, direct connections') while JS wants it or the shard has
+    /// lingering closes (their output must reach the peer before the process exits); unrefs
+    /// them otherwise.
     fn sync_ref(&self) {
         let referenced = self.wanted.get() || self.shard.borrow().lingering() > 0;
         if self.referenced.replace(referenced) == referenced {
@@ -177,6 +181,7 @@ impl Inner {
                 h.set_ref(referenced);
             }
         }
+        self.direct.borrow().set_ref(referenced);
     }
 
     /// Starts the timer for the shard's next deadline (0 ms when budgets left work over, or
