@@ -73,7 +73,18 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
         .filter(|m| !m.starts_with('-'))
         .ok_or("missing MODE")?
         .clone();
-    if !["echo", "idle", "conn-rate", "stream", "handshake", "http1", "h2", "grpc"].contains(&mode.as_str()) {
+    if ![
+        "echo",
+        "idle",
+        "conn-rate",
+        "stream",
+        "handshake",
+        "http1",
+        "h2",
+        "grpc",
+    ]
+    .contains(&mode.as_str())
+    {
         return Err(format!("unknown mode {mode:?}"));
     }
     let mut target = None;
