@@ -4,7 +4,7 @@
 // Prints one line `listening <address>` when ready; SIGTERM/SIGINT shut it down gracefully.
 'use strict'
 const { Buffer } = require('node:buffer') // a module binding: cheaper per request than the global
-const { onMemoryProbe, parseArgs, tlsOptions } = require('./cli')
+const { onMemoryProbe, parseArgs, sinkCount, tlsOptions } = require('./cli')
 const np = require('..')
 
 const o = parseArgs(process.argv.slice(2))
@@ -59,6 +59,19 @@ function raw(conn) {
   return send(conn)
 }
 
+// sink: drop whatever is buffered, count it (the count is answered at every MiB), ask for more.
+const counts = new WeakMap()
+function sink(conn) {
+  const r = conn.reader
+  const n = r.len()
+  r.skip(n) // every byte is buffered: settled at once, nothing to wait for
+  counts.set(conn, sinkCount(counts.get(conn) ?? 0, n, (out) => {
+    conn.writer.writeBinary(out)
+    send(conn)
+  }))
+  r.tryPeek(1)
+}
+
 // --read-timeout is the library's read timeout: it starts when a read comes back short (the
 // `null` of tryPeekUInt32BE/tryNext/tryPeek that ends each handler call: the rest of a frame,
 // or the next frame's length) and is met only when a read takes bytes; arriving bytes don't
@@ -72,7 +85,7 @@ function wantFirst(conn) {
 ;(async () => {
   const tls = tlsOptions(o)
   const ln = await np.createListener(o.network, o.address, tls && { tls })
-  const loop = new np.EventLoop(o.protocol === 'framed' ? framed : raw, {
+  const loop = new np.EventLoop({ framed, raw, sink }[o.protocol], {
     readTimeout: o.readTimeout,
     idleTimeout: o.idleTimeout,
     onConnect: o.readTimeout ? wantFirst : undefined,
