@@ -149,15 +149,21 @@ extern "C" fn usr2(_: libc::c_int) {
     STATS_WANTED.store(true, Ordering::Relaxed);
 }
 
-/// SIGUSR2 sets [`STATS_WANTED`] (and interrupts `epoll_wait`) instead of ending the process.
+/// SIGUSR2 sets [`STATS_WANTED`] instead of ending the process. It stays blocked except
+/// inside `epoll_pwait` (see [`Server::run`]), so it always interrupts a wait (EINTR) and is
+/// never lost between a check of the flag and the next wait.
 fn on_usr2() {
-    // SAFETY: a zeroed sigaction is valid; the handler only stores to an atomic
-    // (async-signal-safe). No SA_RESTART: epoll_wait returns EINTR and the loop prints.
+    // SAFETY: zeroed sigaction/sigset_t are valid; the handler only stores to an atomic
+    // (async-signal-safe); sigprocmask on a single-threaded process.
     unsafe {
         let mut sa: libc::sigaction = std::mem::zeroed();
         sa.sa_sigaction = usr2 as extern "C" fn(libc::c_int) as usize;
         libc::sigemptyset(&mut sa.sa_mask);
         libc::sigaction(libc::SIGUSR2, &sa, std::ptr::null_mut());
+        let mut blocked: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut blocked);
+        libc::sigaddset(&mut blocked, libc::SIGUSR2);
+        libc::sigprocmask(libc::SIG_BLOCK, &blocked, std::ptr::null_mut());
     }
 }
 
@@ -186,9 +192,21 @@ impl Server {
     fn run(mut self, listener: &Listener, lfd: RawFd) -> io::Result<()> {
         ctl(self.epoll, libc::EPOLL_CTL_ADD, lfd, libc::EPOLLIN as u32)?;
         let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; EVENTS];
+        // SAFETY: a zeroed sigset_t is valid; emptied, it unblocks SIGUSR2 during the wait.
+        let mut during_wait: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        unsafe { libc::sigemptyset(&mut during_wait) };
         loop {
-            // SAFETY: `events` has room for EVENTS entries.
-            let n = unsafe { libc::epoll_wait(self.epoll, events.as_mut_ptr(), EVENTS as i32, -1) };
+            // SAFETY: `events` has room for EVENTS entries; `during_wait` is a valid set.
+            let n = unsafe {
+                libc::epoll_pwait(
+                    self.epoll,
+                    events.as_mut_ptr(),
+                    EVENTS as i32,
+                    -1,
+                    &during_wait,
+                )
+            };
             if STATS_WANTED.swap(false, Ordering::Relaxed) {
                 self.print_stats();
             }
