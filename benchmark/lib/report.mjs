@@ -21,11 +21,16 @@ export function ratio(result, key, other, of = 'netpoll') {
   return typeof a === 'number' && typeof b === 'number' && b !== 0 ? a / b : undefined
 }
 
-/** The ratio columns of a table: [of, other] pairs, netpoll to the ceiling first. */
+/**
+ * The ratio columns of a table: [of, other] pairs. netpoll's to every other server (the
+ * ceiling first), and the threaded engine's to net.
+ */
 function ratioColumns(servers) {
-  const pairs = ['ceiling', 'net', 'net-cork', 'go'].filter((k) => servers.includes(k)).map((k) => ['netpoll', k])
+  if (!servers.includes('netpoll')) return []
+  const others = servers.filter((k) => k !== 'netpoll' && k !== 'netpoll-threaded')
+  const pairs = [...others.filter((k) => k === 'ceiling'), ...others.filter((k) => k !== 'ceiling')].map((k) => ['netpoll', k])
   if (servers.includes('netpoll-threaded') && servers.includes('net')) pairs.push(['netpoll-threaded', 'net'])
-  return pairs.filter(([of]) => servers.includes(of))
+  return pairs
 }
 
 /** The Markdown table of one scenario: every server's medians, then netpoll's ratios. */
