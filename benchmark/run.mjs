@@ -1,13 +1,16 @@
 #!/usr/bin/env node
-// `npm run bench`: this library's echo server, Node's `net` and (when `go` exists) Go's
-// cloudwego/netpoll, each under the native load generator, alternated round by round.
-// Prints a table per scenario and the targets of issues #5 and #14 (the bridge-* scenarios:
-// Node's stacks on the bridge vs on net, benchmark/lib/scenarios-bridge.mjs); writes
+// `npm run bench`: this library's echo server (its --mode engine and, unless --no-threaded,
+// the threaded engine too), the ceiling (`netpoll-bench serve`: one thread, level-triggered
+// epoll, no framework), Node's `net` and (when `go` exists) Go's cloudwego/netpoll, each under
+// the native load generator, alternated round by round. Prints a table per scenario and the
+// targets of issues #16, #15 (TLS) and #14 (the bridge-* scenarios: Node's stacks on the
+// bridge vs on net, benchmark/lib/scenarios-bridge.mjs); writes
 // benchmark/results/<date>.json and benchmark/results/latest.svg.
 //
 // Flags: --quick (correctness smoke of every scenario, a few seconds, writes nothing),
-// --rounds N (3), --duration S (2), --warmup S (1), --only ID[,ID…] (scenario ids or
-// prefixes), --mode inline|threaded|auto (this library's engine), --no-go, --no-build.
+// --rounds N (5), --duration S (2), --warmup S (1), --only ID[,ID…] (scenario ids or
+// prefixes), --mode inline|threaded|auto (this library's engine), --no-threaded (no column
+// for the threaded engine), --no-go, --no-build.
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -24,7 +27,7 @@ import { machine } from './lib/machine.mjs'
 const here = path.dirname(fileURLToPath(import.meta.url))
 
 function parse(argv) {
-  const o = { quick: false, rounds: 3, duration: 2, warmup: 1, only: null, mode: undefined, go: true, build: true }
+  const o = { quick: false, rounds: 5, duration: 2, warmup: 1, only: null, mode: undefined, threaded: true, go: true, build: true }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const v = () => {
@@ -42,11 +45,13 @@ function parse(argv) {
     else if (a === '--warmup') o.warmup = num()
     else if (a === '--only') o.only = v().split(',')
     else if (a === '--mode') o.mode = v()
+    else if (a === '--no-threaded') o.threaded = false
     else if (a === '--no-go') o.go = false
     else if (a === '--no-build') o.build = false
     else throw new Error(`unknown option ${a} (see the top of benchmark/run.mjs)`)
   }
   if (o.quick) Object.assign(o, { rounds: 1, duration: 0.2, warmup: 0.05, go: false })
+  if (o.mode === 'threaded') o.threaded = false // the netpoll column is the threaded engine already
   return o
 }
 
@@ -67,14 +72,14 @@ async function main() {
   const before = machine()
   const started = Date.now()
   const results = await runSuite(scenarios, {
-    loadgen, goBinary, rounds: o.rounds, warmup: o.warmup, duration: o.duration, mode: o.mode,
+    loadgen, goBinary, rounds: o.rounds, warmup: o.warmup, duration: o.duration, mode: o.mode, threaded: o.threaded,
     reuse: o.quick, progress: log,
   })
   const wall = (Date.now() - started) / 1000
   const info = { ...before, loadavg_end: os.loadavg().map((x) => +x.toFixed(2)) }
   const head = [
     `${info.date.slice(0, 16).replace('T', ' ')} UTC, ${info.cpus}× ${info.cpu_model}, ${info.os}, Node ${info.node}${info.go ? `, ${info.go}` : ''}, load average ${info.loadavg_start[0]} → ${info.loadavg_end[0]}`,
-    `medians of ${o.rounds} alternated rounds, ${o.warmup} s warm-up + ${o.duration} s each; netpoll mode ${o.mode ?? 'auto'}; load generator: netpoll-bench (1 thread)`,
+    `medians of ${o.rounds} alternated rounds, ${o.warmup} s warm-up + ${o.duration} s each; netpoll mode ${o.mode ?? 'auto'}${o.threaded ? ' (and a threaded column)' : ''}; load generator: netpoll-bench (1 thread); ceiling: netpoll-bench serve`,
   ]
   console.log(`\n${head.join('\n')}\n`)
   for (const r of results) console.log(`### ${r.scenario.title}\n\n${table(r)}\n`)
@@ -85,7 +90,7 @@ async function main() {
     return
   }
   const judged = targets(results)
-  console.log(`### Targets of issue #5 (met / not met; never asserted)\n\n${targetLines(judged).join('\n')}\n`)
+  console.log(`### Targets of issue #16 (met / not met; never asserted)\n\n${targetLines(judged).join('\n')}\n`)
   const judgedTls = tlsTargets(results)
   console.log(`### Targets of issue #15 (met / not met; never asserted)\n\n${targetLines(judgedTls).join('\n')}\n`)
   const judgedBridge = bridgeTargets(results)
@@ -94,7 +99,7 @@ async function main() {
   fs.mkdirSync(dir, { recursive: true })
   const file = path.join(dir, `${info.date.slice(0, 10)}.json`)
   const data = {
-    machine: info, options: { rounds: o.rounds, warmup: o.warmup, duration: o.duration, mode: o.mode ?? 'auto' }, wall_s: wall,
+    machine: info, options: { rounds: o.rounds, warmup: o.warmup, duration: o.duration, mode: o.mode ?? 'auto', threaded: o.threaded }, wall_s: wall,
     scenarios: results.map((r) => ({ id: r.scenario.id, title: r.scenario.title, args: r.scenario.args, transport: r.scenario.transport, medians: r.medians, runs: r.runs })),
     targets: judged,
     tls_targets: judgedTls,

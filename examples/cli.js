@@ -3,7 +3,10 @@
 
 const USAGE = `options:
   --listen tcp://HOST:PORT | unix://PATH   where to listen (default tcp://127.0.0.1:7000)
-  --protocol framed|raw                    framed: 4-byte big-endian length + payload (default)
+  --protocol framed|raw|sink               framed: 4-byte big-endian length + payload (default);
+                                           raw: echo every byte; sink: count and drop every byte,
+                                           answering the count (8 bytes, big-endian) each time it
+                                           crosses a multiple of 1 MiB
   --read-timeout MS                        close a connection (ERR_READ_TIMEOUT) whose next request
                                            is not whole MS ms after the server started waiting for
                                            it (the connection opened, or the previous request was
@@ -50,7 +53,7 @@ function parseArgs(argv) {
       process.exit(0)
     } else fail(`unknown option ${a}`)
   }
-  if (!['framed', 'raw'].includes(o.protocol)) fail('--protocol is framed or raw')
+  if (!['framed', 'raw', 'sink'].includes(o.protocol)) fail('--protocol is framed, raw or sink')
   const m = /^(tcp|tcp4|tcp6|unix):\/\/(.+)$/.exec(o.listen)
   if (!m) fail('--listen is tcp://HOST:PORT or unix://PATH')
   o.network = m[1]
@@ -106,4 +109,21 @@ function onMemoryProbe(report) {
   })
 }
 
-module.exports = { parseArgs, onMemoryProbe, tlsOptions }
+/** The sink protocol answers its count each time it crosses a multiple of this many bytes. */
+const SINK_ACK = 2 ** 20
+
+/**
+ * A sink's count after `n` more bytes (`count` before): when it crosses a multiple of
+ * SINK_ACK, `answer(buf)` is called with the new count as 8 bytes, big-endian.
+ */
+function sinkCount(count, n, answer) {
+  const now = count + n
+  if (Math.floor(now / SINK_ACK) !== Math.floor(count / SINK_ACK)) {
+    const out = Buffer.allocUnsafe(8)
+    out.writeBigUInt64BE(BigInt(now))
+    answer(out)
+  }
+  return now
+}
+
+module.exports = { parseArgs, onMemoryProbe, sinkCount, tlsOptions }

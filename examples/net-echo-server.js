@@ -7,7 +7,7 @@ const { Buffer } = require('node:buffer') // a module binding: cheaper per reque
 const net = require('node:net')
 const tls = require('node:tls')
 const fs = require('node:fs')
-const { onMemoryProbe, parseArgs, tlsOptions } = require('./cli')
+const { onMemoryProbe, parseArgs, sinkCount, tlsOptions } = require('./cli')
 
 const o = parseArgs(process.argv.slice(2))
 
@@ -54,6 +54,15 @@ function framed(socket, deadline) {
   })
 }
 
+// sink: count and drop every byte, answering the count at every MiB (see cli.js).
+function sink(socket, deadline) {
+  let count = 0
+  socket.on('data', (d) => {
+    if (deadline) deadline.since = Date.now()
+    count = sinkCount(count, d.length, (out) => socket.write(out))
+  })
+}
+
 const tlsServerOptions = tlsOptions(o)
 function serve(socket) {
   socket.setNoDelay(true)
@@ -61,6 +70,7 @@ function serve(socket) {
   if (o.idleTimeout) socket.setTimeout(o.idleTimeout, () => socket.destroy())
   const deadline = o.readTimeout ? readDeadline(socket) : null
   if (o.protocol === 'framed') framed(socket, deadline)
+  else if (o.protocol === 'sink') sink(socket, deadline)
   else
     socket.on('data', (d) => {
       if (deadline) deadline.since = Date.now()

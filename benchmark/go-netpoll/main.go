@@ -1,7 +1,7 @@
 // Echo server on github.com/cloudwego/netpoll, the third column of `npm run bench`.
 // Same command line and protocol as examples/echo-server.js:
 //
-//	go-netpoll-echo --listen tcp://127.0.0.1:0|unix://PATH --protocol framed|raw
+//	go-netpoll-echo --listen tcp://127.0.0.1:0|unix://PATH --protocol framed|raw|sink
 //
 // It prints one line `listening <address>` when ready; SIGUSR2 prints one line
 // `stats {"rss":…,"heapUsed":…}` (Go heap in use after a GC); SIGTERM/SIGINT stop it.
@@ -28,7 +28,7 @@ var errFrameTooLarge = errors.New("frame too large")
 
 func main() {
 	listen := flag.String("listen", "tcp://127.0.0.1:7002", "tcp://HOST:PORT or unix://PATH")
-	protocol := flag.String("protocol", "framed", "framed (4-byte big-endian length + payload) or raw")
+	protocol := flag.String("protocol", "framed", "framed (4-byte big-endian length + payload), raw or sink")
 	maxFrame := flag.Int("max-frame", 16<<20, "largest frame accepted")
 	flag.Parse()
 	network, address, ok := strings.Cut(*listen, "://")
@@ -45,10 +45,17 @@ func main() {
 		os.Exit(1)
 	}
 	handler := framed(*maxFrame)
-	if *protocol == "raw" {
+	var opts []netpoll.Option
+	switch *protocol {
+	case "raw":
 		handler = raw
+	case "sink":
+		handler = sink
+		opts = append(opts, netpoll.WithOnPrepare(func(conn netpoll.Connection) context.Context {
+			return context.WithValue(context.Background(), sinkKey{}, new(uint64))
+		}))
 	}
-	loop, err := netpoll.NewEventLoop(handler)
+	loop, err := netpoll.NewEventLoop(handler, opts...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -103,6 +110,37 @@ func raw(_ context.Context, conn netpoll.Connection) error {
 	if _, err := w.WriteBinary(buf); err != nil {
 		return err
 	}
+	return w.Flush()
+}
+
+// sinkAck: the sink answers its count each time it crosses a multiple of this many bytes.
+const sinkAck = 1 << 20
+
+type sinkKey struct{}
+
+// sink drops every byte and counts them, answering the count (8 bytes, big-endian) each time
+// it crosses a multiple of sinkAck.
+func sink(ctx context.Context, conn netpoll.Connection) error {
+	r := conn.Reader()
+	n := r.Len()
+	if err := r.Skip(n); err != nil {
+		return err
+	}
+	if err := r.Release(); err != nil {
+		return err
+	}
+	count := ctx.Value(sinkKey{}).(*uint64)
+	before := *count
+	*count += uint64(n)
+	if before/sinkAck == *count/sinkAck {
+		return nil
+	}
+	w := conn.Writer()
+	out, err := w.Malloc(8)
+	if err != nil {
+		return err
+	}
+	binary.BigEndian.PutUint64(out, *count)
 	return w.Flush()
 }
 

@@ -9,7 +9,7 @@ const SLACK_MS = 180_000
 
 /**
  * Runs `scenarios` and returns [{ scenario, servers, runs: {kind: [json…]}, medians: {kind: {…}} }].
- * options: { loadgen, goBinary, rounds, warmup, duration, mode, reuse, progress(text) }.
+ * options: { loadgen, goBinary, rounds, warmup, duration, mode, threaded, reuse, progress(text) }.
  * `reuse` keeps one server per kind/transport/protocol for the whole suite (smoke runs).
  */
 export async function runSuite(scenarios, options) {
@@ -36,8 +36,18 @@ export async function runSuite(scenarios, options) {
   return results
 }
 
+/**
+ * The servers `scenario` runs here: Go netpoll only when built, and with `options.threaded`
+ * the threaded engine right after netpoll in the scenarios that ask for it (`threaded: true`:
+ * the echo-server.js ones; scenarios with their own command lines or flags don't).
+ */
 function available(scenario, options) {
-  return scenario.servers.filter((k) => k !== 'go' || options.goBinary)
+  const servers = scenario.servers.filter((k) => k !== 'go' || options.goBinary)
+  const at = servers.indexOf('netpoll')
+  if (options.threaded && at >= 0 && scenario.threaded === true && !servers.includes('netpoll-threaded')) {
+    servers.splice(at + 1, 0, 'netpoll-threaded')
+  }
+  return servers
 }
 
 async function runOnce(scenario, kind, options, cache) {

@@ -41,10 +41,13 @@ const FAIRNESS = [
 
 import { tlsSuite } from './scenarios-tls.mjs'
 
-const ALL = ['netpoll', 'net', 'go']
+// Every scenario of this file runs the ceiling (`netpoll-bench serve`) beside netpoll, net and
+// Go netpoll, and (`threaded: true`) the threaded engine's column after netpoll's unless
+// run.mjs --no-threaded.
+const ALL = ['netpoll', 'ceiling', 'net', 'go']
 
 function echo(id, title, args, extra = {}) {
-  return { id, title, protocol: 'framed', transport: 'tcp', servers: ALL, args: ['echo', ...args], metrics: ECHO, ...extra }
+  return { id, title, protocol: 'framed', transport: 'tcp', servers: ALL, threaded: true, args: ['echo', ...args], metrics: ECHO, ...extra }
 }
 
 /** The full suite. `quick` shrinks each scenario to a correctness smoke. */
@@ -58,13 +61,14 @@ export function suite({ quick = false } = {}) {
     echo('echo-16k-c100', 'framed echo, 16 KiB, 100 connections', ['--connections', '100', '--payload', '16384']),
     echo('echo-1k-c100-idle', 'framed echo, 1 KiB, 100 connections + 400 idle (80 % idle)', ['--connections', '100', '--idle', n(400, 100), '--payload', '1024']),
     echo('echo-1k-c100-unix', 'framed echo, 1 KiB, 100 connections, Unix socket', ['--connections', '100', '--payload', '1024'], { transport: 'unix' }),
-    echo('pipelined-128b-c100-d16', 'pipelined, 128 B, 100 connections, 16 in flight each', ['--connections', '100', '--depth', '16', '--payload', '128'], { servers: ['netpoll', 'net', 'net-cork', 'go'] }),
+    echo('pipelined-128b-c100-d16', 'pipelined, 128 B, 100 connections, 16 in flight each', ['--connections', '100', '--depth', '16', '--payload', '128'], { servers: ['netpoll', 'ceiling', 'net', 'net-cork', 'go'] }),
     echo('mux-1k-c4-d32', 'multiplexed, 1 KiB, 4 connections, 32 in flight each', ['--connections', '4', '--depth', '32', '--payload', '1024']),
-    { id: 'idle-10k', title: `idle connections (${n(10000, 200)}, each served one 128 B request)`, protocol: 'framed', transport: 'tcp', servers: ALL, args: ['idle', '--connections', n(10000, 200), '--heap-signal', '--settle', n(1, 0.1)], metrics: IDLE, timed: false },
-    { id: 'conn-rate', title: 'connection rate: connect, one 128 B request, close (8 at a time)', protocol: 'framed', transport: 'tcp', servers: ALL, args: ['conn-rate', '--slots', '8', '--payload', '128'], metrics: RATE },
-    { id: 'stream-1c', title: 'streaming, one connection, raw echo', protocol: 'raw', transport: 'tcp', servers: ALL, args: ['stream'], metrics: STREAM },
+    { id: 'idle-10k', title: `idle connections (${n(10000, 200)}, each served one 128 B request)`, protocol: 'framed', transport: 'tcp', servers: ALL, threaded: true, args: ['idle', '--connections', n(10000, 200), '--heap-signal', '--settle', n(1, 0.1)], metrics: IDLE, timed: false },
+    { id: 'conn-rate', title: 'connection rate: connect, one 128 B request, close (8 at a time)', protocol: 'framed', transport: 'tcp', servers: ALL, threaded: true, args: ['conn-rate', '--slots', '8', '--payload', '128'], metrics: RATE },
+    { id: 'stream-1c', title: 'streaming, one connection, raw echo', protocol: 'raw', transport: 'tcp', servers: ALL, threaded: true, args: ['stream'], metrics: STREAM },
+    { id: 'sink-1c', title: 'streaming into a sink, one connection (the server counts and drops the bytes)', protocol: 'sink', transport: 'tcp', servers: ALL, threaded: true, args: ['sink'], metrics: STREAM },
     ...tlsSuite({ quick }),
-    { id: 'accept-burst-1000', title: `accept fairness: ${n(1000, 100)} connections at once beside 100 loaded ones (1 KiB)`, protocol: 'framed', transport: 'tcp', servers: ALL, args: ['echo', '--connections', '100', '--payload', '1024', '--burst', n(1000, 100)], metrics: FAIRNESS },
+    { id: 'accept-burst-1000', title: `accept fairness: ${n(1000, 100)} connections at once beside 100 loaded ones (1 KiB)`, protocol: 'framed', transport: 'tcp', servers: ALL, threaded: true, args: ['echo', '--connections', '100', '--payload', '1024', '--burst', n(1000, 100)], metrics: FAIRNESS },
     ...bridgeSuite({ quick }),
   ]
 }

@@ -30,12 +30,17 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 }
 
 /**
- * The server kinds. `argv(listen, protocol)` is the command line; `go` needs the binary built
- * by `build.mjs`.
+ * The server kinds. `argv(listen, protocol, options)` is the command line; `go` needs the
+ * binary built by `build.mjs`, `ceiling` the load generator's (`netpoll-bench serve`: one
+ * thread, level-triggered epoll, one read and one write per event, no framework: the
+ * physical limit the other columns are judged against). `netpoll-threaded` is this
+ * library's threaded engine, a column of its own beside the `--mode` one.
  */
 export const KINDS = {
   netpoll: { label: 'netpoll', argv: (l, p, o) => node('echo-server.js', l, p, o.mode ? ['--mode', o.mode] : [], o) },
+  'netpoll-threaded': { label: 'netpoll threaded', argv: (l, p, o) => node('echo-server.js', l, p, ['--mode', 'threaded'], o) },
   'netpoll-plaintext': { label: 'netpoll plaintext', argv: (l, p, o) => KINDS.netpoll.argv(l, p, o) },
+  ceiling: { label: 'ceiling', argv: (l, p, o) => [o.loadgen, 'serve', '--listen', l, '--protocol', p] },
   net: { label: 'net', argv: (l, p, o) => node('net-echo-server.js', l, p, [], o) },
   'net-cork': { label: 'net --cork', argv: (l, p, o) => node('net-echo-server.js', l, p, ['--cork'], o) },
   go: { label: 'Go netpoll', argv: (l, p, o) => [o.goBinary, '--listen', l, '--protocol', p] },

@@ -2,7 +2,7 @@
 // Node's `net` (1.0), on a log scale, oriented so that longer bars are better.
 import { KINDS } from './servers.mjs'
 
-const COLORS = { netpoll: '#2f6fde', go: '#16a085', 'net-cork': '#e67e22' }
+const COLORS = { netpoll: '#2f6fde', 'netpoll-threaded': '#8e44ad', ceiling: '#7f8c8d', go: '#16a085', 'net-cork': '#e67e22' }
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
 
 /** The chart of `results` (from runSuite) as an SVG document; `caption` lines go under the title. */

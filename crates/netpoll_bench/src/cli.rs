@@ -21,6 +21,9 @@ modes:
   h2         HTTP/2 (h2c) GET --path, --connections x --streams in flight; body --expect
   grpc       gRPC calls to examples/grpc-server.js's demo.Demo, --connections x --streams:
              --call unary (Echo) or stream (Count of --messages); grpc-status 0 checked
+  sink       one connection, sink protocol: stream bytes, check the server's counts, GB/s
+  serve      the ceiling server: netpoll-bench serve --listen ADDR --protocol framed|raw|sink
+             (one thread, level-triggered epoll, one read and one write per event)
 options:
   --connections N   (echo: 100, idle: 10000)   --idle N (0)   --depth N (1)
   --payload BYTES (1024)   --burst N (0)   --slots N (8)   --window BYTES (4194304)
@@ -32,7 +35,7 @@ Prints one JSON line on stdout. Exit status: 0 ok, 2 usage or setup error, 3 wro
 
 /// Parsed options.
 pub struct Options {
-    /// The mode: echo, idle, conn-rate or stream.
+    /// The mode: echo, idle, conn-rate, stream or sink.
     pub mode: String,
     /// The server.
     pub target: Target,
@@ -78,6 +81,7 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
         "idle",
         "conn-rate",
         "stream",
+        "sink",
         "handshake",
         "http1",
         "h2",

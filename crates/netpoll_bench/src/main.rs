@@ -17,6 +17,7 @@ mod idle;
 mod pattern;
 mod phase;
 mod report;
+mod serve;
 mod server_stats;
 mod streaming;
 mod target;
@@ -34,6 +35,13 @@ fn main() {
     if args.first().map(String::as_str) == Some("gen-cert") {
         if let Err(e) = gen_cert::run(&args[1..]) {
             eprintln!("netpoll-bench gen-cert: {e}");
+            std::process::exit(2);
+        }
+        return;
+    }
+    if args.first().map(String::as_str) == Some("serve") {
+        if let Err(e) = serve::main(&args[1..]) {
+            eprintln!("netpoll-bench serve: {e}");
             std::process::exit(2);
         }
         return;
@@ -101,6 +109,7 @@ fn main() {
             warmup: o.warmup,
             duration: o.duration,
             server_pid: o.server_pid,
+            sink: o.mode == "sink",
         }),
     };
     if let Err(e) = result {

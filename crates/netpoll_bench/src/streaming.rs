@@ -1,6 +1,9 @@
-//! Single-connection streaming throughput over the raw echo protocol: bytes are written as
-//! fast as the socket takes them (with a bounded amount unanswered) and every echoed byte is
-//! verified against what was sent.
+//! Single-connection streaming throughput: bytes are written as fast as the socket takes them
+//! (with a bounded amount unanswered). Over the raw echo protocol (`stream`) every echoed byte
+//! is verified against what was sent; over the sink protocol (`sink`) the server drops the
+//! bytes and answers its running count as an 8-byte big-endian integer each time it crosses a
+//! multiple of 1 MiB ([`crate::serve::SINK_ACK`]), and every count is checked (growing, past
+//! the previous MiB, never more than was sent).
 
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
@@ -27,6 +30,8 @@ pub struct StreamPlan {
     pub duration: Duration,
     /// The server process to sample, if known.
     pub server_pid: Option<u32>,
+    /// Sink protocol (counts answered) rather than raw echo.
+    pub sink: bool,
 }
 
 /// Runs `plan` and prints its report.
@@ -48,6 +53,7 @@ pub fn run(plan: &StreamPlan) -> Result<(), String> {
     let mut connected = false;
     let mut phase = Phase::new(plan.warmup, plan.duration, plan.server_pid);
     let mut base = 0u64;
+    let mut acks = Acks::default();
     loop {
         let now = Instant::now();
         if phase.begin_if_due(now) {
@@ -72,6 +78,7 @@ pub fn run(plan: &StreamPlan) -> Result<(), String> {
         loop {
             match stream.read(&mut buf) {
                 Ok(0) => return Err("the server closed the stream".into()),
+                Ok(n) if plan.sink => received = acks.take(&buf[..n], received, sent),
                 Ok(n) => {
                     let offset = (received % PERIOD as u64) as usize;
                     if let Err(m) = pattern.verify(offset, &buf[..n]) {
@@ -103,7 +110,7 @@ pub fn run(plan: &StreamPlan) -> Result<(), String> {
     let secs = plan.duration.as_secs_f64();
     let bytes = received - base;
     let (server, client_cpu_s) = phase.finish();
-    let mut r = Report::new("stream");
+    let mut r = Report::new(if plan.sink { "sink" } else { "stream" });
     r.str("transport", crate::echo::transport(&plan.target))
         .int("window", plan.window as u64)
         .num("duration_s", secs)
@@ -114,4 +121,36 @@ pub fn run(plan: &StreamPlan) -> Result<(), String> {
         .num("client_cpu_s", client_cpu_s);
     r.print();
     Ok(())
+}
+
+/// The sink's 8-byte counts, which may arrive split across reads.
+#[derive(Default)]
+struct Acks {
+    partial: [u8; 8],
+    have: usize,
+}
+
+impl Acks {
+    /// Takes the counts in `bytes`; returns the latest (`acked` if none is complete). Ends the
+    /// process (verification failure) on a count that does not grow by at least a MiB
+    /// boundary or exceeds `sent`.
+    fn take(&mut self, bytes: &[u8], mut acked: u64, sent: u64) -> u64 {
+        for &b in bytes {
+            self.partial[self.have] = b;
+            self.have += 1;
+            if self.have < 8 {
+                continue;
+            }
+            self.have = 0;
+            let count = u64::from_be_bytes(self.partial);
+            let step = crate::serve::SINK_ACK;
+            if count / step <= acked / step || count > sent {
+                fail_verification(&format!(
+                    "sink count {count} after {acked}, with {sent} bytes sent"
+                ));
+            }
+            acked = count;
+        }
+        acked
+    }
 }

@@ -1,0 +1,136 @@
+//! `netpoll-bench serve`, the ceiling server, over real sockets: framed (frames split
+//! anywhere, answered in order), raw, sink (a count per MiB crossed) and its SIGUSR2 stats line.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::Duration;
+
+/// A running `serve` and its address; killed on drop.
+struct Server {
+    child: Child,
+    stdout: BufReader<ChildStdout>,
+    addr: String,
+}
+
+impl Server {
+    fn start(protocol: &str) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_netpoll-bench"))
+            .args([
+                "serve",
+                "--listen",
+                "tcp://127.0.0.1:0",
+                "--protocol",
+                protocol,
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn netpoll-bench serve");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("listening line");
+        let addr = line
+            .trim()
+            .strip_prefix("listening ")
+            .expect("listening")
+            .to_string();
+        Server {
+            child,
+            stdout,
+            addr,
+        }
+    }
+
+    fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(&self.addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn frame(n: usize, fill: u8) -> Vec<u8> {
+    let mut f = (n as u32).to_be_bytes().to_vec();
+    f.resize(4 + n, fill);
+    f
+}
+
+#[test]
+fn framed_echoes_every_frame_split_anywhere_in_order() {
+    let server = Server::start("framed");
+    let mut s = server.connect();
+    let all: Vec<u8> = (0..300)
+        .flat_map(|i| frame(if i % 60 == 30 { 300_000 } else { i * 37 % 2000 }, i as u8))
+        .collect();
+    let mut reader = s.try_clone().unwrap();
+    let expected = all.len();
+    let echo = std::thread::spawn(move || {
+        let mut got = vec![0u8; expected];
+        reader.read_exact(&mut got).map(|_| got)
+    });
+    for piece in all.chunks(7777) {
+        s.write_all(piece).unwrap();
+    }
+    assert!(echo.join().unwrap().expect("echo") == all);
+}
+
+#[test]
+fn raw_echoes_and_sink_counts_per_mib() {
+    let server = Server::start("raw");
+    let mut s = server.connect();
+    s.write_all(b"hello").unwrap();
+    let mut got = [0u8; 5];
+    s.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"hello");
+
+    let server = Server::start("sink");
+    let mut s = server.connect();
+    let mut reader = s.try_clone().unwrap();
+    let counts = std::thread::spawn(move || {
+        let mut counts = Vec::new();
+        let mut b = [0u8; 8];
+        while counts.last() != Some(&(3u64 << 20)) && reader.read_exact(&mut b).is_ok() {
+            counts.push(u64::from_be_bytes(b));
+        }
+        counts
+    });
+    for _ in 0..48 {
+        s.write_all(&[9u8; 65536]).unwrap();
+    }
+    let counts = counts.join().unwrap();
+    assert_eq!(counts.last(), Some(&(3u64 << 20)), "{counts:?}");
+    let mut before = 0;
+    for c in counts {
+        assert!(c >> 20 > before >> 20, "{c} crosses a MiB past {before}");
+        before = c;
+    }
+}
+
+#[test]
+fn sigusr2_prints_the_stats_line_and_the_server_lives_on() {
+    let mut server = Server::start("framed");
+    let mut held = server.connect();
+    // A round trip: the server has accepted it before the signal.
+    held.write_all(&frame(1, 2)).unwrap();
+    held.read_exact(&mut [0u8; 5]).unwrap();
+    // SAFETY: kill has no memory preconditions.
+    assert_eq!(
+        unsafe { libc::kill(server.child.id() as libc::pid_t, libc::SIGUSR2) },
+        0
+    );
+    let mut line = String::new();
+    server.stdout.read_line(&mut line).unwrap();
+    assert!(line.starts_with("stats {\"heapUsed\":"), "{line}");
+    assert!(line.contains("\"connections\":1}"), "{line}");
+    let mut s = server.connect();
+    s.write_all(&frame(3, 1)).unwrap();
+    let mut got = [0u8; 7];
+    s.read_exact(&mut got).unwrap();
+    assert_eq!(got.to_vec(), frame(3, 1));
+}
