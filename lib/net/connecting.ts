@@ -7,6 +7,7 @@ import { dial } from '../client/dialer'
 import type { Connection } from '../core/connection'
 import type { Network } from '../core/listener'
 import type { NetpollError } from '../core/errors'
+import type { TlsClientOptions } from '../core/tls'
 
 /** Options of `new Socket()` (and of the sockets `connect()` and the server create). */
 export interface SocketOptions {
@@ -64,6 +65,12 @@ export interface ConnectOptions extends SocketOptions {
   keepAliveInitialDelay?: number
   /** Aborting it destroys the socket with an `AbortError`. */
   signal?: AbortSignal
+  /**
+   * Connect with TLS (Node's `tls.connect` options, `servername` defaulting to `host`):
+   * `connect()` returns a `TLSSocket`, which emits `'secureConnect'` after `'connect'`, both
+   * once the handshake completed; a failed handshake is an `'error'` with Node's code.
+   */
+  tls?: TlsClientOptions
 }
 
 export function invalidArg(message: string): TypeError {
@@ -126,12 +133,13 @@ export function startConnect<S extends ConnectingSocket>(socket: S, o: ConnectOp
   if (local !== undefined && o.localPort) local = isIP(local) === 6 ? `[${local}]:${o.localPort}` : `${local}:${o.localPort}`
   // Half-open at the core: the socket decides what the peer's FIN means (it may come
   // before the socket takes the connection over).
-  dial(network, address, { localAddress: local, allowHalfOpen: true, signal: cancel.signal }).then(
+  dial(network, address, { localAddress: local, allowHalfOpen: true, signal: cancel.signal, tls: o.tls }).then(
     (conn: Connection) => {
       socket.cancelConnect = null
       socket.attach(conn)
       if (socket.destroyed) return
       socket.emit('connect')
+      if (o.tls) socket.emit('secureConnect')
       socket.emit('ready')
       socket.startReading(false)
     },
