@@ -40,19 +40,20 @@ impl Conn {
 }
 
 /// Writes the session's waiting records until the kernel refuses more; returns the bytes
-/// written.
-fn flush_records(conn: &mut Conn, now: u64) -> io::Result<usize> {
+/// written. A write the peer refused (it is gone) fails with the alert it sent before it
+/// went, if any (see [`write_error`]).
+fn flush_records(conn: &mut Conn, now: u64) -> Result<usize, NetError> {
     let Some(tls) = conn.tls.as_deref_mut() else {
         return Ok(0);
     };
     let mut total = 0;
     while tls.session.wants_write() {
         match tls.session.write_tls_to(&mut conn.stream) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(0) => return Err(NetError::from_io(&io::ErrorKind::WriteZero.into(), "write")),
             Ok(n) => total += n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => return Err(write_error(conn, &e)),
         }
     }
     if total > 0 {
@@ -61,6 +62,42 @@ fn flush_records(conn: &mut Conn, now: u64) -> io::Result<usize> {
         conn.write_progress = now;
     }
     Ok(total)
+}
+
+/// Most ciphertext read to look for the peer's alert after a failed write.
+const ALERT_READ_LIMIT: usize = 64 * 1024;
+
+/// The error of a write that failed with `e`. When the peer is gone (`EPIPE`,
+/// `ECONNRESET`) it may have sent an alert first, e.g. a server that rejected our client
+/// certificate after our side of the TLS 1.3 handshake was done, or a client that refused the
+/// server's: that alert is the error (as OpenSSL reports it), not the reset. The bytes still
+/// in the socket (Linux hands out received data before a reset's error) are decrypted into a
+/// scratch buffer, whose plaintext is dropped: the connection is failing anyway.
+fn write_error(conn: &mut Conn, e: &io::Error) -> NetError {
+    let plain_error = NetError::from_io(e, "write");
+    if !matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)) {
+        return plain_error;
+    }
+    let Some(tls) = conn.tls.as_deref_mut() else {
+        return plain_error;
+    };
+    let mut ciphertext = std::mem::take(&mut tls.input);
+    let mut chunk = vec![0u8; 16 * 1024];
+    while ciphertext.len() < ALERT_READ_LIMIT {
+        match conn.stream.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => ciphertext.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let mut rest = &ciphertext[..];
+    while !rest.is_empty() {
+        match tls.session.decrypt(rest, &mut chunk) {
+            Ok(d) if d.consumed == 0 && d.written == 0 => break,
+            Ok(d) => rest = &rest[d.consumed..],
+            Err(alert) => return alert,
+        }
+    }
+    plain_error
 }
 
 /// The buffers of `bufs` after their first `skip` bytes (at most [`MAX_CHUNKS`]).
@@ -174,7 +211,7 @@ impl Shard {
         let conn = self.conns.get_mut(id).expect("live");
         match flush_records(conn, now) {
             Ok(n) => self.stats.bytes_out += n as u64,
-            Err(e) => return self.fail(id, Some(NetError::from_io(&e, "write")), sink),
+            Err(e) => return self.fail(id, Some(e), sink),
         }
         self.read_tls(id, sink);
     }
@@ -270,7 +307,7 @@ impl Shard {
             }
             match flush_records(conn, now) {
                 Ok(n) => self.stats.bytes_out += n as u64,
-                Err(e) => return self.fail(id, Some(NetError::from_io(&e, "write")), sink),
+                Err(e) => return self.fail(id, Some(e), sink),
             }
             if done.handshake_completed {
                 self.tls_established(id, sink);
@@ -345,7 +382,7 @@ impl Shard {
             let mut took = 0;
             let flushed = tls.session.encrypt(&slices).and_then(|n| {
                 took = n;
-                flush_records(conn, now).map_err(|e| NetError::from_io(&e, "write"))
+                flush_records(conn, now)
             });
             taken += took;
             match flushed {
@@ -383,7 +420,7 @@ impl Shard {
         let now = self.now_ms();
         let conn = self.conns.get_mut(id).expect("caller checked");
         loop {
-            let n = flush_records(conn, now).map_err(|e| NetError::from_io(&e, "write"))?;
+            let n = flush_records(conn, now)?;
             self.stats.bytes_out += n as u64;
             let closing =
                 conn.state == ConnState::Closing || conn.write_side == WriteSide::ShutdownPending;
@@ -450,7 +487,7 @@ impl Shard {
             return Ok(());
         }
         tls.session.send_close_notify();
-        let n = flush_records(conn, now).map_err(|e| NetError::from_io(&e, "write"))?;
+        let n = flush_records(conn, now)?;
         self.stats.bytes_out += n as u64;
         Ok(())
     }
