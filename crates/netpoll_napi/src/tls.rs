@@ -110,7 +110,11 @@ fn identities(cert: &[String], key: &[String]) -> napi::Result<Vec<Identity>> {
 }
 
 fn server_options(o: &TlsServerOptions) -> napi::Result<ServerOptions> {
-    let ca = o.ca.iter().flatten().map(|c| c.as_bytes().to_vec()).collect();
+    let ca =
+        o.ca.iter()
+            .flatten()
+            .map(|c| c.as_bytes().to_vec())
+            .collect();
     let mut sni = Vec::new();
     for e in o.sni.iter().flatten() {
         sni.push((e.servername.clone(), identities(&e.cert, &e.key)?));
@@ -118,7 +122,8 @@ fn server_options(o: &TlsServerOptions) -> napi::Result<ServerOptions> {
     let ticket_keys = match &o.ticket_keys {
         None => None,
         Some(b) => Some(
-            <[u8; 48]>::try_from(&b[..]).map_err(|_| invalid("tls: `ticketKeys` must be 48 bytes"))?,
+            <[u8; 48]>::try_from(&b[..])
+                .map_err(|_| invalid("tls: `ticketKeys` must be 48 bytes"))?,
         ),
     };
     let mut options = ServerOptions {
@@ -138,7 +143,9 @@ fn server_options(o: &TlsServerOptions) -> napi::Result<ServerOptions> {
     };
     if let Some(s) = o.session_timeout {
         if !(s.is_finite() && s >= 0.0) {
-            return Err(invalid("tls: `sessionTimeout` must be a number of seconds ≥ 0"));
+            return Err(invalid(
+                "tls: `sessionTimeout` must be a number of seconds ≥ 0",
+            ));
         }
         options.session_timeout = Duration::from_secs_f64(s);
     }

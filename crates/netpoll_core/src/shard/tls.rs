@@ -305,16 +305,28 @@ impl Shard {
             if done.peer_closed {
                 tls.input = Vec::new();
             }
-            match flush_records(conn, now) {
-                Ok(n) => self.stats.bytes_out += n as u64,
+            let wrote = match flush_records(conn, now) {
+                Ok(n) => n,
                 Err(e) => return self.fail(id, Some(e), sink),
-            }
+            };
+            self.stats.bytes_out += wrote as u64;
+            // Records written here may be the last ones a flush left waiting (the write path
+            // met a full socket): with the socket writable again no writability edge follows,
+            // so the drain of the plaintext still queued, and the `flushed` report the owner
+            // waits for, happen now.
+            let resume = wrote > 0
+                && conn.tls.as_ref().is_some_and(|t| {
+                    !t.session.wants_write() && (t.owes_flush || !conn.output.is_empty())
+                });
             if done.handshake_completed {
                 self.tls_established(id, sink);
             }
             if done.written > 0 {
                 self.stats.events += 1;
                 sink.data(id, done.written);
+            }
+            if resume {
+                self.drain_and_report(id, sink);
             }
             if done.peer_closed {
                 if let Some(conn) = self.conns.get_mut(id) {
