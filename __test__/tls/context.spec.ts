@@ -196,7 +196,7 @@ test('ticketKeys shared by two listeners: a session from one resumes on the othe
 
 test('sessionTimeout bounds resumption (TLS 1.3 tickets): a ticket older than it makes a full handshake', async (t) => {
   const c = certs()
-  const ln = await createListener('tcp', '127.0.0.1:0', { tls: { cert: c.cert, key: c.key, sessionTimeout: 1 } })
+  const ln = await createListener('tcp', '127.0.0.1:0', { tls: { cert: c.cert, key: c.key, sessionTimeout: 5 } })
   const loop = echoLoop()
   loop.serve(ln)
   t.teardown(() => loop.shutdown({ timeout: 1000 }))
@@ -206,7 +206,7 @@ test('sessionTimeout bounds resumption (TLS 1.3 tickets): a ticket older than it
   const soon = await hello(ln.address.port!, { session })
   t.true(soon.isSessionReused())
   soon.destroy()
-  await new Promise((r) => setTimeout(r, 2200))
+  await new Promise((r) => setTimeout(r, 6000))
   const late = await hello(ln.address.port!, { session })
   t.false(late.isSessionReused())
   late.destroy()
