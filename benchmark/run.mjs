@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm run bench`: this library's echo server, Node's `net` and (when `go` exists) Go's
 // cloudwego/netpoll, each under the native load generator, alternated round by round.
-// Prints a table per scenario and the targets of issue #5; writes
+// Prints a table per scenario and the targets of issues #5 and #14 (the bridge-* scenarios:
+// Node's stacks on the bridge vs on net, benchmark/lib/scenarios-bridge.mjs); writes
 // benchmark/results/<date>.json and benchmark/results/latest.svg.
 //
 // Flags: --quick (correctness smoke of every scenario, a few seconds, writes nothing),
@@ -16,6 +17,8 @@ import { chart } from './lib/svg.mjs'
 import { runSuite } from './lib/runner.mjs'
 import { suite } from './lib/scenarios.mjs'
 import { table, targetLines, targets } from './lib/report.mjs'
+import { tlsTargets } from './lib/targets-tls.mjs'
+import { bridgeTargets } from './lib/targets-bridge.mjs'
 import { machine } from './lib/machine.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -83,6 +86,10 @@ async function main() {
   }
   const judged = targets(results)
   console.log(`### Targets of issue #5 (met / not met; never asserted)\n\n${targetLines(judged).join('\n')}\n`)
+  const judgedTls = tlsTargets(results)
+  console.log(`### Targets of issue #15 (met / not met; never asserted)\n\n${targetLines(judgedTls).join('\n')}\n`)
+  const judgedBridge = bridgeTargets(results)
+  console.log(`### Targets of issue #14 (netpoll's bridge ÷ the same handler on net; never asserted)\n\n${targetLines(judgedBridge).join('\n')}\n`)
   const dir = path.join(here, 'results')
   fs.mkdirSync(dir, { recursive: true })
   const file = path.join(dir, `${info.date.slice(0, 10)}.json`)
@@ -90,6 +97,8 @@ async function main() {
     machine: info, options: { rounds: o.rounds, warmup: o.warmup, duration: o.duration, mode: o.mode ?? 'auto' }, wall_s: wall,
     scenarios: results.map((r) => ({ id: r.scenario.id, title: r.scenario.title, args: r.scenario.args, transport: r.scenario.transport, medians: r.medians, runs: r.runs })),
     targets: judged,
+    tls_targets: judgedTls,
+    targets_bridge: judgedBridge,
   }
   fs.writeFileSync(file, `${JSON.stringify(data, null, 1)}\n`)
   fs.writeFileSync(path.join(dir, 'latest.svg'), chart(results, head))

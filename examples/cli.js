@@ -14,7 +14,11 @@ const USAGE = `options:
                                            written (default none)
   --max-frame BYTES                        largest frame accepted (default 16 MiB)
   --mode inline|threaded|auto  --pollers N (echo-server only)
-  --cork                                   (net-echo-server only) one write per read`
+  --cork                                   (net-echo-server only) one write per read
+  --tls-cert FILE --tls-key FILE           serve TLS with this certificate chain and key (PEM)
+  --tls-ca FILE                            CA certificates (PEM) that client certificates must chain to
+  --tls-request-cert                       ask clients for a certificate (required: Node's default
+                                           rejectUnauthorized)`
 
 function parseArgs(argv) {
   const o = { listen: 'tcp://127.0.0.1:7000', protocol: 'framed', readTimeout: 0, idleTimeout: 0, maxFrame: 16 << 20, cork: false }
@@ -37,6 +41,10 @@ function parseArgs(argv) {
     else if (a === '--mode') o.mode = v()
     else if (a === '--pollers') o.pollers = num()
     else if (a === '--cork') o.cork = true
+    else if (a === '--tls-cert') o.tlsCert = v()
+    else if (a === '--tls-key') o.tlsKey = v()
+    else if (a === '--tls-ca') o.tlsCa = v()
+    else if (a === '--tls-request-cert') o.tlsRequestCert = true
     else if (a === '--help' || a === '-h') {
       console.log(USAGE)
       process.exit(0)
@@ -47,7 +55,24 @@ function parseArgs(argv) {
   if (!m) fail('--listen is tcp://HOST:PORT or unix://PATH')
   o.network = m[1]
   o.address = m[2]
+  if (!o.tlsCert !== !o.tlsKey) fail('--tls-cert and --tls-key go together')
+  if ((o.tlsCa || o.tlsRequestCert) && !o.tlsCert) fail('--tls-ca and --tls-request-cert need --tls-cert and --tls-key')
   return o
+}
+
+/**
+ * The TLS server options of the command line, with Node's `tls` names (the same object suits
+ * netpoll's `createListener(..., { tls })` and Node's `tls.createServer`), or undefined.
+ */
+function tlsOptions(o) {
+  if (!o.tlsCert) return undefined
+  const read = (file) => require('node:fs').readFileSync(file)
+  return {
+    cert: read(o.tlsCert),
+    key: read(o.tlsKey),
+    ...(o.tlsCa && { ca: read(o.tlsCa) }),
+    ...(o.tlsRequestCert && { requestCert: true }),
+  }
 }
 
 function fail(msg) {
@@ -81,4 +106,4 @@ function onMemoryProbe(report) {
   })
 }
 
-module.exports = { parseArgs, onMemoryProbe }
+module.exports = { parseArgs, onMemoryProbe, tlsOptions }

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// Echo server on netpoll: `npm run echo-server -- --listen tcp://127.0.0.1:7000`.
+// Echo server on netpoll: `npm run echo-server -- --listen tcp://127.0.0.1:7000`; with
+// `--tls-cert FILE --tls-key FILE` the same echo over TLS (handshake and records in the shards).
 // Prints one line `listening <address>` when ready; SIGTERM/SIGINT shut it down gracefully.
 'use strict'
 const { Buffer } = require('node:buffer') // a module binding: cheaper per request than the global
-const { onMemoryProbe, parseArgs } = require('./cli')
+const { onMemoryProbe, parseArgs, tlsOptions } = require('./cli')
 const np = require('..')
 
 const o = parseArgs(process.argv.slice(2))
@@ -69,7 +70,8 @@ function wantFirst(conn) {
 }
 
 ;(async () => {
-  const ln = await np.createListener(o.network, o.address)
+  const tls = tlsOptions(o)
+  const ln = await np.createListener(o.network, o.address, tls && { tls })
   const loop = new np.EventLoop(o.protocol === 'framed' ? framed : raw, {
     readTimeout: o.readTimeout,
     idleTimeout: o.idleTimeout,

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // The same echo server on Node's `net`, the baseline of every comparison:
-// `npm run net-echo-server -- --listen tcp://127.0.0.1:7001 [--cork]`.
+// `npm run net-echo-server -- --listen tcp://127.0.0.1:7001 [--cork]`; with
+// `--tls-cert FILE --tls-key FILE` the same handler on Node's `tls` (the TLS baseline).
 'use strict'
 const { Buffer } = require('node:buffer') // a module binding: cheaper per request than the global
 const net = require('node:net')
+const tls = require('node:tls')
 const fs = require('node:fs')
-const { onMemoryProbe, parseArgs } = require('./cli')
+const { onMemoryProbe, parseArgs, tlsOptions } = require('./cli')
 
 const o = parseArgs(process.argv.slice(2))
 
@@ -52,7 +54,8 @@ function framed(socket, deadline) {
   })
 }
 
-const server = net.createServer((socket) => {
+const tlsServerOptions = tlsOptions(o)
+function serve(socket) {
   socket.setNoDelay(true)
   socket.on('error', () => {})
   if (o.idleTimeout) socket.setTimeout(o.idleTimeout, () => socket.destroy())
@@ -63,7 +66,11 @@ const server = net.createServer((socket) => {
       if (deadline) deadline.since = Date.now()
       socket.write(d)
     })
-})
+}
+// TLS: connections are served once their handshake completed ('secureConnection'); a failed
+// handshake ('tlsClientError') only closes that connection.
+const server = tlsServerOptions ? tls.createServer(tlsServerOptions, serve) : net.createServer(serve)
+if (tlsServerOptions) server.on('tlsClientError', () => {})
 const listenArgs = o.network === 'unix' ? [o.address] : (() => {
   const m = /^\[?(.*?)\]?:(\d+)$/.exec(o.address)
   return [Number(m[2]), m[1]]

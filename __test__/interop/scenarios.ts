@@ -167,7 +167,7 @@ export async function refused(impl: Impl): Promise<string[]> {
   await new Promise((r) => probe.close(r))
   const s = impl.connect({ port, host: '127.0.0.1' })
   const log = record(s)
-  s.on('error', (e: NodeJS.ErrnoException) => log.push(`${e.syscall} ${e.address}:${e.port === port}`))
+  s.on('error', (e: NodeJS.ErrnoException & { address?: string; port?: number }) => log.push(`${e.syscall} ${e.address}:${e.port === port}`))
   await closed(s)
   return log
 }
@@ -263,7 +263,7 @@ export async function weReset(impl: Impl): Promise<{ log: string[]; peerLog: str
     peerLog = record(s)
     peerClosed = closed(s)
   })
-  const s = impl.connect({ port, host: '127.0.0.1' }) as Duplex & { resetAndDestroy(): unknown }
+  const s = impl.connect({ port, host: '127.0.0.1' }) as unknown as Duplex & { resetAndDestroy(): unknown }
   const log = record(s)
   s.on('connect', () => setTimeout(() => s.resetAndDestroy(), 50))
   await closed(s)

@@ -41,16 +41,17 @@ function available(scenario, options) {
 }
 
 async function runOnce(scenario, kind, options, cache) {
-  const key = `${kind}/${scenario.transport}/${scenario.protocol}`
+  const extra = scenario.perKind?.(kind, options) ?? {} // { serverArgs, loadgenArgs } (TLS)
+  const key = `${kind}/${scenario.transport}/${scenario.protocol}/${extra.serverArgs?.join(' ') ?? ''}`
   let server = options.reuse ? cache.get(key) : null
   if (!server) {
-    server = await startServer(kind, scenario.transport, scenario.protocol, options)
+    server = await startServer(kind, scenario.transport, scenario.protocol, { ...options, serverArgs: extra.serverArgs, argv: scenario.argv?.[kind] })
     if (options.reuse) cache.set(key, server)
   }
   try {
     const statsBefore = server.stats.length
     const timing = scenario.timed === false ? [] : ['--warmup', String(options.warmup), '--duration', String(options.duration)]
-    const args = [...scenario.args, '--target', server.target, '--server-pid', String(server.pid), ...timing]
+    const args = [...scenario.args, ...(extra.loadgenArgs ?? []), '--target', server.target, '--server-pid', String(server.pid), ...timing]
     const result = await loadgen(options.loadgen, args, (options.warmup + options.duration) * 1000 + SLACK_MS)
     const stats = server.stats.slice(statsBefore)
     if (scenario.args[0] === 'idle' && stats.length >= 2) {

@@ -6,6 +6,8 @@
 // the table shows: { key, label, better: 'higher' | 'lower' }; the first is the headline
 // that the chart shows.
 
+import { bridgeSuite } from './scenarios-bridge.mjs'
+
 const ECHO = [
   { key: 'qps', label: 'QPS', better: 'higher' },
   { key: 'p50_us', label: 'p50 µs', better: 'lower' },
@@ -37,6 +39,8 @@ const FAIRNESS = [
   { key: 'qps', label: 'QPS of the other load', better: 'higher' },
 ]
 
+import { tlsSuite } from './scenarios-tls.mjs'
+
 const ALL = ['netpoll', 'net', 'go']
 
 function echo(id, title, args, extra = {}) {
@@ -59,7 +63,9 @@ export function suite({ quick = false } = {}) {
     { id: 'idle-10k', title: `idle connections (${n(10000, 200)}, each served one 128 B request)`, protocol: 'framed', transport: 'tcp', servers: ALL, args: ['idle', '--connections', n(10000, 200), '--heap-signal', '--settle', n(1, 0.1)], metrics: IDLE, timed: false },
     { id: 'conn-rate', title: 'connection rate: connect, one 128 B request, close (8 at a time)', protocol: 'framed', transport: 'tcp', servers: ALL, args: ['conn-rate', '--slots', '8', '--payload', '128'], metrics: RATE },
     { id: 'stream-1c', title: 'streaming, one connection, raw echo', protocol: 'raw', transport: 'tcp', servers: ALL, args: ['stream'], metrics: STREAM },
+    ...tlsSuite({ quick }),
     { id: 'accept-burst-1000', title: `accept fairness: ${n(1000, 100)} connections at once beside 100 loaded ones (1 KiB)`, protocol: 'framed', transport: 'tcp', servers: ALL, args: ['echo', '--connections', '100', '--payload', '1024', '--burst', n(1000, 100)], metrics: FAIRNESS },
+    ...bridgeSuite({ quick }),
   ]
 }
 

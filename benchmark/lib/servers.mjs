@@ -34,26 +34,29 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
  * by `build.mjs`.
  */
 export const KINDS = {
-  netpoll: { label: 'netpoll', argv: (l, p, o) => node('echo-server.js', l, p, o.mode ? ['--mode', o.mode] : []) },
-  net: { label: 'net', argv: (l, p) => node('net-echo-server.js', l, p, []) },
-  'net-cork': { label: 'net --cork', argv: (l, p) => node('net-echo-server.js', l, p, ['--cork']) },
+  netpoll: { label: 'netpoll', argv: (l, p, o) => node('echo-server.js', l, p, o.mode ? ['--mode', o.mode] : [], o) },
+  'netpoll-plaintext': { label: 'netpoll plaintext', argv: (l, p, o) => KINDS.netpoll.argv(l, p, o) },
+  net: { label: 'net', argv: (l, p, o) => node('net-echo-server.js', l, p, [], o) },
+  'net-cork': { label: 'net --cork', argv: (l, p, o) => node('net-echo-server.js', l, p, ['--cork'], o) },
   go: { label: 'Go netpoll', argv: (l, p, o) => [o.goBinary, '--listen', l, '--protocol', p] },
 }
 
-function node(script, listen, protocol, extra) {
+function node(script, listen, protocol, extra, o) {
   // --expose-gc lets the SIGUSR2 heap probe collect garbage first; it changes nothing else.
-  return [process.execPath, '--expose-gc', path.join(root, 'examples', script), '--listen', listen, '--protocol', protocol, ...extra]
+  // `o.serverArgs`: a scenario's own flags (TLS: --tls-cert, --tls-key).
+  return [process.execPath, '--expose-gc', path.join(root, 'examples', script), '--listen', listen, '--protocol', protocol, ...extra, ...(o.serverArgs ?? [])]
 }
 
 /**
  * Starts a server of `kind` on `transport` ('tcp' | 'unix') speaking `protocol`.
  * Resolves to { pid, target, stats, stop } where `stats` collects the parsed `stats {…}` lines.
+ * `options.argv`, when given, replaces the kind's command line (a scenario's own servers).
  */
 export function startServer(kind, transport, protocol, options) {
   const listen = transport === 'unix'
     ? `unix://${path.join(os.tmpdir(), `netpoll-bench-${process.pid}-${++sockets}.sock`)}`
     : 'tcp://127.0.0.1:0'
-  const [cmd, ...args] = KINDS[kind].argv(listen, protocol, options)
+  const [cmd, ...args] = (options.argv ?? KINDS[kind].argv)(listen, protocol, options)
   const child = track(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: root }))
   const stats = []
   let stderr = ''

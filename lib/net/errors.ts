@@ -18,3 +18,8 @@ export function streamError(e: NetpollError | undefined): NetpollError {
 export function endedByPeer(): NetpollError {
   return codeError('EPIPE', 'This socket has been ended by the other party')
 }
+
+/** net's error for writes and `end()` still waiting for a connect when the socket is destroyed. */
+export function closedBeforeConnection(): NetpollError {
+  return codeError('ERR_SOCKET_CLOSED_BEFORE_CONNECTION', 'Socket closed before the connection was established')
+}

@@ -4,17 +4,19 @@
  */
 import { lookup } from 'node:dns/promises'
 import { EventEmitter } from 'node:events'
+import { chmodSync, statSync } from 'node:fs'
 import { isIP } from 'node:net'
 import type { Connection } from '../core/connection'
 import type { NetpollError } from '../core/errors'
 import { Listener, Network } from '../core/listener'
 import type { SecureContext } from '../core/secure-context'
 import type { SecureContextOptions, TlsIdentity, TlsServerOptions } from '../core/tls'
+import { applyConnectionOptions, checkConnectionOptions, ConnectionTimeouts } from './connecting'
 import { Socket, SocketOptions } from './socket'
 import { acceptedSocket, addContext, listenerTls, serverTls, ServerTls, setSecureContext } from './tls-server'
 
 /** Options of {@link createServer} (`net.createServer`'s names). */
-export interface ServerOptions extends SocketOptions {
+export interface ServerOptions extends SocketOptions, ConnectionTimeouts {
   /** Accepted sockets start paused: no byte is read until `resume()`/`read()`. Default false. */
   pauseOnConnect?: boolean
   /** `TCP_NODELAY` on accepted sockets. Default true (unlike `net`: stacks that wrap a socket never set it). */
@@ -43,6 +45,20 @@ export interface ListenOptions {
   backlog?: number
   /** For `::`: IPv6 only (no IPv4-mapped). Default false. */
   ipv6Only?: boolean
+  /**
+   * Accepted for `net` compatibility and always in effect: a netpoll server never shares its
+   * listening socket with cluster workers (each `listen()` binds its own).
+   */
+  exclusive?: boolean
+  /** Aborting it closes the server, as `server.close()` (already aborted: closed before `'listening'`). */
+  signal?: AbortSignal
+  /**
+   * Unix socket: readable by every user, as `net` (Node 20 adds `a+r` to the file's mode;
+   * from libuv 1.51, Node 22 on, the mode becomes exactly `a=r`, or `a=rw` with `writableAll`).
+   */
+  readableAll?: boolean
+  /** Unix socket: writable by every user (connecting needs it), as `net`: see `readableAll`. */
+  writableAll?: boolean
 }
 
 /** An address as `server.address()` returns it for TCP. */
@@ -56,6 +72,18 @@ export interface ServerAddress {
 }
 
 type ConnectionListener = (socket: Socket) => void
+
+/** Whether this Node's libuv sets a pipe's mode to exactly the bits asked for (1.51 on), or adds them. */
+const UV_CHMOD_EXACT = ((): boolean => {
+  const [major, minor] = process.versions.uv.split('.').map(Number)
+  return major > 1 || minor >= 51
+})()
+
+/** `listen({ readableAll, writableAll })` on a Unix socket file, as this Node's `net` does it. */
+function chmodAll(path: string, readable: boolean, writable: boolean): void {
+  const bits = (readable ? 0o444 : 0) | (writable ? 0o222 : 0)
+  chmodSync(path, UV_CHMOD_EXACT ? bits : (statSync(path).mode & 0o777) | bits)
+}
 
 function onSocketClose(this: Socket): void {
   ;(this.owner as Server | null)?.socketClosed(this)
@@ -76,6 +104,8 @@ export class Server extends EventEmitter {
   private closing = false
   private refed = true
   private readonly tls: ServerTls | null
+  /** Counts `close()` calls: a host lookup that resolves after one does not bind. */
+  private closes = 0
 
   /**
    * Creates a server; `connectionListener` is added for `'connection'` (`'secureConnection'`
@@ -83,6 +113,7 @@ export class Server extends EventEmitter {
    */
   constructor(options: ServerOptions = {}, connectionListener?: ConnectionListener) {
     super()
+    checkConnectionOptions(options)
     this.options = { ...options }
     this.tls = serverTls(options.tls)
     if (connectionListener) this.on(this.tls ? 'secureConnection' : 'connection', connectionListener)
@@ -128,16 +159,33 @@ export class Server extends EventEmitter {
     }
     if (cb) this.once('listening', cb)
     this.closing = false
+    this.closeOnAbort(o.signal)
     const host = o.host
     if (o.path === undefined && host !== undefined && host !== '' && isIP(host) === 0) {
+      const closes = this.closes
       lookup(host).then(
-        (a) => this.bind({ ...o, host: a.address }),
-        (e: NodeJS.ErrnoException) => this.emit('error', e),
+        (a) => closes === this.closes && this.bind({ ...o, host: a.address }),
+        (e: NodeJS.ErrnoException) => closes === this.closes && this.emit('error', e),
       )
     } else {
       this.bind(o)
     }
     return this
+  }
+
+  /** `listen({ signal })`: aborting closes the server (as `net`, on the next tick if already aborted). */
+  private closeOnAbort(signal: AbortSignal | undefined): void {
+    if (signal === undefined) return
+    if (typeof signal !== 'object' || !('aborted' in signal)) {
+      throw Object.assign(new TypeError('The "options.signal" property must be an instance of AbortSignal.'), { code: 'ERR_INVALID_ARG_TYPE' })
+    }
+    const onAbort = (): void => void this.close()
+    if (signal.aborted) {
+      process.nextTick(onAbort)
+      return
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+    this.once('close', () => signal.removeEventListener('abort', onAbort))
   }
 
   private bind(o: ListenOptions): void {
@@ -154,10 +202,12 @@ export class Server extends EventEmitter {
       network = isIP(host) === 6 ? 'tcp6' : isIP(host) === 4 ? 'tcp4' : 'tcp'
       address = network === 'tcp6' ? `[${host}]:${port}` : `${host}:${port}`
     }
-    let listener: Listener
+    let listener: Listener | null = null
     try {
       listener = new Listener(network, address, { backlog: o.backlog ?? 511, ipv6Only: o.ipv6Only, tls: listenerTls(this.tls) })
+      if (o.path !== undefined && (o.readableAll || o.writableAll)) chmodAll(o.path, o.readableAll === true, o.writableAll === true)
     } catch (e) {
+      listener?.close()
       const err = e as NetpollError
       if (err.syscall === 'bind') err.syscall = 'listen' // net reports the listen
       process.nextTick(() => this.emit('error', err))
@@ -168,7 +218,8 @@ export class Server extends EventEmitter {
     listener.onError = (e) => this.emit('error', e)
     if (this.tls) listener.onTlsClientError = (e) => this.emit('tlsClientError', e, null)
     listener.attach((conn) => this.accept(conn))
-    process.nextTick(() => this.emit('listening'))
+    // Not if the server was closed meanwhile (an aborted signal closes it first, as in net).
+    process.nextTick(() => this.listener === listener && this.emit('listening'))
   }
 
   private accept(conn: Connection): void {
@@ -193,6 +244,7 @@ export class Server extends EventEmitter {
     socket.owner = this
     if (o.noDelay === false) socket.setNoDelay(false)
     if (o.keepAlive) socket.setKeepAlive(true, o.keepAliveInitialDelay ?? 0)
+    applyConnectionOptions(conn, o)
     socket.attach(conn)
     socket.startReading(o.pauseOnConnect === true)
     this.sockets.add(socket)
@@ -232,6 +284,7 @@ export class Server extends EventEmitter {
       } else this.once('close', cb)
     }
     this.closing = true
+    this.closes++
     const l = this.listener
     this.listener = null
     l?.close()

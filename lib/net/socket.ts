@@ -15,7 +15,7 @@ import { checkTimeout, IdleTimer } from './idle-timer'
 import { ConnectOptions, normalizeConnectArgs, SocketOptions, startConnect } from './connecting'
 
 export type { SocketOptions }
-import { endedByPeer, streamError } from './errors'
+import { closedBeforeConnection, endedByPeer, streamError } from './errors'
 
 /** An address as `socket.address()` returns it. */
 export interface AddressInfo {
@@ -43,6 +43,8 @@ const DEFAULT_KEEPALIVE_MS = 7_200_000
 export class Socket extends Duplex {
   /** Whether a connect is in progress (`'connect'` not yet emitted). */
   connecting = false
+  /** The inactivity timeout last given to {@link Socket.setTimeout} (ms; `undefined` before). */
+  timeout: number | undefined = undefined
   /** @internal The server that accepted this socket (told when it closes). */
   owner: object | null = null
   /** @internal Cancels the dial in progress. */
@@ -88,8 +90,26 @@ export class Socket extends Duplex {
   connect(path: string, connectListener?: () => void): this
   connect(...args: unknown[]): this {
     const [o, cb] = normalizeConnectArgs(args)
+    if (this.destroyed) this.reopen()
     startConnect(this, o, cb)
     return this
+  }
+
+  /**
+   * A closed socket connects again (as thrift's client reconnects): like `net`, the stream
+   * state, the addresses and the byte counts start over; listeners and options stay.
+   */
+  private reopen(): void {
+    this.conn = null
+    this.remote = null
+    this.local = null
+    this.bytesIn = 0
+    this.bytesOut = 0
+    this.peerEnded_ = false
+    this.bridgeOnRead = false
+    this.resetting = false
+    if (Object.hasOwn(this, 'write')) delete (this as { write?: unknown }).write // writeAfterFin
+    ;(this as unknown as { _undestroy(): void })._undestroy()
   }
 
   /**
@@ -107,6 +127,7 @@ export class Socket extends Duplex {
     this.local = conn.localAddress
     if (!this.noDelay || this.keepAliveMs >= 0) conn.setSocketOptions(this.noDelay, this.keepAliveMs)
     if (!this.refed) conn.unref()
+    this.removeListener('close', onCloseBeforeConnect)
     const w = this.waitingWrite
     this.waitingWrite = null
     if (w !== null) this._writev(w.chunks, w.cb)
@@ -160,6 +181,23 @@ export class Socket extends Duplex {
     if (!this.peerEnded_) this.deliverEnd()
   }
 
+  /**
+   * Output waits for the connect. If the socket closes first, its callbacks get net's
+   * `ERR_SOCKET_CLOSED_BEFORE_CONNECTION` from a `'close'` listener, in net's order.
+   */
+  private waitForConnect(): void {
+    if (this.waitingWrite === null && this.waitingFinal === null) this.once('close', onCloseBeforeConnect)
+  }
+
+  /** @internal The socket closed before connecting: what waited for the connect fails. */
+  failWaiting(): void {
+    const w = this.waitingWrite
+    const f = this.waitingFinal
+    this.waitingWrite = this.waitingFinal = null
+    w?.cb(closedBeforeConnection())
+    f?.(closedBeforeConnection())
+  }
+
   // ---- Duplex implementation ----
 
   /** @internal The consumer wants more: resume reading from the socket. */
@@ -172,15 +210,29 @@ export class Socket extends Duplex {
     this.conn?.setReadPaused(false)
   }
 
-  /** @internal */
+  /** @internal One chunk (the common case: no array or record per write). */
   override _write(chunk: Buffer, encoding: BufferEncoding, cb: Callback): void {
-    this._writev([{ chunk, encoding }], cb)
+    const conn = this.conn
+    if (conn === null) {
+      this.waitForConnect()
+      this.waitingWrite = { chunks: [{ chunk, encoding }], cb } // connecting: written on connect
+      return
+    }
+    try {
+      conn.writer.writeBinary(chunk)
+    } catch (e) {
+      cb(streamError(e as NetpollError))
+      return
+    }
+    this.bytesOut += chunk.length
+    this.sent(conn, cb)
   }
 
   /** @internal Every chunk joins the connection's output; `cb` runs once the kernel took them. */
   override _writev(chunks: Chunk[], cb: Callback): void {
     const conn = this.conn
     if (conn === null) {
+      this.waitForConnect()
       this.waitingWrite = { chunks, cb } // connecting: written on connect
       return
     }
@@ -195,15 +247,23 @@ export class Socket extends Duplex {
       cb(streamError(e as NetpollError))
       return
     }
+    this.sent(conn, cb)
+  }
+
+  /** What was written joins the engine's batched flush; `cb` runs once the kernel took it. */
+  private sent(conn: Connection, cb: Callback): void {
     this.idle.touch()
-    w.flushWith(cb)
+    conn.writer.flushWith(cb)
   }
 
   /** @internal `end()`: FIN once everything written was handed to the kernel. */
   override _final(cb: Callback): void {
     const conn = this.conn
     if (conn === null) {
-      if (this.connecting) this.waitingFinal = cb
+      if (this.connecting) {
+        this.waitForConnect()
+        this.waitingFinal = cb
+      }
       else cb()
       return
     }
@@ -241,6 +301,7 @@ export class Socket extends Duplex {
    */
   setTimeout(ms: number, callback?: () => void): this {
     checkTimeout(ms)
+    this.timeout = ms
     if (ms === 0) {
       this.idle.set(0)
       if (callback) this.removeListener('timeout', callback)
@@ -322,9 +383,9 @@ export class Socket extends Duplex {
     return this.writableLength
   }
 
-  /** Whether the socket is not connected yet (connecting, or never connected). */
+  /** Whether the socket has no connection: connecting, never connected, or destroyed (as `net`). */
   get pending(): boolean {
-    return this.conn === null || this.connecting
+    return this.conn === null || this.connecting || this.destroyed
   }
 
   /** `'opening'`, `'open'`, `'readOnly'`, `'writeOnly'` or `'closed'`, as `net` reports. */
@@ -391,6 +452,10 @@ function writeAfterFin(this: Socket, chunk: unknown, encoding?: unknown, cb?: un
   if (typeof callback === 'function') process.nextTick(callback as Callback, error)
   this.destroy(error)
   return false
+}
+
+function onCloseBeforeConnect(this: Socket): void {
+  this.failWaiting()
 }
 
 function emitClose(socket: Socket, hadError: boolean): void {

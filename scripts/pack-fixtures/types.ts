@@ -408,6 +408,8 @@ export function netServer(): void {
     noDelay: true,
     keepAlive: true,
     keepAliveInitialDelay: 30_000,
+    idleTimeout: 60_000,
+    writeTimeout: 10_000,
   }
   const server: Server = createServer(options, (socket) => {
     expectType<Socket>(socket)
@@ -427,6 +429,8 @@ export function netServer(): void {
   expectType<Server>(server.listen(listenOptions, () => {}))
   server.listen({ path: '/tmp/netpoll-net.sock' })
   server.listen({ port: '8080', host: '::', ipv6Only: true })
+  server.listen({ port: 0, exclusive: true, signal: AbortSignal.timeout(1000) })
+  server.listen({ path: '/tmp/netpoll-net.sock', readableAll: true, writableAll: true })
   server.listen(0, '127.0.0.1', 128, () => {})
   server.listen(0, '127.0.0.1', () => {})
   server.listen(0, () => {})
@@ -479,10 +483,17 @@ export function netClient(): void {
     keepAlive: true,
     keepAliveInitialDelay: 30_000,
     signal: AbortSignal.timeout(1000),
+    lookup: (hostname, _options, callback) => callback(null, hostname === 'localhost' ? '127.0.0.1' : '::1', 4),
+    hints: 0,
+    autoSelectFamily: false,
+    idleTimeout: 60_000,
+    writeTimeout: 10_000,
     ...socketOptions,
   }
   // connect()/createConnection(): options, (port[, host][, cb]), (path[, cb])
   const socket: Socket = connect(options, () => {})
+  expectType<number | undefined>(socket.timeout)
+  socket.on('lookup', (error: Error | null, address: string, family: number, host: string) => [error, address, family, host])
   connect({ path: '/tmp/netpoll.sock', allowHalfOpen: false })
   connect({ port: '9000' })
   connect(9000, '127.0.0.1', () => {})

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::target::Target;
+use crate::tls_opts::TlsOptions;
 
 /// Usage text.
 pub const USAGE: &str = "usage: netpoll-bench MODE --target tcp://HOST:PORT|unix://PATH [options]
@@ -13,11 +14,20 @@ modes:
   idle       open --connections idle connections, report the server's RSS per connection
   conn-rate  --slots at a time: connect, one framed request, close; repeated
   stream     one connection, raw protocol: stream bytes, verify the echo, report GB/s
+  handshake  conn-rate over TLS: connect, handshake, one request, close (--resume: resumed)
+  gen-cert   --out DIR: an ECDSA P-256 CA, server and client certificate as PEM files
+  http1      keep-alive HTTP/1.1 GET --path over --connections, one in flight each; the
+             status must be 200 and the body --expect (Content-Length or chunked)
+  h2         HTTP/2 (h2c) GET --path, --connections x --streams in flight; body --expect
+  grpc       gRPC calls to examples/grpc-server.js's demo.Demo, --connections x --streams:
+             --call unary (Echo) or stream (Count of --messages); grpc-status 0 checked
 options:
   --connections N   (echo: 100, idle: 10000)   --idle N (0)   --depth N (1)
   --payload BYTES (1024)   --burst N (0)   --slots N (8)   --window BYTES (4194304)
   --warmup S (1)   --duration S (5)   --server-pid PID
   --heap-signal (idle: SIGUSR2 the server before each sample)   --settle S (idle: 1)
+  --path P (/)   --expect TEXT (hello world\\n; \\n is a newline)   --streams N (10)
+  --call unary|stream (unary)   --messages N (50)
 Prints one JSON line on stdout. Exit status: 0 ok, 2 usage or setup error, 3 wrong byte.";
 
 /// Parsed options.
@@ -50,6 +60,10 @@ pub struct Options {
     pub heap_signal: bool,
     /// Settling time before each sample (idle).
     pub settle: Duration,
+    /// TLS options (any mode).
+    pub tls: TlsOptions,
+    /// Options of the http1, h2 and grpc modes.
+    pub rpc: crate::bridge_modes::RpcOptions,
 }
 
 /// Parses `args` (without the program name).
@@ -59,7 +73,18 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
         .filter(|m| !m.starts_with('-'))
         .ok_or("missing MODE")?
         .clone();
-    if !["echo", "idle", "conn-rate", "stream"].contains(&mode.as_str()) {
+    if ![
+        "echo",
+        "idle",
+        "conn-rate",
+        "stream",
+        "handshake",
+        "http1",
+        "h2",
+        "grpc",
+    ]
+    .contains(&mode.as_str())
+    {
         return Err(format!("unknown mode {mode:?}"));
     }
     let mut target = None;
@@ -78,11 +103,16 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
         server_pid: None,
         heap_signal: false,
         settle: Duration::from_secs(1),
+        tls: TlsOptions::default(),
+        rpc: Default::default(),
     };
     let mut it = args[1..].iter();
     while let Some(flag) = it.next() {
         if flag == "--heap-signal" {
             o.heap_signal = true;
+            continue;
+        }
+        if o.tls.parse_flag(flag, &mut it)? {
             continue;
         }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -108,9 +138,13 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
             "--duration" => o.duration = secs()?.max(Duration::from_millis(1)),
             "--server-pid" => o.server_pid = Some(int()? as u32),
             "--settle" => o.settle = secs()?,
+            _ if o.rpc.parse(flag, value)? => {}
             _ => return Err(format!("unknown option {flag}")),
         }
     }
     o.target = target.ok_or("missing --target")?;
+    if o.mode == "handshake" && !o.tls.enabled {
+        return Err("handshake needs --tls".into());
+    }
     Ok(o)
 }

@@ -18,6 +18,8 @@ const MAX_ERRORS: u64 = 1000;
 
 /// A connection-rate run.
 pub struct ConnRatePlan {
+    /// The report's name: `conn-rate`, or `handshake` over TLS.
+    pub mode: &'static str,
     /// The server (framed protocol).
     pub target: Target,
     /// Connections in progress at once.
@@ -41,12 +43,14 @@ pub fn run(plan: &ConnRatePlan) -> Result<(), String> {
     let mut slots: Vec<Option<FramedConn>> = (0..plan.slots).map(|_| None).collect();
     let mut seq = 0usize;
     let (mut hist, mut done, mut errors) = (Histogram::new(), 0u64, 0u64);
+    let mut resumed = 0u64; // TLS handshakes that resumed a session
     let mut phase = Phase::new(plan.warmup, plan.duration, plan.server_pid);
     loop {
         let now = Instant::now();
         if phase.begin_if_due(now) {
             hist.reset();
             done = 0;
+            resumed = 0;
         }
         if phase.over(now) {
             break;
@@ -104,6 +108,7 @@ pub fn run(plan: &ConnRatePlan) -> Result<(), String> {
                 if phase.measuring_at(Instant::now()) {
                     hist.record(ns);
                     done += 1;
+                    resumed += u64::from(c.stream.tls_resumed());
                 }
                 slots[i] = None; // dropping the stream closes it
             }
@@ -111,7 +116,7 @@ pub fn run(plan: &ConnRatePlan) -> Result<(), String> {
     }
     let secs = plan.duration.as_secs_f64();
     let (server, client_cpu_s) = phase.finish();
-    let mut r = Report::new("conn-rate");
+    let mut r = Report::new(plan.mode);
     r.str("transport", crate::echo::transport(&plan.target))
         .int("slots", plan.slots as u64)
         .int("payload", plan.payload as u64)
@@ -119,6 +124,8 @@ pub fn run(plan: &ConnRatePlan) -> Result<(), String> {
         .int("connections", done)
         .num("cps", done as f64 / secs)
         .latency("", &hist)
+        .int("resumed", resumed)
+        .num("resumed_share", resumed as f64 / done.max(1) as f64)
         .int("errors", errors)
         .server(server, "cpu_per_conn_us", done)
         .num("client_cpu_s", client_cpu_s);

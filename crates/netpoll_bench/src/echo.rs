@@ -157,8 +157,10 @@ fn open_burst(set: &mut ConnSet, b: &mut Burst) -> Result<(), String> {
 
 /// `"tcp"` or `"unix"`.
 pub fn transport(t: &Target) -> &'static str {
-    match t {
-        Target::Tcp(_) => "tcp",
-        Target::Unix(_) => "unix",
+    match (t, crate::tls_client::enabled()) {
+        (Target::Tcp(_), false) => "tcp",
+        (Target::Unix(_), false) => "unix",
+        (Target::Tcp(_), true) => "tcp+tls",
+        (Target::Unix(_), true) => "unix+tls",
     }
 }

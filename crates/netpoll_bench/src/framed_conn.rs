@@ -106,7 +106,7 @@ impl FramedConn {
         self.write_pending()
     }
 
-    /// Writes queued bytes until done or the socket is full.
+    /// Writes queued bytes (and what TLS still holds) until done or the socket is full.
     pub fn write_pending(&mut self) -> io::Result<()> {
         while self.out_pos < self.out.len() {
             match self.stream.write(&self.out[self.out_pos..]) {
@@ -119,7 +119,7 @@ impl FramedConn {
         }
         self.out.clear();
         self.out_pos = 0;
-        Ok(())
+        self.stream.flush_some()
     }
 
     /// Reads until the socket is drained, verifying every complete response and calling

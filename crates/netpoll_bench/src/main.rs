@@ -2,12 +2,17 @@
 //! echo servers of netpoll, Node's `net` and Go's netpoll. See [`cli::USAGE`].
 #![deny(missing_docs)]
 
+mod async_load;
+mod bridge_modes;
 mod cli;
 mod conn_rate;
 mod conn_set;
 mod echo;
 mod framed_conn;
+mod gen_cert;
+mod h2_load;
 mod histogram;
+mod http1_load;
 mod idle;
 mod pattern;
 mod phase;
@@ -15,20 +20,45 @@ mod report;
 mod server_stats;
 mod streaming;
 mod target;
+mod tls_client;
+mod tls_opts;
+#[cfg(test)]
+mod tls_test;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{}", cli::USAGE);
+        println!("{}\n{}", cli::USAGE, tls_opts::USAGE);
+        return;
+    }
+    if args.first().map(String::as_str) == Some("gen-cert") {
+        if let Err(e) = gen_cert::run(&args[1..]) {
+            eprintln!("netpoll-bench gen-cert: {e}");
+            std::process::exit(2);
+        }
         return;
     }
     let o = match cli::parse(&args) {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("netpoll-bench: {e}\n{}", cli::USAGE);
+            eprintln!("netpoll-bench: {e}\n{}\n{}", cli::USAGE, tls_opts::USAGE);
             std::process::exit(2);
         }
     };
+    match o.tls.client_config() {
+        Ok(Some(config)) => match o.tls.server_name(&o.target) {
+            Ok(name) => tls_client::install(config, name),
+            Err(e) => {
+                eprintln!("netpoll-bench: {e}");
+                std::process::exit(2);
+            }
+        },
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("netpoll-bench: {e}");
+            std::process::exit(2);
+        }
+    }
     let result = match o.mode.as_str() {
         "echo" => echo::run(&echo::EchoPlan {
             target: o.target,
@@ -51,7 +81,12 @@ fn main() {
             }),
             None => Err("idle needs --server-pid".into()),
         },
-        "conn-rate" => conn_rate::run(&conn_rate::ConnRatePlan {
+        "conn-rate" | "handshake" => conn_rate::run(&conn_rate::ConnRatePlan {
+            mode: if o.mode == "handshake" {
+                "handshake"
+            } else {
+                "conn-rate"
+            },
             target: o.target,
             slots: o.slots,
             payload: o.payload,
@@ -59,6 +94,7 @@ fn main() {
             duration: o.duration,
             server_pid: o.server_pid,
         }),
+        "http1" | "h2" | "grpc" => bridge_modes::run(&o),
         _ => streaming::run(&streaming::StreamPlan {
             target: o.target,
             window: o.window,

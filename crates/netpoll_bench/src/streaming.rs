@@ -98,6 +98,7 @@ pub fn run(plan: &StreamPlan) -> Result<(), String> {
                 Err(e) => return Err(format!("write: {e}")),
             }
         }
+        stream.flush_some().map_err(|e| format!("write: {e}"))?;
     }
     let secs = plan.duration.as_secs_f64();
     let bytes = received - base;

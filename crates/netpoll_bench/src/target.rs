@@ -1,13 +1,16 @@
 //! Where the server listens (`tcp://host:port`, `unix://path`) and a non-blocking client
-//! stream to it that is either kind.
+//! stream to it that is either kind, with TLS on top when it is installed (see
+//! [`crate::tls_client`]).
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 use mio::event::Source;
 use mio::net::{TcpStream, UnixStream};
 use mio::{Interest, Registry, Token};
+
+use crate::tls_client::TlsStream;
 
 /// A server address.
 #[derive(Clone, Debug)]
@@ -39,6 +42,13 @@ impl Target {
     /// Starts a non-blocking connect (TCP with `TCP_NODELAY`). The stream is usable once it is
     /// writable and [`Stream::connected`] says so.
     pub fn connect(&self) -> io::Result<Stream> {
+        Ok(match crate::tls_client::wrap(self.connect_plain()?)? {
+            Ok(tls) => Stream::Tls(Box::new(tls)),
+            Err(plain) => plain,
+        })
+    }
+
+    fn connect_plain(&self) -> io::Result<Stream> {
         match self {
             Target::Tcp(addr) => {
                 let s = TcpStream::connect(*addr)?;
@@ -50,12 +60,14 @@ impl Target {
     }
 }
 
-/// A non-blocking client stream, TCP or Unix.
+/// A non-blocking client stream, TCP or Unix, plain or TLS.
 pub enum Stream {
     /// A TCP stream.
     Tcp(TcpStream),
     /// A Unix-domain stream.
     Unix(UnixStream),
+    /// TLS over a TCP or Unix stream.
+    Tls(Box<TlsStream<Stream>>),
 }
 
 impl Stream {
@@ -63,6 +75,7 @@ impl Stream {
     /// still in progress, `Err` when it failed.
     pub fn connected(&self) -> io::Result<bool> {
         let (err, peer) = match self {
+            Stream::Tls(s) => return s.inner.connected(),
             Stream::Tcp(s) => (s.take_error()?, s.peer_addr().map(|_| ())),
             Stream::Unix(s) => (s.take_error()?, s.peer_addr().map(|_| ())),
         };
@@ -75,6 +88,20 @@ impl Stream {
             Err(e) => Err(e),
         }
     }
+
+    /// Writes what a TLS stream still holds, as far as the socket takes it (a no-op on plain
+    /// streams). Drivers call it after their writes so no record waits for a later event.
+    pub fn flush_some(&mut self) -> io::Result<()> {
+        match self.flush() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            r => r,
+        }
+    }
+
+    /// Whether this is a TLS stream whose handshake resumed a session.
+    pub fn tls_resumed(&self) -> bool {
+        matches!(self, Stream::Tls(s) if s.resumed())
+    }
 }
 
 impl Read for Stream {
@@ -82,6 +109,7 @@ impl Read for Stream {
         match self {
             Stream::Tcp(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
         }
     }
 }
@@ -91,11 +119,25 @@ impl Write for Stream {
         match self {
             Stream::Tcp(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
         }
     }
 
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write_vectored(bufs),
+            Stream::Unix(s) => s.write_vectored(bufs),
+            Stream::Tls(s) => s.write_vectored(bufs),
+        }
+    }
+
+    /// Plain streams have nothing buffered; TLS writes its queued records (`WouldBlock` while
+    /// some remain).
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        match self {
+            Stream::Tls(s) => s.flush(),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -104,6 +146,7 @@ impl Source for Stream {
         match self {
             Stream::Tcp(s) => s.register(r, t, i),
             Stream::Unix(s) => s.register(r, t, i),
+            Stream::Tls(s) => s.inner.register(r, t, i),
         }
     }
 
@@ -111,6 +154,7 @@ impl Source for Stream {
         match self {
             Stream::Tcp(s) => s.reregister(r, t, i),
             Stream::Unix(s) => s.reregister(r, t, i),
+            Stream::Tls(s) => s.inner.reregister(r, t, i),
         }
     }
 
@@ -118,6 +162,7 @@ impl Source for Stream {
         match self {
             Stream::Tcp(s) => s.deregister(r),
             Stream::Unix(s) => s.deregister(r),
+            Stream::Tls(s) => s.inner.deregister(r),
         }
     }
 }

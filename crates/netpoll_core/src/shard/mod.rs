@@ -83,6 +83,9 @@ pub struct Shard {
     stats: ShardStats,
     /// Connections in [`ConnState::Closing`].
     lingering: usize,
+    /// Where TLS connections' ciphertext is read (one for the shard, zeroed once; see
+    /// `shard/tls.rs`), so an idle TLS connection keeps no read buffer of its own.
+    tls_scratch: Vec<u8>,
 }
 
 /// A connection accepted on a hand-off listener: its stream, its listener, and the listener's
@@ -115,6 +118,7 @@ impl Shard {
             epoch: Instant::now(),
             stats: ShardStats::default(),
             lingering: 0,
+            tls_scratch: Vec::new(),
         })
     }
 

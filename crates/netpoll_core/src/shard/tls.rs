@@ -6,10 +6,11 @@
 //!   `connected(Ok)`) only once the handshake completed. A failed or timed-out handshake of
 //!   an accepted socket is reported on its listener ([`EventSink::tls_client_error`], Node's
 //!   `tlsClientError`), never as a connection; a dial's is `connected(Err)`.
-//! * **Reads.** Ciphertext is read into the connection's `input` (one read of `read_size`,
+//! * **Reads.** Ciphertext is read into the shard's scratch buffer (one read of `read_size`,
 //!   the read budget counts it) and decrypted into the sink's read buffer, reported with
-//!   `data` exactly like a plain read; ciphertext the sink had no room for waits in `input`
-//!   and the connection is served again next round. A socket EOF without `close_notify` is
+//!   `data` exactly like a plain read; only ciphertext the sink had no room for is copied to
+//!   the connection's own `input` (freed once used up), and the connection is served again
+//!   next round. So an idle TLS connection holds no read buffer, and a read zeroes nothing. A socket EOF without `close_notify` is
 //!   `ECONNRESET`.
 //! * **Writes.** One flush's buffers are encrypted at once and the records written with one
 //!   `writev`. Plaintext the session did not take waits in the connection's output queue,
@@ -206,6 +207,8 @@ impl Shard {
                 return;
             }
             let mut drained = false;
+            // Ciphertext just read into the scratch buffer (else it is `tls.input`'s).
+            let mut fresh = 0;
             if tls.input.is_empty() && !deliver_first {
                 if budget == 0 {
                     if !self.ready_conns.contains(&id) {
@@ -214,14 +217,13 @@ impl Shard {
                     return;
                 }
                 let want = conn.read_size.min(budget).max(1);
-                tls.input.resize(want, 0);
-                match conn.stream.read(&mut tls.input) {
-                    Ok(0) => {
-                        tls.input.clear();
-                        return self.tls_eof(id, sink);
-                    }
+                if self.tls_scratch.len() < want {
+                    self.tls_scratch.resize(want.max(max_read), 0);
+                }
+                match conn.stream.read(&mut self.tls_scratch[..want]) {
+                    Ok(0) => return self.tls_eof(id, sink),
                     Ok(n) => {
-                        tls.input.truncate(n);
+                        fresh = n;
                         conn.bytes_in += n as u64;
                         conn.last_activity = now;
                         conn.read_size = if n == want {
@@ -235,26 +237,30 @@ impl Shard {
                         budget -= n;
                         drained = n < want && !conn.hup_seen;
                     }
-                    Err(e) => {
-                        tls.input.clear();
-                        match e.kind() {
-                            io::ErrorKind::WouldBlock => return,
-                            io::ErrorKind::Interrupted => continue,
-                            _ => return self.fail(id, Some(NetError::from_io(&e, "read")), sink),
-                        }
-                    }
+                    Err(e) => match e.kind() {
+                        io::ErrorKind::WouldBlock => return,
+                        io::ErrorKind::Interrupted => continue,
+                        _ => return self.fail(id, Some(NetError::from_io(&e, "read")), sink),
+                    },
                 }
             }
-            let want = tls.input.len().max(min_read);
-            let buf = sink.read_buffer(want);
+            let ciphertext = if fresh > 0 {
+                &self.tls_scratch[..fresh]
+            } else {
+                &tls.input[..]
+            };
+            let buf = sink.read_buffer(ciphertext.len().max(min_read));
             if buf.is_empty() {
+                if fresh > 0 {
+                    tls.input.extend_from_slice(&self.tls_scratch[..fresh]);
+                }
                 if !self.ready_conns.contains(&id) {
                     self.ready_conns.push(id);
                 }
                 return;
             }
             let room = buf.len();
-            let result = tls.session.decrypt(&tls.input, buf);
+            let result = tls.session.decrypt(ciphertext, buf);
             let done = match result {
                 Ok(d) => d,
                 Err(e) => {
@@ -262,13 +268,20 @@ impl Shard {
                     return self.fail(id, Some(e), sink);
                 }
             };
-            tls.input.drain(..done.consumed);
+            if done.peer_closed {
+                tls.input = Vec::new();
+            } else if fresh > 0 {
+                tls.input
+                    .extend_from_slice(&self.tls_scratch[done.consumed..fresh]);
+            } else {
+                tls.input.drain(..done.consumed);
+                if tls.input.is_empty() {
+                    tls.input = Vec::new(); // an idle connection keeps no buffer
+                }
+            }
             let sink_full = done.written == room;
             deliver_first = sink_full;
             let input_left = !tls.input.is_empty();
-            if done.peer_closed {
-                tls.input = Vec::new();
-            }
             let wrote = match flush_records(conn, now) {
                 Ok(n) => n,
                 Err(e) => return self.fail(id, Some(e), sink),

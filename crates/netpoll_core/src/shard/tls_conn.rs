@@ -21,7 +21,8 @@ pub(crate) enum Pending {
 /// The TLS state of one connection.
 pub(crate) struct TlsConn {
     pub session: TlsSession,
-    /// Ciphertext read from the socket and not yet decrypted (the sink was full).
+    /// Ciphertext read from the socket and not yet decrypted (the sink was full); empty, with
+    /// no allocation, otherwise.
     pub input: Vec<u8>,
     /// Set until the handshake completed and the owner was told.
     pub pending: Option<Pending>,
