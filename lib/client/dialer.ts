@@ -46,7 +46,9 @@ export interface DialOptions {
    * Dial TLS: the shard runs the handshake (rustls) and the connection is handed over once
    * it completed (a failed handshake rejects the dial with Node's code, e.g.
    * `ERR_TLS_CERT_ALTNAME_INVALID`, `UNABLE_TO_VERIFY_LEAF_SIGNATURE`). `servername`
-   * defaults to the host in `address`.
+   * defaults to the host in `address`; `ca` to Node's `tls.rootCertificates`. Dials with the
+   * same options (a `Dialer`'s, a pool's, or equal ones) share a session cache, so a second
+   * dial to the same server name resumes the first one's session.
    */
   tls?: TlsClientOptions
   /** TCP keepalive: `false` (default) or the idle time in ms before probes start. */

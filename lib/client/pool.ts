@@ -17,6 +17,7 @@
  * or closed, like any open connection; a dial under way holds it too.
  */
 import type { Connection } from '../core/connection'
+import type { TlsClientOptions } from '../core/tls'
 import { dial, DialOptions } from './dialer'
 import { codeError, NetpollError } from '../core/errors'
 import type { Network } from '../core/listener'
@@ -51,6 +52,11 @@ export interface PoolOptions {
   evictInterval?: number
   /** Options of every dial the pool makes (`timeout`, `noDelay`, `keepAlive`, …). */
   dial?: DialOptions
+  /**
+   * TLS for every dial the pool makes (the same as `dial.tls`, which it overrides). Dials to
+   * the same server name resume each other's sessions unless `sessionReuse: false`.
+   */
+  tls?: TlsClientOptions
 }
 
 /** Options of one {@link ConnectionPool.get}. */
@@ -150,7 +156,7 @@ export class ConnectionPool {
     this.maxConnections = option(options.maxConnections, 0, 'maxConnections')
     this.getTimeout = option(options.getTimeout, 0, 'getTimeout')
     this.evictInterval = Math.max(1, option(options.evictInterval, 1000, 'evictInterval'))
-    this.dialOptions = options.dial ?? {}
+    this.dialOptions = options.tls ? { ...options.dial, tls: options.tls } : (options.dial ?? {})
   }
 
   /**

@@ -10,7 +10,8 @@ import { Connection } from './connection'
 import type { ConnectionHost, NetAddress } from './connection-host'
 import { codeError, ErrorFields, internalError, native, netError, NetpollError } from './errors'
 import { native as binding } from './native'
-import { nativeClientTls, nativeServerTls, TlsClientOptions, TlsServerOptions, TlsState, tlsState } from './tls'
+import type { SecureContext } from './secure-context'
+import { nativeClientTls, TlsClientOptions, TlsState, tlsState } from './tls'
 
 const DATA = 1
 const ACCEPTED = 2
@@ -328,10 +329,9 @@ export class Engine implements ConnectionHost<Connection> {
     backlog: number,
     ipv6Only: boolean,
     target: AcceptTarget,
-    tls?: TlsServerOptions,
+    tls?: { context: SecureContext; handshakeTimeout: number | undefined },
   ): { address: NetAddress; ids: number[] } {
-    const t = tls === undefined ? undefined : nativeServerTls(tls)
-    const info = native(() => this.native.listen(network, address, backlog, ipv6Only, t))
+    const info = native(() => this.native.listen(network, address, backlog, ipv6Only, tls?.context.native, tls?.handshakeTimeout))
     for (let i = 0; i < info.ids.length; i += 2) this.listeners.set(key(info.ids[i], info.ids[i + 1]), target)
     const addr: NetAddress = { address: info.address, family: info.family }
     if (info.port !== undefined && info.port !== null) addr.port = info.port

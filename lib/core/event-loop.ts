@@ -6,7 +6,9 @@
 import type { Connection, OnRequest } from './connection'
 import { getEngine } from './engine'
 import { checkMs, codeError, NetpollError } from './errors'
-import type { Listener } from './listener'
+import { createListener, Listener, ListenerOptions, Network } from './listener'
+import { SecureContext, serverContext } from './secure-context'
+import type { SecureContextOptions, TlsServerOptions } from './tls'
 
 /** Options of an {@link EventLoop}. */
 export interface EventLoopOptions {
@@ -52,6 +54,13 @@ export interface EventLoopOptions {
    * per-shard limit still applies).
    */
   maxConnections?: number
+  /**
+   * TLS for the listeners this loop makes with {@link EventLoop.listen}: settings, or a
+   * shared `SecureContext` (see `createListener`'s `tls`). Built when the loop is made (bad
+   * certificates throw there). Listeners given to `serve` keep their own setting, so one
+   * loop can serve TLS and plain listeners.
+   */
+  tls?: TlsServerOptions | SecureContext
 }
 
 /** Counters of one {@link EventLoop}, from {@link EventLoop.stats}. */
@@ -92,6 +101,9 @@ export class EventLoop {
     this.options.onError?.(error, conn)
   }
 
+  /** The loop's TLS context and handshake timeout (`options.tls`). */
+  private readonly tls: ReturnType<typeof serverContext> | null
+
   /** Creates a server calling `onRequest` for input on each connection. */
   constructor(
     private readonly onRequest: OnRequest,
@@ -107,6 +119,33 @@ export class EventLoop {
     if (ka !== undefined && ka !== false && (typeof ka !== 'number' || !(ka > 0))) {
       throw new RangeError(`keepAlive must be a positive number of ms or false, got ${String(ka)}`)
     }
+    this.tls = options.tls === undefined ? null : serverContext(options.tls)
+  }
+
+  /** The loop's TLS context (`options.tls`), or `null`. */
+  get secureContext(): SecureContext | null {
+    return this.tls?.context ?? null
+  }
+
+  /**
+   * Replaces the certificates and settings of the loop's TLS context (Node's
+   * `server.setSecureContext`): its listeners' new handshakes use them at once, established
+   * connections keep theirs. Throws `ERR_TLS_NOT_ENABLED` without `options.tls`.
+   */
+  setSecureContext(options: SecureContextOptions): void {
+    if (!this.tls) throw Object.assign(new Error('setSecureContext: the event loop has no tls option'), { code: 'ERR_TLS_NOT_ENABLED' })
+    this.tls.context.setSecureContext(options)
+  }
+
+  /**
+   * Binds a listener (as {@link createListener}, with the loop's `tls` unless `options`
+   * gives its own) and serves it. Resolves with the listener once it is bound; `served`
+   * settles as {@link EventLoop.serve}'s Promise does.
+   */
+  async listen(network: Network, address: string, options: ListenerOptions = {}): Promise<{ listener: Listener; served: Promise<void> }> {
+    const tls = options.tls ?? (this.tls ? { secureContext: this.tls.context, handshakeTimeout: this.tls.handshakeTimeout } : undefined)
+    const listener = await createListener(network, address, { ...options, tls })
+    return { listener, served: this.serve(listener) }
   }
 
   /**

@@ -6,7 +6,8 @@ import type { Connection } from './connection'
 import type { NetAddress } from './connection-host'
 import { getEngine } from './engine'
 import { NetpollError } from './errors'
-import type { TlsServerOptions } from './tls'
+import { SecureContext, serverContext } from './secure-context'
+import type { SecureContextOptions, TlsServerOptions } from './tls'
 
 /** Networks a listener or dial accepts. */
 export type Network = 'tcp' | 'tcp4' | 'tcp6' | 'unix'
@@ -22,8 +23,10 @@ export interface ListenerOptions {
    * handed over once their handshake completed, and read and write plaintext. A failed or
    * timed-out handshake is never a connection: it is counted and passed to
    * {@link Listener.onTlsClientError} (Node's `tlsClientError`); the listener keeps serving.
+   * Settings, `{ secureContext, handshakeTimeout }`, or a `SecureContext` shared with other
+   * listeners (see {@link createSecureContext}).
    */
-  tls?: TlsServerOptions
+  tls?: TlsServerOptions | SecureContext
 }
 
 /**
@@ -55,12 +58,16 @@ export class Listener {
   onTlsClientError: ((error: NetpollError) => void) | null = null
   /** TLS handshakes that failed on this listener. */
   tlsClientErrors = 0
+  /** A TLS listener's context (shared, reloadable); `null` for a plain listener. */
+  readonly secureContext: SecureContext | null
 
   /** @internal */
   constructor(network: Network, address: string, options: ListenerOptions) {
     const backlog = options.backlog ?? 1024
     if (!Number.isInteger(backlog) || backlog <= 0) throw new RangeError(`backlog must be a positive integer, got ${backlog}`)
     this.network = network
+    const tls = options.tls === undefined ? undefined : serverContext(options.tls)
+    this.secureContext = tls?.context ?? null
     const r = getEngine().listen(network, address, backlog, options.ipv6Only ?? false, {
       accepted: (conn) => (this.sink ? this.sink(conn) : this.waiting.push(conn)),
       failed: (e) => this.onError?.(e),
@@ -68,7 +75,7 @@ export class Listener {
         this.tlsClientErrors++
         this.onTlsClientError?.(e)
       },
-    }, options.tls)
+    }, tls)
     this.address = r.address
     this.ids = r.ids
     getEngine().retain(1)
@@ -79,6 +86,18 @@ export class Listener {
     const a = this.address
     if (a.port === undefined) return a.address
     return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`
+  }
+
+  /**
+   * Replaces the certificates and settings of a TLS listener (Node's
+   * `server.setSecureContext`): new handshakes use them at once, established connections keep
+   * theirs. The context is shared: other listeners made with it follow too. Throws
+   * `ERR_TLS_NOT_ENABLED`-coded errors on a plain listener and keeps the old settings when
+   * the new ones are invalid.
+   */
+  setSecureContext(options: SecureContextOptions): void {
+    if (!this.secureContext) throw Object.assign(new Error('setSecureContext: the listener does not serve TLS'), { code: 'ERR_TLS_NOT_ENABLED' })
+    this.secureContext.setSecureContext(options)
   }
 
   /** Routes accepted connections to `sink` (the serving EventLoop). @internal */

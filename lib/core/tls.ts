@@ -3,6 +3,8 @@
  * shows. The handshake and the records run in the shards (rustls); JS sees plaintext only.
  */
 import type * as NodeTls from 'node:tls'
+import { native } from './native'
+import type { SecureContext } from './secure-context'
 
 /**
  * Node's bundled root certificates, loaded when a client first needs them: `node:tls` (with
@@ -36,15 +38,51 @@ interface TlsCommonOptions {
   handshakeTimeout?: number
 }
 
-/** `createListener(..., { tls })`: the listener's connections are TLS servers. */
-export interface TlsServerOptions extends TlsCommonOptions {
+/** A certificate chain and its key, as an SNI map entry may give them. */
+export interface TlsIdentity {
   /** Certificate chain(s), leaf first (PEM); one per key. */
+  cert: Pem
+  /** Private key(s), paired with `cert` by position. */
+  key: Pem
+}
+
+/** The settings of a {@link SecureContext} (`createSecureContext`, Node's names). */
+export interface SecureContextOptions extends TlsCommonOptions {
+  /** Certificate chain(s), leaf first (PEM); one per key (e.g. ECDSA and RSA). */
   cert: Pem
   /** Private key(s) (PEM: PKCS#8, PKCS#1 RSA or SEC1 EC), paired with `cert` by position. */
   key: Pem
   /** Ask clients for a certificate (verified against `ca`). Default false. */
   requestCert?: boolean
+  /**
+   * A static SNI map, `{ servername: context }` (Node's `server.addContext`): a client that
+   * sends one of these names gets that context's certificates (`'*.example.com'` matches
+   * one label); any other name, or none, gets `cert`. Only the entries' `cert`/`key` are
+   * used; the other settings are this context's.
+   */
+  SNIContexts?: Record<string, SecureContext | TlsIdentity>
+  /** Seconds a session ticket can resume a session (Node's `sessionTimeout`). Default 300. */
+  sessionTimeout?: number
+  /**
+   * 48 bytes of ticket keys (Node's `ticketKeys`): servers given the same keys resume each
+   * other's sessions. Default: random per context (kept across `setSecureContext`).
+   */
+  ticketKeys?: Buffer
 }
+
+/**
+ * `createListener(..., { tls })`, `EventLoop({ tls })`, the bridge's `createServer({ tls })`:
+ * the connections are TLS servers. Either the settings themselves or a shared
+ * `secureContext` (then `cert`/`key` are not given).
+ */
+export type TlsServerOptions =
+  | (SecureContextOptions & { secureContext?: undefined })
+  | (Partial<SecureContextOptions> & {
+      /** A context made with `createSecureContext`, shared by listeners and reloadable. */
+      secureContext: SecureContext
+      /** ms for the handshake; the context's own `handshakeTimeout` is not used. */
+      handshakeTimeout?: number
+    })
 
 /** `dial(..., { tls })`: the connection is a TLS client. */
 export interface TlsClientOptions extends TlsCommonOptions {
@@ -54,6 +92,11 @@ export interface TlsClientOptions extends TlsCommonOptions {
   cert?: string | Buffer
   /** Client private key. */
   key?: string | Buffer
+  /**
+   * Remember sessions and resume them on later dials to the same `servername` with the same
+   * options (TLS 1.3 tickets, TLS 1.2 IDs or tickets). Default true, as Node's session cache.
+   */
+  sessionReuse?: boolean
 }
 
 /** A TLS connection's state, as Node's `TLSSocket` reports it. */
@@ -85,7 +128,8 @@ export interface TlsState {
   sessionReused: boolean
 }
 
-function pems(p: Pem | undefined): string[] {
+/** PEM blocks as strings. @internal */
+export function pems(p: Pem | undefined): string[] {
   if (p === undefined) return []
   return (Array.isArray(p) ? p : [p]).map((x) => (typeof x === 'string' ? x : x.toString('latin1')))
 }
@@ -97,23 +141,49 @@ function common(o: TlsCommonOptions) {
     minVersion: o.minVersion,
     maxVersion: o.maxVersion,
     ciphers: o.ciphers,
-    handshakeTimeout: o.handshakeTimeout,
   }
 }
 
-/** The native form of server options. @internal */
-export function nativeServerTls(o: TlsServerOptions) {
-  return { ...common(o), cert: pems(o.cert), key: pems(o.key), ca: o.ca === undefined ? undefined : pems(o.ca), requestCert: o.requestCert }
+/** The native form of context options (SNI entries flattened by the caller). @internal */
+export function nativeServerTls(o: SecureContextOptions, sni: Array<{ servername: string; cert: string[]; key: string[] }>) {
+  if (typeof (o as { SNICallback?: unknown }).SNICallback === 'function') {
+    throw Object.assign(new TypeError('SNICallback is not supported: give a static SNIContexts map (and reload it with setSecureContext)'), {
+      code: 'ERR_FEATURE_UNAVAILABLE_ON_PLATFORM',
+    })
+  }
+  const ticketKeys = o.ticketKeys
+  if (ticketKeys !== undefined && (!Buffer.isBuffer(ticketKeys) || ticketKeys.length !== 48)) {
+    throw Object.assign(new TypeError('ticketKeys must be a 48-byte Buffer'), { code: 'ERR_INVALID_ARG_VALUE' })
+  }
+  return {
+    ...common(o),
+    cert: pems(o.cert),
+    key: pems(o.key),
+    ca: o.ca === undefined ? undefined : pems(o.ca),
+    requestCert: o.requestCert,
+    sni,
+    sessionTimeout: o.sessionTimeout,
+    ticketKeys,
+  }
 }
+
+/** Whether the default CA set went to the native side (once per process). */
+let defaultCaSent = false
 
 /** The native form of client options for a dial of `host`. @internal */
 export function nativeClientTls(o: TlsClientOptions, host: string) {
+  if (o.ca === undefined && !defaultCaSent) {
+    native.setDefaultCa([...nodeRootCertificates()])
+    defaultCaSent = true
+  }
   return {
     ...common(o),
     servername: o.servername ?? host,
-    ca: o.ca === undefined ? [...nodeRootCertificates()] : pems(o.ca),
+    handshakeTimeout: o.handshakeTimeout,
+    ca: o.ca === undefined ? undefined : pems(o.ca),
     cert: o.cert === undefined ? undefined : pems(o.cert)[0],
     key: o.key === undefined ? undefined : pems(o.key)[0],
+    sessionReuse: o.sessionReuse,
   }
 }
 

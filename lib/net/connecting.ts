@@ -8,6 +8,7 @@ import { dial } from '../client/dialer'
 import type { Connection } from '../core/connection'
 import type { Network } from '../core/listener'
 import { checkMs, NetpollError } from '../core/errors'
+import type { TlsClientOptions } from '../core/tls'
 
 /** Options of `new Socket()` (and of the sockets `connect()` and the server create). */
 export interface SocketOptions {
@@ -102,6 +103,12 @@ export interface ConnectOptions extends SocketOptions, ConnectionTimeouts {
    * resolved and tried in order, one after the other (not raced as `net`'s Happy Eyeballs).
    */
   autoSelectFamily?: boolean
+  /**
+   * Connect with TLS (Node's `tls.connect` options, `servername` defaulting to `host`):
+   * `connect()` returns a `TLSSocket`, which emits `'secureConnect'` after `'connect'`, both
+   * once the handshake completed; a failed handshake is an `'error'` with Node's code.
+   */
+  tls?: TlsClientOptions
 }
 
 export function invalidArg(message: string): TypeError {
@@ -217,11 +224,15 @@ async function dialInOrder(socket: ConnectingSocket, t: Target, o: ConnectOption
     try {
       // Half-open at the core: the socket decides what the peer's FIN means (it may come
       // before the socket takes the connection over).
-      conn = await dial(t.network, dialAddress(t, ip), { localAddress: local, allowHalfOpen: true, signal })
+      // TLS: the name checked (and sent as SNI) is the host given, not the address dialled.
+      const tls = o.tls && { ...o.tls, servername: o.tls.servername ?? t.host }
+      conn = await dial(t.network, dialAddress(t, ip), { localAddress: local, allowHalfOpen: true, signal, tls })
       break
     } catch (e) {
       first ??= e
       if ((e as NetpollError).code === 'ABORT_ERR' || signal.aborted) break
+      // A failed handshake is the server's answer: the next address would give the same.
+      if (o.tls && (e as NetpollError).syscall !== 'connect') break
     }
   }
   socket.cancelConnect = null
@@ -230,6 +241,7 @@ async function dialInOrder(socket: ConnectingSocket, t: Target, o: ConnectOption
     socket.attach(conn)
     if (socket.destroyed) return
     socket.emit('connect')
+    if (o.tls) socket.emit('secureConnect')
     socket.emit('ready')
     socket.startReading(false)
     return

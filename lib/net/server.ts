@@ -9,8 +9,11 @@ import { isIP } from 'node:net'
 import type { Connection } from '../core/connection'
 import type { NetpollError } from '../core/errors'
 import { Listener, Network } from '../core/listener'
+import type { SecureContext } from '../core/secure-context'
+import type { SecureContextOptions, TlsIdentity, TlsServerOptions } from '../core/tls'
 import { applyConnectionOptions, checkConnectionOptions, ConnectionTimeouts } from './connecting'
 import { Socket, SocketOptions } from './socket'
+import { acceptedSocket, addContext, listenerTls, serverTls, ServerTls, setSecureContext } from './tls-server'
 
 /** Options of {@link createServer} (`net.createServer`'s names). */
 export interface ServerOptions extends SocketOptions, ConnectionTimeouts {
@@ -22,6 +25,12 @@ export interface ServerOptions extends SocketOptions, ConnectionTimeouts {
   keepAlive?: boolean
   /** Keepalive idle time in ms (0: the OS default). */
   keepAliveInitialDelay?: number
+  /**
+   * Serve TLS (Node's `tls.createServer`): the shards run the handshakes; each completed one
+   * is a `'secureConnection'` with a `TLSSocket` (no `'connection'`), a failed one a
+   * `'tlsClientError'`. Settings or a shared `SecureContext` (see `createSecureContext`).
+   */
+  tls?: TlsServerOptions | SecureContext
 }
 
 /** Options of {@link Server.listen}. */
@@ -94,15 +103,30 @@ export class Server extends EventEmitter {
   private readonly sockets = new Set<Socket>()
   private closing = false
   private refed = true
+  private readonly tls: ServerTls | null
   /** Counts `close()` calls: a host lookup that resolves after one does not bind. */
   private closes = 0
 
-  /** Creates a server; `connectionListener` is added for `'connection'`. */
+  /**
+   * Creates a server; `connectionListener` is added for `'connection'` (`'secureConnection'`
+   * with `tls`).
+   */
   constructor(options: ServerOptions = {}, connectionListener?: ConnectionListener) {
     super()
     checkConnectionOptions(options)
     this.options = { ...options }
-    if (connectionListener) this.on('connection', connectionListener)
+    this.tls = serverTls(options.tls)
+    if (connectionListener) this.on(this.tls ? 'secureConnection' : 'connection', connectionListener)
+  }
+
+  /** TLS servers: replaces the certificates and settings for new handshakes (Node's name). */
+  setSecureContext(options: SecureContextOptions): void {
+    setSecureContext(this.tls, options)
+  }
+
+  /** TLS servers: serves `context`'s certificates to clients sending `hostname` as SNI. */
+  addContext(hostname: string, context: SecureContext | TlsIdentity): void {
+    addContext(this.tls, hostname, context)
   }
 
   /** Whether the server is listening. */
@@ -180,7 +204,7 @@ export class Server extends EventEmitter {
     }
     let listener: Listener | null = null
     try {
-      listener = new Listener(network, address, { backlog: o.backlog ?? 511, ipv6Only: o.ipv6Only })
+      listener = new Listener(network, address, { backlog: o.backlog ?? 511, ipv6Only: o.ipv6Only, tls: listenerTls(this.tls) })
       if (o.path !== undefined && (o.readableAll || o.writableAll)) chmodAll(o.path, o.readableAll === true, o.writableAll === true)
     } catch (e) {
       listener?.close()
@@ -192,6 +216,7 @@ export class Server extends EventEmitter {
     this.listener = listener
     if (!this.refed) listener.unref()
     listener.onError = (e) => this.emit('error', e)
+    if (this.tls) listener.onTlsClientError = (e) => this.emit('tlsClientError', e, null)
     listener.attach((conn) => this.accept(conn))
     // Not if the server was closed meanwhile (an aborted signal closes it first, as in net).
     process.nextTick(() => this.listener === listener && this.emit('listening'))
@@ -213,7 +238,8 @@ export class Server extends EventEmitter {
       return
     }
     const o = this.options
-    const socket = new Socket(o) as Socket & { server: Server }
+    const { socket: s, event } = acceptedSocket(this.tls, o)
+    const socket = s as Socket & { server: Server }
     socket.server = this // as net sets it (node:http replaces it with its own server)
     socket.owner = this
     if (o.noDelay === false) socket.setNoDelay(false)
@@ -223,7 +249,7 @@ export class Server extends EventEmitter {
     socket.startReading(o.pauseOnConnect === true)
     this.sockets.add(socket)
     socket.on('close', onSocketClose)
-    this.emit('connection', socket)
+    this.emit(event, socket)
   }
 
   /** @internal A socket of this server closed. */

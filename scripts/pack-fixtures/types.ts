@@ -46,6 +46,12 @@ import {
   type TlsClientOptions,
   type TlsServerOptions,
   type TlsState,
+  type SecureContextOptions,
+  type TlsIdentity,
+  type PeerCertificate,
+  SecureContext,
+  createSecureContext,
+  TLSSocket,
   Reader,
   Server,
   type ServerAddress,
@@ -607,4 +613,33 @@ export async function tls(): Promise<void> {
   expectType<TlsClientOptions>({ minVersion: 'TLSv1' })
   conn.close()
   ln.close()
+}
+
+// ---- TLS contexts, EventLoop / pool options, the bridge's TLSSocket ------------------------------
+export async function tlsContexts(): Promise<void> {
+  const alpha: TlsIdentity = { cert: 'CERT', key: 'KEY' }
+  const options: SecureContextOptions = { cert: 'CERT', key: 'KEY', SNIContexts: { 'alpha.test': alpha }, sessionTimeout: 300, ticketKeys: Buffer.alloc(48) }
+  const ctx: SecureContext = createSecureContext(options)
+  ctx.setSecureContext({ ...ctx.options, cert: 'NEW', key: 'NEWKEY' })
+  const ln = await createListener('tcp', '127.0.0.1:0', { tls: { secureContext: ctx, handshakeTimeout: 1000 } })
+  expectType<SecureContext | null>(ln.secureContext)
+  ln.setSecureContext(options)
+  const loop = new EventLoop(() => {}, { tls: ctx })
+  const served: { listener: Listener; served: Promise<void> } = await loop.listen('tcp', '127.0.0.1:0')
+  loop.setSecureContext(options)
+  void served
+  new ConnectionPool({ tls: { servername: 'x', sessionReuse: false } }).close()
+  const server = new Server({ tls: options }, (s) => void s)
+  server.on('secureConnection', (s: TLSSocket) => {
+    expectType<boolean>(s.encrypted && s.authorized && s.isSessionReused())
+    expectType<string | null>(s.authorizationError ?? s.getProtocol())
+    expectType<string | false | null>(s.alpnProtocol)
+    expectType<string | false>(s.servername)
+    const peer: PeerCertificate | Record<string, never> | null = s.getPeerCertificate()
+    void peer
+    void s.getCipher()?.standardName
+  })
+  server.addContext('beta.test', ctx)
+  const sock = connect({ port: 443, host: 'example.internal', tls: { ca: 'CA' } })
+  sock.on('secureConnect', () => {})
 }

@@ -113,7 +113,8 @@ impl Batch {
                 k if k == RecordKind::Data as u32 => r[3] += data_base,
                 k if (k == RecordKind::Connected as u32
                     || k == RecordKind::Closed as u32
-                    || k == RecordKind::ListenerError as u32)
+                    || k == RecordKind::ListenerError as u32
+                    || k == RecordKind::TlsClientError as u32)
                     && r[3] != 0 =>
                 {
                     r[3] += error_base
@@ -250,5 +251,30 @@ mod tests {
         batch.read_buffer(10)[..3].copy_from_slice(b"abc");
         batch.data(conn, 3);
         assert_eq!(batch.bytes(), b"abc", "a shrunk batch grows again");
+    }
+
+    #[test]
+    fn append_rebases_the_error_of_every_record_that_carries_one() {
+        // Threaded reactors append batches; a record's `a` must still name its own error
+        // (a TLS client error once named the first error of the batch it was appended to:
+        // another connection's close reason, and its own was lost).
+        let conn = ConnId {
+            index: 1,
+            generation: 1,
+        };
+        let mut first = Batch::default();
+        first.closed(conn, Some(NetError::new("ECONNRESET", "the first batch's")));
+        let mut second = Batch::default();
+        second.tls_client_error(ListenerId(3), 0, NetError::new("ERR_X", "tls client"));
+        second.closed(conn, Some(NetError::new("ERR_Y", "closed")));
+        second.listener_error(ListenerId(3), NetError::new("ERR_Z", "listener"));
+        second.connected(conn, Err(NetError::new("ERR_W", "dial")));
+        first.append(&mut second);
+        let codes: Vec<&str> = first
+            .records
+            .chunks_exact(RECORD_LEN)
+            .map(|r| &*first.errors[r[3] as usize - 1].code)
+            .collect();
+        assert_eq!(codes, ["ECONNRESET", "ERR_X", "ERR_Y", "ERR_Z", "ERR_W"]);
     }
 }

@@ -468,3 +468,49 @@ fn hand_off_listener_places_tls_connections_on_every_shard_with_their_origin() {
         }
     }
 }
+
+#[test]
+fn a_write_into_a_reset_reports_the_alert_the_peer_sent_before_it() {
+    use std::os::fd::AsRawFd;
+    // TLS 1.3: the client's side of the handshake is done before the server judged its
+    // certificate; the server refuses it with an alert and resets. A write the client makes
+    // before reading must fail with that alert, not with the reset.
+    let ca = Ca::new("Root");
+    let mut so = server_options(ca.issue(Leaf::new(&["localhost"])));
+    so.request_cert = true;
+    so.common.ca = vec![ca.pem()];
+    let mut co = client_options(ca.pem());
+    co.identity = Some(Ca::new("Other").issue(Leaf::new(&["client"])));
+    let client = ClientContext::new(&co).unwrap();
+    let (addr, h) = server_peer(SecureContext::new(&so).unwrap());
+    let mut shard = Shard::new(ShardConfig::default()).unwrap();
+    let mut log = Log::default();
+    let id = dial_tls(&mut shard, addr, &client, "localhost");
+    let mut peer = h.join().unwrap();
+    drive(&mut shard, &mut log, &mut peer, "connected", |l, _| {
+        !l.of(RecordKind::Connected, id).is_empty()
+    });
+    assert!(log.of(RecordKind::Connected, id)[0].error.is_none());
+    // Only the server runs now: it reads the client's certificate and refuses it.
+    tls_util::pump_one(&mut peer, "refused", |p| p.error.is_some());
+    peer.flush(); // the alert
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a valid socket and a `linger` of the size passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            peer.sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0);
+    drop(peer); // RST
+    std::thread::sleep(Duration::from_millis(50));
+    let e = shard.write(id, &[b"x"]).expect_err("the peer is gone");
+    assert_eq!(e.code, "ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN", "{e:?}");
+}

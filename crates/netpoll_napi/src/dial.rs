@@ -9,7 +9,7 @@ use netpoll_core::threaded::Command;
 
 use crate::convert::{io_err, to_napi};
 use crate::engine::{Engine, NativeEngine};
-use crate::tls::{client_tls, TlsClientOptions};
+use crate::tls_client::{client_tls, TlsClientOptions};
 
 #[napi]
 impl NativeEngine {
@@ -43,7 +43,7 @@ impl NativeEngine {
         tag: u32,
         tls: Option<TlsClientOptions>,
     ) -> napi::Result<Vec<u32>> {
-        let tls = tls.as_ref().map(client_tls).transpose()?;
+        let tls = tls.as_ref().map(|o| client_tls(o, &address)).transpose()?;
         let network = Network::parse(&network).map_err(to_napi)?;
         let target = resolve(network, &address)
             .map_err(to_napi)?

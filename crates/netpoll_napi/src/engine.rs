@@ -19,7 +19,7 @@ use crate::convert::{io_err, sum_stats, to_napi, EngineStats};
 use crate::inline_engine::InlineEngine;
 use crate::js_call::{error_object, BatchCallbacks};
 use crate::threaded_engine::ThreadedEngine;
-use crate::tls::{server_tls, TlsServerOptions};
+use crate::tls::{server_tls, NativeSecureContext};
 
 /// Options of a native engine (all optional; defaults are the core's `ShardConfig`).
 #[napi(object)]
@@ -181,7 +181,8 @@ impl NativeEngine {
     }
 
     /// Binds a listener and starts accepting on it; with `tls`, its connections are TLS
-    /// servers, reported once their handshake completed.
+    /// servers with that (shared, reloadable) context, reported once their handshake
+    /// completed or failed after `handshake_timeout` ms (default 120000, 0 = none).
     #[napi(catch_unwind)]
     pub fn listen(
         &self,
@@ -189,9 +190,10 @@ impl NativeEngine {
         address: String,
         backlog: u32,
         ipv6_only: bool,
-        tls: Option<TlsServerOptions>,
+        tls: Option<&NativeSecureContext>,
+        handshake_timeout: Option<f64>,
     ) -> napi::Result<ListenInfo> {
-        let tls = tls.as_ref().map(server_tls).transpose()?;
+        let tls = tls.map(|c| server_tls(c, handshake_timeout));
         let network = Network::parse(&network).map_err(to_napi)?;
         let mut opts = ListenOptions {
             backlog,

@@ -13,6 +13,7 @@ mod link_buffer;
 mod pool_stats;
 mod threaded_engine;
 mod tls;
+mod tls_client;
 mod tls_info;
 mod uv;
 

@@ -1,25 +1,31 @@
-//! TLS options across the binding: Node's option names in, the core's `ServerOptions` /
-//! `ClientOptions` out (a connection's state goes back as `conn.tls`: `tls_info.rs`).
+//! Server TLS across the binding: Node's option names in, a shared, reloadable
+//! [`NativeSecureContext`] out (`createSecureContext`); client options are in `tls_client.rs`,
+//! a connection's state goes back as `conn.tls` (`tls_info.rs`).
 //!
-//! PEM arrives as strings (the TS layer turns Buffers into `latin1` strings). Client contexts
-//! are cached per option set, so dials with the same options share one session store and
-//! resume each other's sessions (as Node's `tls.connect` does with its session cache).
+//! PEM arrives as strings (the TS layer turns Buffers into `latin1` strings).
 
-use std::collections::hash_map::DefaultHasher;
-use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
+use std::time::Duration;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use netpoll_core::shard::{ClientTls, ServerTls, DEFAULT_HANDSHAKE_TIMEOUT_MS};
-use netpoll_core::tls::{
-    ClientContext, ClientOptions, CommonOptions, Identity, SecureContext, ServerOptions, TlsVersion,
-};
+use netpoll_core::shard::{ServerTls, DEFAULT_HANDSHAKE_TIMEOUT_MS};
+use netpoll_core::tls::{CommonOptions, Identity, SecureContext, ServerOptions, TlsVersion};
 
 use crate::convert::to_napi;
 
-/// Server TLS options (`createListener(..., { tls })`), with Node's names.
+/// One entry of the static SNI map (`{ servername: context }`).
+#[napi(object)]
+pub struct TlsSniEntry {
+    /// The name (`"*.example.com"` matches one label).
+    pub servername: String,
+    /// PEM certificate chains served for it, one per key.
+    pub cert: Vec<String>,
+    /// PEM private keys, paired with `cert` by position.
+    pub key: Vec<String>,
+}
+
+/// Server TLS options (`createSecureContext`), with Node's names.
 #[napi(object)]
 pub struct TlsServerOptions {
     /// PEM certificate chains, one per key.
@@ -40,33 +46,12 @@ pub struct TlsServerOptions {
     pub max_version: Option<String>,
     /// OpenSSL-style cipher list.
     pub ciphers: Option<String>,
-    /// ms; default 120000 (Node's), 0 = none.
-    pub handshake_timeout: Option<f64>,
-}
-
-/// Client TLS options (`dial(..., { tls })`), with Node's names.
-#[napi(object)]
-pub struct TlsClientOptions {
-    /// SNI and the name the certificate must carry.
-    pub servername: String,
-    /// PEM CA certificates (the TS layer passes `tls.rootCertificates` by default).
-    pub ca: Vec<String>,
-    /// PEM client certificate chain (mutual TLS).
-    pub cert: Option<String>,
-    /// PEM client key.
-    pub key: Option<String>,
-    /// Fail the dial when the server certificate does not verify. Default true.
-    pub reject_unauthorized: Option<bool>,
-    /// ALPN protocols in preference order.
-    pub alpn_protocols: Option<Vec<String>>,
-    /// `TLSv1.2` or `TLSv1.3`.
-    pub min_version: Option<String>,
-    /// `TLSv1.2` or `TLSv1.3`.
-    pub max_version: Option<String>,
-    /// OpenSSL-style cipher list.
-    pub ciphers: Option<String>,
-    /// ms the handshake may take after the TCP connect; default 120000, 0 = none.
-    pub handshake_timeout: Option<f64>,
+    /// The static SNI map.
+    pub sni: Option<Vec<TlsSniEntry>>,
+    /// `sessionTimeout` in seconds (Node's unit). Default 300.
+    pub session_timeout: Option<f64>,
+    /// `ticketKeys`: 48 bytes.
+    pub ticket_keys: Option<Buffer>,
 }
 
 fn version(v: &Option<String>, default: TlsVersion) -> napi::Result<TlsVersion> {
@@ -75,8 +60,9 @@ fn version(v: &Option<String>, default: TlsVersion) -> napi::Result<TlsVersion> 
         .map_err(to_napi)
 }
 
-fn common(
-    ca: &[String],
+/// The options servers and clients share.
+pub(crate) fn common(
+    ca: Vec<Vec<u8>>,
     reject_unauthorized: Option<bool>,
     alpn: &Option<Vec<String>>,
     min: &Option<String>,
@@ -84,7 +70,7 @@ fn common(
     ciphers: &Option<String>,
 ) -> napi::Result<CommonOptions> {
     Ok(CommonOptions {
-        ca: ca.iter().map(|c| c.as_bytes().to_vec()).collect(),
+        ca,
         reject_unauthorized: reject_unauthorized.unwrap_or(true),
         alpn_protocols: alpn
             .iter()
@@ -98,30 +84,50 @@ fn common(
     })
 }
 
-fn timeout_ms(v: Option<f64>) -> u64 {
+/// `handshakeTimeout` in ms: default 120000 (Node's), 0 = none.
+pub(crate) fn timeout_ms(v: Option<f64>) -> u64 {
     v.map_or(DEFAULT_HANDSHAKE_TIMEOUT_MS, |ms| ms.max(0.0) as u64)
 }
 
-/// The server settings of a TLS listener.
-pub(crate) fn server_tls(o: &TlsServerOptions) -> napi::Result<Arc<ServerTls>> {
-    if o.cert.len() != o.key.len() || o.cert.is_empty() {
-        return Err(napi::Error::new(
-            Status::InvalidArg,
+fn invalid(message: &str) -> napi::Error {
+    napi::Error::new(Status::InvalidArg, message.to_string())
+}
+
+fn identities(cert: &[String], key: &[String]) -> napi::Result<Vec<Identity>> {
+    if cert.len() != key.len() || cert.is_empty() {
+        return Err(invalid(
             "tls: `cert` and `key` must be given, one key per certificate chain",
         ));
     }
-    let identities = o
-        .cert
+    Ok(cert
         .iter()
-        .zip(&o.key)
+        .zip(key)
         .map(|(c, k)| Identity {
             cert: c.as_bytes().to_vec(),
             key: k.as_bytes().to_vec(),
         })
-        .collect();
-    let ca = o.ca.as_deref().unwrap_or(&[]);
-    let options = ServerOptions {
-        identities,
+        .collect())
+}
+
+fn server_options(o: &TlsServerOptions) -> napi::Result<ServerOptions> {
+    let ca =
+        o.ca.iter()
+            .flatten()
+            .map(|c| c.as_bytes().to_vec())
+            .collect();
+    let mut sni = Vec::new();
+    for e in o.sni.iter().flatten() {
+        sni.push((e.servername.clone(), identities(&e.cert, &e.key)?));
+    }
+    let ticket_keys = match &o.ticket_keys {
+        None => None,
+        Some(b) => Some(
+            <[u8; 48]>::try_from(&b[..])
+                .map_err(|_| invalid("tls: `ticketKeys` must be 48 bytes"))?,
+        ),
+    };
+    let mut options = ServerOptions {
+        identities: identities(&o.cert, &o.key)?,
         common: common(
             ca,
             o.reject_unauthorized,
@@ -131,73 +137,57 @@ pub(crate) fn server_tls(o: &TlsServerOptions) -> napi::Result<Arc<ServerTls>> {
             &o.ciphers,
         )?,
         request_cert: o.request_cert.unwrap_or(false),
+        sni,
+        ticket_keys,
         ..ServerOptions::default()
     };
-    Ok(Arc::new(ServerTls {
-        context: SecureContext::new(&options).map_err(to_napi)?,
-        handshake_timeout_ms: timeout_ms(o.handshake_timeout),
-    }))
+    if let Some(s) = o.session_timeout {
+        if !(s.is_finite() && s >= 0.0) {
+            return Err(invalid(
+                "tls: `sessionTimeout` must be a number of seconds ≥ 0",
+            ));
+        }
+        options.session_timeout = Duration::from_secs_f64(s);
+    }
+    Ok(options)
 }
 
-/// Most client contexts kept (the cache is cleared when it would pass this).
-const MAX_CLIENT_CONTEXTS: usize = 64;
+/// A server context (`createSecureContext`): the certificates and settings, shared by every
+/// listener made with it and reloadable (certificate rotation) while they serve.
+#[napi]
+pub struct NativeSecureContext {
+    inner: Arc<SecureContext>,
+}
 
-/// The client settings of a TLS dial, with a context shared by dials of the same options.
-pub(crate) fn client_tls(o: &TlsClientOptions) -> napi::Result<Box<ClientTls>> {
-    let mut h = DefaultHasher::new();
-    (
-        &o.ca,
-        &o.cert,
-        &o.key,
-        o.reject_unauthorized,
-        &o.alpn_protocols,
-        &o.min_version,
-        &o.max_version,
-        &o.ciphers,
-    )
-        .hash(&mut h);
-    let key = h.finish();
-    static CACHE: OnceLock<Mutex<HashMap<u64, Arc<ClientContext>>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    let cached = cache
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&key)
-        .cloned();
-    let context = match cached {
-        Some(c) => c,
-        None => {
-            let identity = match (&o.cert, &o.key) {
-                (Some(c), Some(k)) => Some(Identity {
-                    cert: c.as_bytes().to_vec(),
-                    key: k.as_bytes().to_vec(),
-                }),
-                _ => None,
-            };
-            let options = ClientOptions {
-                common: common(
-                    &o.ca,
-                    o.reject_unauthorized,
-                    &o.alpn_protocols,
-                    &o.min_version,
-                    &o.max_version,
-                    &o.ciphers,
-                )?,
-                identity,
-                session_cache_size: None,
-            };
-            let c = ClientContext::new(&options).map_err(to_napi)?;
-            let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
-            if map.len() >= MAX_CLIENT_CONTEXTS {
-                map.clear();
-            }
-            map.insert(key, c.clone());
-            c
-        }
-    };
-    Ok(Box::new(ClientTls {
-        context,
-        servername: o.servername.clone(),
-        handshake_timeout_ms: timeout_ms(o.handshake_timeout),
-    }))
+#[napi]
+impl NativeSecureContext {
+    /// Builds a context; throws with `ERR_TLS_INVALID_PEM`, `ERR_SSL_NO_CIPHER_MATCH`,
+    /// `ERR_TLS_INVALID_PROTOCOL_VERSION` or `InvalidArg`.
+    #[napi(constructor, catch_unwind)]
+    pub fn new(options: TlsServerOptions) -> napi::Result<Self> {
+        let options = server_options(&options)?;
+        Ok(NativeSecureContext {
+            inner: SecureContext::new(&options).map_err(to_napi)?,
+        })
+    }
+
+    /// Replaces the settings: handshakes that start afterwards use them, connections already
+    /// established keep theirs. Session tickets stay valid unless `ticketKeys` changed. On
+    /// error the old settings stay.
+    #[napi(catch_unwind)]
+    pub fn reload(&self, options: TlsServerOptions) -> napi::Result<()> {
+        let options = server_options(&options)?;
+        self.inner.reload(&options).map_err(to_napi)
+    }
+}
+
+/// The server settings of a TLS listener.
+pub(crate) fn server_tls(
+    context: &NativeSecureContext,
+    handshake_timeout: Option<f64>,
+) -> Arc<ServerTls> {
+    Arc::new(ServerTls {
+        context: context.inner.clone(),
+        handshake_timeout_ms: timeout_ms(handshake_timeout),
+    })
 }

@@ -134,6 +134,15 @@ impl Shard {
         if !conn.output_pending() {
             return;
         }
+        self.drain_and_report(id, sink);
+    }
+
+    /// Drains the output of `id` and reports `flushed` once it is empty (a TLS connection's
+    /// only if its owner waits for it).
+    pub(super) fn drain_and_report(&mut self, id: ConnId, sink: &mut dyn EventSink) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
         let tls = conn.tls.is_some();
         let drained = if tls {
             self.drain_tls(id)

@@ -23,7 +23,7 @@ use std::io::{self, Read};
 
 use super::conn::{Conn, ConnState, WriteSide};
 use super::timers::TimerKey;
-use super::tls_conn::{Pending, TlsConn};
+use super::tls_conn::{write_error, Pending, TlsConn};
 use super::{Shard, WriteStatus};
 use crate::error::{code, NetError};
 use crate::event::{ConnId, EventSink, ListenerId};
@@ -41,19 +41,20 @@ impl Conn {
 }
 
 /// Writes the session's waiting records until the kernel refuses more; returns the bytes
-/// written.
-fn flush_records(conn: &mut Conn, now: u64) -> io::Result<usize> {
+/// written. A write the peer refused (it is gone) fails with the alert it sent before it
+/// went, if any (see [`write_error`]).
+fn flush_records(conn: &mut Conn, now: u64) -> Result<usize, NetError> {
     let Some(tls) = conn.tls.as_deref_mut() else {
         return Ok(0);
     };
     let mut total = 0;
     while tls.session.wants_write() {
         match tls.session.write_tls_to(&mut conn.stream) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(0) => return Err(NetError::from_io(&io::ErrorKind::WriteZero.into(), "write")),
             Ok(n) => total += n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => return Err(write_error(conn, &e)),
         }
     }
     if total > 0 {
@@ -175,7 +176,7 @@ impl Shard {
         let conn = self.conns.get_mut(id).expect("live");
         match flush_records(conn, now) {
             Ok(n) => self.stats.bytes_out += n as u64,
-            Err(e) => return self.fail(id, Some(NetError::from_io(&e, "write")), sink),
+            Err(e) => return self.fail(id, Some(e), sink),
         }
         self.read_tls(id, sink);
     }
@@ -281,16 +282,28 @@ impl Shard {
             let sink_full = done.written == room;
             deliver_first = sink_full;
             let input_left = !tls.input.is_empty();
-            match flush_records(conn, now) {
-                Ok(n) => self.stats.bytes_out += n as u64,
-                Err(e) => return self.fail(id, Some(NetError::from_io(&e, "write")), sink),
-            }
+            let wrote = match flush_records(conn, now) {
+                Ok(n) => n,
+                Err(e) => return self.fail(id, Some(e), sink),
+            };
+            self.stats.bytes_out += wrote as u64;
+            // Records written here may be the last ones a flush left waiting (the write path
+            // met a full socket): with the socket writable again no writability edge follows,
+            // so the drain of the plaintext still queued, and the `flushed` report the owner
+            // waits for, happen now.
+            let resume = wrote > 0
+                && conn.tls.as_ref().is_some_and(|t| {
+                    !t.session.wants_write() && (t.owes_flush || !conn.output.is_empty())
+                });
             if done.handshake_completed {
                 self.tls_established(id, sink);
             }
             if done.written > 0 {
                 self.stats.events += 1;
                 sink.data(id, done.written);
+            }
+            if resume {
+                self.drain_and_report(id, sink);
             }
             if done.peer_closed {
                 if let Some(conn) = self.conns.get_mut(id) {
@@ -358,7 +371,7 @@ impl Shard {
             let mut took = 0;
             let flushed = tls.session.encrypt(&slices).and_then(|n| {
                 took = n;
-                flush_records(conn, now).map_err(|e| NetError::from_io(&e, "write"))
+                flush_records(conn, now)
             });
             taken += took;
             match flushed {
@@ -396,7 +409,7 @@ impl Shard {
         let now = self.now_ms();
         let conn = self.conns.get_mut(id).expect("caller checked");
         loop {
-            let n = flush_records(conn, now).map_err(|e| NetError::from_io(&e, "write"))?;
+            let n = flush_records(conn, now)?;
             self.stats.bytes_out += n as u64;
             let closing =
                 conn.state == ConnState::Closing || conn.write_side == WriteSide::ShutdownPending;
@@ -463,7 +476,7 @@ impl Shard {
             return Ok(());
         }
         tls.session.send_close_notify();
-        let n = flush_records(conn, now).map_err(|e| NetError::from_io(&e, "write"))?;
+        let n = flush_records(conn, now)?;
         self.stats.bytes_out += n as u64;
         Ok(())
     }
