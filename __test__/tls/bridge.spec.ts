@@ -66,10 +66,12 @@ test('createServer({ tls }): secureConnection with a TLSSocket whose surface mat
   t.is(peer.fingerprint256, new X509Certificate(c.clientCert).fingerprint256)
   t.deepEqual(peer.raw, new X509Certificate(c.clientCert).raw)
   t.is(plainConnections.length, 0)
+  const protocol = client.getProtocol()
   client.end()
   await until(() => s.destroyed)
-  // Still readable after the close.
-  t.is(s.getProtocol(), client.getProtocol())
+  // Still readable after the close (a deliberate difference: Node's TLSSocket returns null
+  // once its handle is gone, so the client's value is taken before it closes).
+  t.is(s.getProtocol(), protocol)
 })
 
 test('createServer({ tls }): a plaintext client is a tlsClientError; setSecureContext and addContext change new handshakes', async (t) => {
