@@ -8,7 +8,7 @@ import { getEngine } from './engine'
 import { checkMs, codeError, NetpollError } from './errors'
 import { createListener, Listener, ListenerOptions, Network } from './listener'
 import { SecureContext, serverContext } from './secure-context'
-import type { SecureContextOptions, TlsServerOptions } from './tls'
+import type { SecureContextOptions, TlsServerOptions } from './secure-context'
 
 /** Options of an {@link EventLoop}. */
 export interface EventLoopOptions {

@@ -7,7 +7,7 @@ import type { NetAddress } from './connection-host'
 import { getEngine } from './engine'
 import { NetpollError } from './errors'
 import { SecureContext, serverContext } from './secure-context'
-import type { SecureContextOptions, TlsServerOptions } from './tls'
+import type { SecureContextOptions, TlsServerOptions } from './secure-context'
 
 /** Networks a listener or dial accepts. */
 export type Network = 'tcp' | 'tcp4' | 'tcp6' | 'unix'

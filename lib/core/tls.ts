@@ -4,7 +4,6 @@
  */
 import type * as NodeTls from 'node:tls'
 import { native } from './native'
-import type { SecureContext } from './secure-context'
 
 /**
  * Node's bundled root certificates, loaded when a client first needs them: `node:tls` (with
@@ -18,7 +17,7 @@ function nodeRootCertificates(): readonly string[] {
 export type Pem = string | Buffer | Array<string | Buffer>
 
 /** Options shared by TLS servers and clients. */
-interface TlsCommonOptions {
+export interface TlsCommonOptions {
   /** Trusted CA certificates (PEM). Client default: Node's `tls.rootCertificates`. */
   ca?: Pem
   /** Fail the handshake when the peer's certificate does not verify. Default true. */
@@ -37,52 +36,6 @@ interface TlsCommonOptions {
    */
   handshakeTimeout?: number
 }
-
-/** A certificate chain and its key, as an SNI map entry may give them. */
-export interface TlsIdentity {
-  /** Certificate chain(s), leaf first (PEM); one per key. */
-  cert: Pem
-  /** Private key(s), paired with `cert` by position. */
-  key: Pem
-}
-
-/** The settings of a {@link SecureContext} (`createSecureContext`, Node's names). */
-export interface SecureContextOptions extends TlsCommonOptions {
-  /** Certificate chain(s), leaf first (PEM); one per key (e.g. ECDSA and RSA). */
-  cert: Pem
-  /** Private key(s) (PEM: PKCS#8, PKCS#1 RSA or SEC1 EC), paired with `cert` by position. */
-  key: Pem
-  /** Ask clients for a certificate (verified against `ca`). Default false. */
-  requestCert?: boolean
-  /**
-   * A static SNI map, `{ servername: context }` (Node's `server.addContext`): a client that
-   * sends one of these names gets that context's certificates (`'*.example.com'` matches
-   * one label); any other name, or none, gets `cert`. Only the entries' `cert`/`key` are
-   * used; the other settings are this context's.
-   */
-  SNIContexts?: Record<string, SecureContext | TlsIdentity>
-  /** Seconds a session ticket can resume a session (Node's `sessionTimeout`). Default 300. */
-  sessionTimeout?: number
-  /**
-   * 48 bytes of ticket keys (Node's `ticketKeys`): servers given the same keys resume each
-   * other's sessions. Default: random per context (kept across `setSecureContext`).
-   */
-  ticketKeys?: Buffer
-}
-
-/**
- * `createListener(..., { tls })`, `EventLoop({ tls })`, the bridge's `createServer({ tls })`:
- * the connections are TLS servers. Either the settings themselves or a shared
- * `secureContext` (then `cert`/`key` are not given).
- */
-export type TlsServerOptions =
-  | (SecureContextOptions & { secureContext?: undefined })
-  | (Partial<SecureContextOptions> & {
-      /** A context made with `createSecureContext`, shared by listeners and reloadable. */
-      secureContext: SecureContext
-      /** ms for the handshake; the context's own `handshakeTimeout` is not used. */
-      handshakeTimeout?: number
-    })
 
 /** `dial(..., { tls })`: the connection is a TLS client. */
 export interface TlsClientOptions extends TlsCommonOptions {
@@ -134,36 +87,14 @@ export function pems(p: Pem | undefined): string[] {
   return (Array.isArray(p) ? p : [p]).map((x) => (typeof x === 'string' ? x : x.toString('latin1')))
 }
 
-function common(o: TlsCommonOptions) {
+/** The settings servers and clients share, in native form. @internal */
+export function common(o: TlsCommonOptions) {
   return {
     rejectUnauthorized: o.rejectUnauthorized,
     alpnProtocols: o.ALPNProtocols?.map((p) => (typeof p === 'string' ? p : p.toString('latin1'))),
     minVersion: o.minVersion,
     maxVersion: o.maxVersion,
     ciphers: o.ciphers,
-  }
-}
-
-/** The native form of context options (SNI entries flattened by the caller). @internal */
-export function nativeServerTls(o: SecureContextOptions, sni: Array<{ servername: string; cert: string[]; key: string[] }>) {
-  if (typeof (o as { SNICallback?: unknown }).SNICallback === 'function') {
-    throw Object.assign(new TypeError('SNICallback is not supported: give a static SNIContexts map (and reload it with setSecureContext)'), {
-      code: 'ERR_FEATURE_UNAVAILABLE_ON_PLATFORM',
-    })
-  }
-  const ticketKeys = o.ticketKeys
-  if (ticketKeys !== undefined && (!Buffer.isBuffer(ticketKeys) || ticketKeys.length !== 48)) {
-    throw Object.assign(new TypeError('ticketKeys must be a 48-byte Buffer'), { code: 'ERR_INVALID_ARG_VALUE' })
-  }
-  return {
-    ...common(o),
-    cert: pems(o.cert),
-    key: pems(o.key),
-    ca: o.ca === undefined ? undefined : pems(o.ca),
-    requestCert: o.requestCert,
-    sni,
-    sessionTimeout: o.sessionTimeout,
-    ticketKeys,
   }
 }
 

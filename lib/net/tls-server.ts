@@ -4,7 +4,7 @@
  * @internal
  */
 import { SecureContext, serverContext } from '../core/secure-context'
-import type { SecureContextOptions, TlsIdentity, TlsServerOptions } from '../core/tls'
+import type { SecureContextOptions, TlsIdentity, TlsServerOptions } from '../core/secure-context'
 import { Socket, SocketOptions } from './socket'
 import { TLSSocket } from './tls-socket'
 

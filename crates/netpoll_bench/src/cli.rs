@@ -66,7 +66,7 @@ pub struct Options {
     /// TLS options (any mode).
     pub tls: TlsOptions,
     /// Options of the http1, h2 and grpc modes.
-    pub rpc: crate::bridge_modes::RpcOptions,
+    pub rpc: crate::rpc_opts::RpcOptions,
 }
 
 /// Parses `args` (without the program name).

@@ -17,6 +17,7 @@ mod idle;
 mod pattern;
 mod phase;
 mod report;
+mod rpc_opts;
 mod serve;
 mod server_stats;
 mod streaming;

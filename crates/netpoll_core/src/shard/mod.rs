@@ -29,6 +29,7 @@ pub use io::WriteStatus;
 pub use stats::ShardStats;
 mod timers;
 mod tls;
+mod tls_alert;
 mod tls_conn;
 
 pub use crate::tls::{ClientTls, ServerTls, DEFAULT_HANDSHAKE_TIMEOUT_MS};

@@ -23,7 +23,8 @@ use std::io::{self, Read};
 
 use super::conn::{Conn, ConnState, WriteSide};
 use super::timers::TimerKey;
-use super::tls_conn::{write_error, Pending, TlsConn};
+use super::tls_alert::write_error;
+use super::tls_conn::{Pending, TlsConn};
 use super::{Shard, WriteStatus};
 use crate::error::{code, NetError};
 use crate::event::{ConnId, EventSink, ListenerId};
