@@ -5,10 +5,12 @@
 pub struct ShardConfig {
     /// Bytes read from one connection per wake before the shard moves on to others (fairness).
     /// A connection that still has data is served again in the next round without waiting
-    /// for a new readiness edge. Default 64 KiB. (256 KiB saved 14-35 % of server CPU per
-    /// MiB streamed, but with it the bytes that followed an awaited read sometimes never
-    /// reached the reader under Node 22/24: `sync-read.spec.ts`. Back to 64 KiB until that is
-    /// understood.)
+    /// for a new readiness edge. Default 256 KiB: four reads of [`max_read`](Self::max_read)
+    /// per round for a bulk stream (64 KiB cost it 4 times the rounds, each a poll and a JS
+    /// entry: 14-35 % more server CPU per MiB streamed); a round's memory (the inline
+    /// engine's slab) and [`max_pending_input`](Self::max_pending_input) bound what all
+    /// connections read in it anyway, and connections held by that limit before they read go
+    /// first next round (a bulk stream cannot starve the others).
     pub read_budget: usize,
     /// Smallest read size; the adaptive read size starts here. Default 4 KiB.
     pub min_read: usize,
@@ -38,7 +40,7 @@ pub struct ShardConfig {
 impl Default for ShardConfig {
     fn default() -> Self {
         ShardConfig {
-            read_budget: 64 * 1024,
+            read_budget: 256 * 1024,
             min_read: 4 * 1024,
             max_read: 64 * 1024,
             max_output: 64 * 1024 * 1024,

@@ -179,3 +179,59 @@ fn a_sink_full_for_the_round_gets_the_rest_in_the_next_rounds() {
     assert!(rounds >= (1 << 20) / 1000);
     drop(writer.join().expect("writer"));
 }
+
+/// Fairness at the input limit: a bulk stream that fills the limit in every round must not
+/// starve the other connections. A connection held before it could read goes ahead of the
+/// ones that had their turn (here, the bulk stream that filled the limit first each round).
+#[test]
+fn a_bulk_stream_at_the_input_limit_does_not_starve_the_others() {
+    let config = ShardConfig {
+        // Small reads and a small limit: the kernel's buffers hold many rounds of bulk bytes.
+        max_pending_input: 4 << 10,
+        min_read: 4 << 10,
+        max_read: 4 << 10,
+        ..ShardConfig::default()
+    };
+    let (mut shard, _, addr) = shard_with_listener(config);
+    let mut log = Log::default();
+    let mut bulk = tcp_client(addr, None);
+    let bulk_id = next_accepted(&mut shard, &mut log, 0);
+    let mut small = tcp_client(addr, None);
+    let small_id = next_accepted(&mut shard, &mut log, 1);
+    // Far more than the kernel's buffers hold: the bulk connection always has more to read.
+    let writer = std::thread::spawn(move || {
+        let chunk = vec![7u8; 64 << 10];
+        while bulk.write_all(&chunk).is_ok() {} // until the shard is gone
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    // The consumer takes every round's input, so each round may read up to the limit.
+    let mut batch = Batch::default();
+    for _ in 0..5 {
+        shard
+            .run_once(Some(Duration::ZERO), &mut batch)
+            .expect("run_once");
+        log.absorb(&mut batch);
+    }
+    small.write_all(b"0123456789").expect("small write");
+    std::thread::sleep(Duration::from_millis(20));
+    let bulk_before = log.bytes(bulk_id).len();
+    for _ in 0..20 {
+        shard
+            .run_once(Some(Duration::ZERO), &mut batch)
+            .expect("run_once");
+        log.absorb(&mut batch);
+
+        if !log.bytes(small_id).is_empty() {
+            break;
+        }
+    }
+    let bulk_read = log.bytes(bulk_id).len() - bulk_before;
+    assert_eq!(
+        log.bytes(small_id),
+        b"0123456789",
+        "starved: 20 rounds read {bulk_read} bulk bytes and none of the small connection's"
+    );
+    assert!(bulk_read > 0, "the bulk stream stalled instead");
+    drop(shard);
+    writer.join().expect("writer");
+}

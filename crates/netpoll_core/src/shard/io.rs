@@ -48,7 +48,8 @@ impl Shard {
                 // The consumer is behind: read this one again once it caught up.
                 if !conn.read_held {
                     conn.read_held = true;
-                    self.held_reads.push(id);
+                    let had_turn = budget < self.config.read_budget;
+                    self.held_reads.hold(id, had_turn);
                 }
                 return;
             }

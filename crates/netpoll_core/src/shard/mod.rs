@@ -20,6 +20,7 @@ mod conn;
 mod dial;
 mod direct;
 mod half_close;
+mod held;
 mod io;
 mod recover;
 mod stats;
@@ -46,6 +47,7 @@ use crate::listener::Listener;
 use crate::stream::Stream;
 use crate::timer::TimerWheel;
 use conn::{Conn, ConnSlab, ConnState};
+use held::HeldReads;
 use timers::TimerKey;
 
 /// How long a connection closed with output still queued may take to write it when it has
@@ -77,7 +79,7 @@ pub struct Shard {
     ready_listeners: Vec<ListenerId>,
     /// Readable connections not read because the consumer was behind (see
     /// [`ShardConfig::max_pending_input`]).
-    held_reads: Vec<ConnId>,
+    held_reads: HeldReads,
     /// The connection being served, so that a panic can be pinned on it (see `recover`).
     current: Option<ConnId>,
     /// Accepted on hand-off listeners, waiting for the engine to place them.
@@ -125,7 +127,7 @@ impl Shard {
             ready_listeners: Vec::new(),
             handoffs: Vec::new(),
             current: None,
-            held_reads: Vec::new(),
+            held_reads: HeldReads::default(),
             epoch: Instant::now(),
             stats: ShardStats::default(),
             lingering: 0,
@@ -215,7 +217,8 @@ impl Shard {
     ) -> stdio::Result<u64> {
         let before = self.stats.events;
         if !self.held_reads.is_empty() && sink.pending_input() < self.config.max_pending_input {
-            for id in std::mem::take(&mut self.held_reads) {
+            let order = self.held_reads.release(&mut self.ready_conns);
+            for id in order {
                 if let Some(conn) = self.conns.get_mut(id) {
                     conn.read_held = false;
                     self.ready_conns.push(id);

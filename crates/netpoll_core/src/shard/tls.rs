@@ -203,7 +203,8 @@ impl Shard {
             if sink.pending_input() >= self.config.max_pending_input {
                 if !conn.read_held {
                     conn.read_held = true;
-                    self.held_reads.push(id);
+                    let had_turn = budget < self.config.read_budget;
+                    self.held_reads.hold(id, had_turn);
                 }
                 return;
             }
