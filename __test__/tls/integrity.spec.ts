@@ -1,8 +1,8 @@
 // Integrity through TLS: 1 GiB each way (NETPOLL_TLS_MIB sets another size; about 30 s per
-// engine on two busy cores) echoed through a netpoll TLS listener from Node's tls client, and through a netpoll TLS dial
-// from Node's tls echo server, with SHA-256 digests of what was sent and what came back; and
-// records split at the boundaries that matter (1 byte, 16 KiB - 1, 16 KiB, 16 KiB + 1) in both
-// directions. Either engine (NETPOLL_MODE).
+// engine on two busy cores) echoed through a netpoll TLS listener from Node's tls client, and
+// through a netpoll TLS dial from Node's tls echo server, with SHA-256 digests of what was sent
+// and what came back; and records split at the boundaries that matter (1 byte, 16 KiB - 1,
+// 16 KiB, 16 KiB + 1) in both directions. Either engine (NETPOLL_MODE).
 import test from 'ava'
 import { createHash, randomBytes } from 'node:crypto'
 import * as tls from 'node:tls'
