@@ -103,14 +103,30 @@ impl Batch {
         }
     }
 
-    /// Moves every event of `other` to the end of this batch.
+    /// Moves every event of `other` to the end of this batch. Into an empty batch (the
+    /// threaded outbox the consumer has just taken) it moves by swapping memory, not copying.
     pub fn append(&mut self, other: &mut Batch) {
+        if self.records.is_empty() && self.used == 0 && self.errors.is_empty() {
+            std::mem::swap(&mut self.buf, &mut other.buf);
+            std::mem::swap(&mut self.used, &mut other.used);
+            std::mem::swap(&mut self.records, &mut other.records);
+            std::mem::swap(&mut self.errors, &mut other.errors);
+            other.clear();
+            return;
+        }
         let data_base = self.used as u32;
         let error_base = self.errors.len() as u32;
         for r in other.records.chunks_exact(RECORD_LEN) {
             let mut r: [u32; RECORD_LEN] = r.try_into().expect("record length");
             match r[0] {
-                k if k == RecordKind::Data as u32 => r[3] += data_base,
+                k if k == RecordKind::Data as u32 => {
+                    let conn = ConnId {
+                        index: r[1],
+                        generation: r[2],
+                    };
+                    self.push_data(conn, r[3] + data_base, r[4]);
+                    continue;
+                }
                 k if (k == RecordKind::Connected as u32
                     || k == RecordKind::Closed as u32
                     || k == RecordKind::ListenerError as u32
@@ -128,6 +144,24 @@ impl Batch {
         self.used += bytes.len();
         self.errors.append(&mut other.errors);
         other.clear();
+    }
+
+    /// Adds a `Data` record of `len` bytes at `offset`; bytes that continue the last record's
+    /// (same connection, right after it) extend that record instead, so the consumer gets
+    /// one view of a connection's consecutive reads rather than one per read.
+    pub fn push_data(&mut self, conn: ConnId, offset: u32, len: u32) {
+        let n = self.records.len();
+        if n >= RECORD_LEN {
+            let last = &mut self.records[n - RECORD_LEN..];
+            if last[0] == RecordKind::Data as u32
+                && (last[1], last[2]) == (conn.index, conn.generation)
+                && last[3] + last[4] == offset
+            {
+                last[4] += len;
+                return;
+            }
+        }
+        self.push(RecordKind::Data, conn, offset, len);
     }
 
     /// Adds a record.
@@ -166,7 +200,7 @@ impl EventSink for Batch {
     fn data(&mut self, conn: ConnId, len: usize) {
         let offset = self.used;
         self.used += len;
-        self.push(RecordKind::Data, conn, offset as u32, len as u32);
+        self.push_data(conn, offset as u32, len as u32);
     }
 
     fn accepted(&mut self, listener: ListenerId, conn: ConnId) {
@@ -276,5 +310,57 @@ mod tests {
             .map(|r| &*first.errors[r[3] as usize - 1].code)
             .collect();
         assert_eq!(codes, ["ECONNRESET", "ERR_X", "ERR_Y", "ERR_Z", "ERR_W"]);
+    }
+
+    #[test]
+    fn consecutive_reads_of_a_connection_become_one_record_and_append_keeps_every_byte() {
+        let (a, b) = (
+            ConnId {
+                index: 1,
+                generation: 1,
+            },
+            ConnId {
+                index: 2,
+                generation: 1,
+            },
+        );
+        let read = |batch: &mut Batch, conn: ConnId, bytes: &[u8]| {
+            batch.read_buffer(bytes.len())[..bytes.len()].copy_from_slice(bytes);
+            batch.data(conn, bytes.len());
+        };
+        let views = |batch: &Batch| -> Vec<(u32, Vec<u8>)> {
+            let bytes = batch.bytes();
+            let at = |r: &[u32]| bytes[r[3] as usize..(r[3] + r[4]) as usize].to_vec();
+            batch
+                .records
+                .chunks_exact(RECORD_LEN)
+                .map(|r| (r[1], at(r)))
+                .collect()
+        };
+        let mut first = Batch::default();
+        read(&mut first, a, b"ab");
+        read(&mut first, a, b"cd");
+        read(&mut first, b, b"x");
+        read(&mut first, a, b"e");
+        first.read_closed(a);
+        read(&mut first, a, b"f");
+        // The ReadClosed record between the last two reads shows as an empty view.
+        let expected: [(u32, &[u8]); 5] = [(1, b"abcd"), (2, b"x"), (1, b"e"), (1, b""), (1, b"f")];
+        assert_eq!(views(&first), expected.map(|(i, v)| (i, v.to_vec())));
+        // Appended: the first read of the second batch continues the last of the first.
+        let mut second = Batch::default();
+        read(&mut second, a, b"gh");
+        read(&mut second, b, b"y");
+        first.append(&mut second);
+        assert!(second.is_empty() && second.bytes().is_empty());
+        let got = views(&first);
+        assert_eq!(got[4], (1, b"fgh".to_vec()));
+        assert_eq!(got[5], (2, b"y".to_vec()));
+        // Into an empty batch, append moves the memory: same records, same bytes.
+        let mut empty = Batch::default();
+        let expected = views(&first);
+        empty.append(&mut first);
+        assert_eq!(views(&empty), expected);
+        assert!(first.is_empty() && first.bytes().is_empty());
     }
 }

@@ -2,7 +2,7 @@
 //! end of a JS-owned slab Buffer for each round, so the bytes JS receives were never copied.
 //! When the lent memory is full the shard carries the remaining reads over to its next round.
 
-use crate::batch::{Batch, RecordKind};
+use crate::batch::Batch;
 use crate::error::NetError;
 use crate::event::{ConnId, EventSink, ListenerId, TimeoutKind};
 
@@ -24,8 +24,7 @@ impl EventSink for LentSink<'_> {
 
     fn data(&mut self, conn: ConnId, len: usize) {
         // Offsets are relative to the start of the lent memory.
-        self.batch
-            .push(RecordKind::Data, conn, *self.used as u32, len as u32);
+        self.batch.push_data(conn, *self.used as u32, len as u32);
         *self.used += len;
     }
 
