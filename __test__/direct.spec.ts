@@ -59,7 +59,11 @@ test.serial('a busy lone connection goes direct; a 4 MiB echo (output queued) an
     await until(() => stats().directConnections === directWhenBusy)
     client.end()
     await until(() => closes.length === 1)
-    t.deepEqual(closes, ['ERR_CONN_CLOSED']) // the handler's pending read met the FIN
+    // Closed cleanly once: the handler's pending read met the FIN (ERR_CONN_CLOSED), or, when
+    // the FIN came while its last flush was still settling (threaded engine, slow builds), its
+    // loop saw the connection inactive and returned (no error).
+    t.is(closes.length, 1)
+    t.true(closes[0] === 'ERR_CONN_CLOSED' || closes[0] === null, String(closes[0]))
     t.is(stats().directConnections, 0)
     t.is(stats().connections, 0)
   } finally {

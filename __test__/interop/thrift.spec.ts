@@ -97,7 +97,7 @@ test('thrift server on netpoll, thrift client on netpoll: 10,000 calls, exceptio
   const s = await server.start(0, '127.0.0.1')
   const { client: c, connection } = await client.connect(s.port)
   try {
-    t.is(await bounded(manyCalls(c), 30_000, '10,000 calls'), 10_000)
+    t.is(await bounded(manyCalls(c), 90_000, '10,000 calls'), 10_000) // a stall bound: slow builds share the cores
     await exceptionsAndOneway(t, c)
   } finally {
     connection.end()
@@ -109,7 +109,7 @@ test('thrift server on netpoll, thrift client on net: 10,000 calls, exceptions, 
   const s = await server.start(0, '127.0.0.1')
   const { client: c, connection } = await netClient(s.port)
   try {
-    t.is(await bounded(manyCalls(c), 30_000, '10,000 calls'), 10_000)
+    t.is(await bounded(manyCalls(c), 90_000, '10,000 calls'), 10_000) // a stall bound: slow builds share the cores
     await exceptionsAndOneway(t, c)
   } finally {
     connection.end()
@@ -123,7 +123,7 @@ test("thrift client on netpoll against thrift's own server on net: 10,000 calls,
   const port = (thriftServer.address() as net.AddressInfo).port
   const { client: c, connection } = await client.connect(port)
   try {
-    t.is(await bounded(manyCalls(c), 30_000, '10,000 calls'), 10_000)
+    t.is(await bounded(manyCalls(c), 90_000, '10,000 calls'), 10_000) // a stall bound: slow builds share the cores
     await exceptionsAndOneway(t, c)
   } finally {
     connection.end()
