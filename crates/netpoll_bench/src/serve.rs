@@ -125,7 +125,8 @@ pub fn main(args: &[String]) -> Result<(), String> {
     // Before the listening line: a client never sees an address nobody will serve.
     let uring = match uring {
         true => Some(
-            crate::serve_uring::Server::new(protocol).map_err(|e| format!("io_uring setup: {e}"))?,
+            crate::serve_uring::Server::new(protocol)
+                .map_err(|e| format!("io_uring setup: {e}"))?,
         ),
         false => None,
     };

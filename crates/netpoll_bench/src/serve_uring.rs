@@ -23,8 +23,10 @@ use std::sync::atomic::Ordering;
 const SQ_ENTRIES: u32 = 4096;
 /// Completion queue entries.
 const CQ_ENTRIES: u32 = 16384;
-/// Buffers in the provided-buffer ring.
-const BUFS: u16 = 512;
+/// Buffers in the provided-buffer ring. The kernel takes them in ring order (FIFO), so every
+/// one of them is touched in turn: fewer buffers keep the working set in cache (8 MiB here;
+/// 32 MiB measured no better on 16 KiB echo and sink), more make `ENOBUFS` rarer.
+const BUFS: u16 = 128;
 /// Bytes per provided buffer (the largest single receive).
 const BUF_SIZE: usize = 64 * 1024;
 /// The buffer group of the ring.
@@ -150,7 +152,12 @@ impl Server {
         let flags = EnterFlags::GETEVENTS | EnterFlags::EXT_ARG;
         // SAFETY: `arg` is a valid io_uring_getevents_arg and `mask` a valid sigset_t, both
         // alive for the call; `queued` is the number of entries pushed and not yet submitted.
-        unsafe { self.uring.submitter().enter(queued, 1, flags.bits(), Some(&arg)) }.map(drop)
+        unsafe {
+            self.uring
+                .submitter()
+                .enter(queued, 1, flags.bits(), Some(&arg))
+        }
+        .map(drop)
     }
 
     /// Queues `sqe`, submitting the queue first when it is full.
@@ -238,7 +245,8 @@ impl Server {
                 let before = c.count;
                 c.count += n as u64;
                 if before / SINK_ACK != c.count / SINK_ACK {
-                    c.queue.push_back(Chunk::Owned(c.count.to_be_bytes().to_vec()));
+                    c.queue
+                        .push_back(Chunk::Owned(c.count.to_be_bytes().to_vec()));
                 }
                 true
             }
