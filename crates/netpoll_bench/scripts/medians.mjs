@@ -1,6 +1,7 @@
 // Sums up the output of uring_vs_epoll.sh (lines "ROW SERVER {json}" on stdin): per row and
-// server the medians of QPS (or MB/s for the sink), p50/p99 µs, server CPU µs per request, and the
-// io_uring / epoll ratio of the headline figure.
+// server the medians of QPS (or MB/s for the sink), p50/p99 µs, server CPU µs per request
+// (per MiB for the sink), and the io_uring / epoll ratios of QPS and of CPU per request taken
+// pair by pair (each io_uring run against the epoll run of the same round), then the median.
 import { readFileSync } from 'node:fs'
 
 const runs = new Map() // row -> server -> [json]
@@ -19,10 +20,13 @@ const median = (xs) => {
 const figure = (r) => (r.qps !== undefined ? r.qps : r.gbps * 1000)
 const cpu = (r) => r.cpu_per_req_us ?? r.cpu_per_mib_us
 
-console.log('| row | epoll | io_uring | io_uring / epoll | p50 µs e / u | p99 µs e / u | CPU µs/req (per MiB for sink) e / u | runs |')
-console.log('|---|---|---|---|---|---|---|---|')
+const pairRatio = (epoll, uring, f) => median(uring.map((u, i) => (epoll[i] ? f(u) / f(epoll[i]) : undefined)))
+
+console.log('| row | epoll | io_uring | u / e (pairs) | p50 µs e / u | p99 µs e / u | CPU µs/req e / u (sink: per MiB) | CPU u / e (pairs) | runs |')
+console.log('|---|---|---|---|---|---|---|---|---|')
 for (const [row, { epoll, uring }] of runs) {
   const [e, u] = [median(epoll.map(figure)), median(uring.map(figure))]
-  const pair = (f) => `${median(epoll.map(f)).toFixed(1)} / ${median(uring.map(f)).toFixed(1)}`
-  console.log(`| ${row} | ${e.toFixed(0)} | ${u.toFixed(0)} | ${(u / e).toFixed(3)} | ${pair((r) => r.p50_us)} | ${pair((r) => r.p99_us)} | ${pair(cpu)} | ${epoll.length}+${uring.length} |`)
+  const pair = (f, d = 1) => `${median(epoll.map(f)).toFixed(d)} / ${median(uring.map(f)).toFixed(d)}`
+  const ratios = `${pairRatio(epoll, uring, figure).toFixed(3)}`
+  console.log(`| ${row} | ${e.toFixed(0)} | ${u.toFixed(0)} | ${ratios} | ${pair((r) => r.p50_us)} | ${pair((r) => r.p99_us)} | ${pair(cpu, 2)} | ${pairRatio(epoll, uring, cpu).toFixed(3)} | ${epoll.length}+${uring.length} |`)
 }

@@ -119,7 +119,7 @@ fn framed_echoes_every_frame_split_anywhere_in_order() {
         return;
     };
     let s = server.connect();
-    // Frames up to 300 000 bytes: larger than one provided buffer (64 KiB), so they are put
+    // Frames up to 300 000 bytes: larger than one provided buffer (32 KiB), so they are put
     // together across receives.
     let all: Vec<u8> = (0..300)
         .flat_map(|i| frame(if i % 60 == 30 { 300_000 } else { i * 37 % 2000 }, i as u8))
@@ -134,7 +134,7 @@ fn raw_echoes_more_than_the_buffer_ring_holds() {
         return;
     };
     let s = server.connect();
-    // 32 MiB, four times the ring (128 x 64 KiB), read back only after a while: the unsent
+    // 32 MiB, sixteen times the ring (64 x 32 KiB), read back only after a while: the unsent
     // echo holds every buffer, receives end with ENOBUFS and must be re-armed.
     let all: Vec<u8> = (0..32u32 << 20).map(|i| (i % 251) as u8).collect();
     let reader = s.try_clone().unwrap();
