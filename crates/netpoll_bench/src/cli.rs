@@ -23,7 +23,8 @@ modes:
              --call unary (Echo) or stream (Count of --messages); grpc-status 0 checked
   sink       one connection, sink protocol: stream bytes, check the server's counts, GB/s
   serve      the ceiling server: netpoll-bench serve --listen ADDR --protocol framed|raw|sink
-             (one thread, level-triggered epoll, one read and one write per event)
+             (one thread, level-triggered epoll, one read and one write per event);
+             --uring: the same on io_uring (multishot recv, provided buffers, batched sends)
 options:
   --connections N   (echo: 100, idle: 10000)   --idle N (0)   --depth N (1)
   --payload BYTES (1024)   --burst N (0)   --slots N (8)   --window BYTES (4194304)

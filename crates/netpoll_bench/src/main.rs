@@ -4,6 +4,7 @@
 
 mod async_load;
 mod bridge_modes;
+mod buf_ring;
 mod cli;
 mod conn_rate;
 mod conn_set;
@@ -19,6 +20,7 @@ mod phase;
 mod report;
 mod rpc_opts;
 mod serve;
+mod serve_uring;
 mod server_stats;
 mod streaming;
 mod target;

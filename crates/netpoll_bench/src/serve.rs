@@ -31,10 +31,12 @@ const READ_BUF: usize = 256 * 1024;
 /// Events taken per `epoll_wait`.
 const EVENTS: usize = 1024;
 
-static STATS_WANTED: AtomicBool = AtomicBool::new(false);
+/// Set by SIGUSR2: print the stats line at the next wake-up.
+pub(crate) static STATS_WANTED: AtomicBool = AtomicBool::new(false);
 
+/// What the server does with the bytes it reads (see the module doc).
 #[derive(Clone, Copy, PartialEq)]
-enum Protocol {
+pub(crate) enum Protocol {
     Framed,
     Raw,
     Sink,
@@ -99,11 +101,17 @@ impl Listener {
     }
 }
 
-/// Runs `netpoll-bench serve --listen ADDR --protocol framed|raw|sink` until killed.
+/// Runs `netpoll-bench serve --listen ADDR --protocol framed|raw|sink [--uring]` until killed
+/// (`--uring`: the io_uring variant of [`crate::serve_uring`]).
 pub fn main(args: &[String]) -> Result<(), String> {
     let (mut listen, mut protocol) = ("tcp://127.0.0.1:0".to_string(), Protocol::Framed);
+    let mut uring = false;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
+        if flag == "--uring" {
+            uring = true;
+            continue;
+        }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match (flag.as_str(), value.as_str()) {
             ("--listen", v) => listen = v.to_string(),
@@ -114,6 +122,14 @@ pub fn main(args: &[String]) -> Result<(), String> {
         }
     }
     let io_err = |e: io::Error| e.to_string();
+    // Before the listening line: a client never sees an address nobody will serve.
+    let uring = match uring {
+        true => Some(
+            crate::serve_uring::Server::new(protocol)
+                .map_err(|e| format!("io_uring setup: {e}"))?,
+        ),
+        false => None,
+    };
     let listener = if let Some(path) = listen.strip_prefix("unix://") {
         let _ = std::fs::remove_file(path);
         let l = UnixListener::bind(path).map_err(io_err)?;
@@ -139,6 +155,11 @@ pub fn main(args: &[String]) -> Result<(), String> {
         }
     };
     on_usr2();
+    if let Some(server) = uring {
+        return server
+            .run(lfd, matches!(listener, Listener::Tcp(_)))
+            .map_err(io_err);
+    }
     Server::new(protocol)
         .map_err(io_err)?
         .run(&listener, lfd)
@@ -344,7 +365,7 @@ fn ctl(epoll: RawFd, op: libc::c_int, fd: RawFd, events: u32) -> io::Result<()> 
 }
 
 /// The length of the whole frames at the start of `buf`, or Err for a frame over MAX_FRAME.
-fn whole_frames(buf: &[u8]) -> Result<usize, ()> {
+pub(crate) fn whole_frames(buf: &[u8]) -> Result<usize, ()> {
     let mut at = 0;
     while buf.len() - at >= 4 {
         let n = u32::from_be_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]) as usize;
