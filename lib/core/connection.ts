@@ -3,6 +3,8 @@
  * owned by a shard, liveness (`isActive`), timeouts and close callbacks.
  */
 import type { ConnectionHost, ConnectionSink, ConnectionStats, NetAddress } from './connection-host'
+import * as F from './connection-state'
+import { ConnectionExtras, ConnectionHooks, runCloseCallbacks } from './connection-state'
 import { checkMs, codeError, NetpollError } from './errors'
 import { ReadDeadline } from './read-deadline'
 import type { TlsState } from './tls'
@@ -32,48 +34,13 @@ export class Connection {
   /** @internal */ readonly shard: number
   /** @internal */ readonly index: number
   /** @internal */ readonly generation: number
-  private active = true
-  private closed = false
-  private readClosed = false
-  private writeShut = false
-  private closeError: NetpollError | null = null
-  private running = false
-  private readPaused = false
-  /** Holds the process while open (counted in the engine from creation; see `unref()`). */
-  private refed = true
-  /** The read deadline, made when a read timeout is first set. */
-  private deadline: ReadDeadline | null = null
+  /** Yes/no state: bits of connection-state.ts (open, active and ref'd at first). */
+  private flags = F.ACTIVE | F.REFED
   private onRequest: OnRequest | null = null
-  private closeCallbacks: CloseCallback[] | null = null
-  private addrs: { local: NetAddress | null; remote: NetAddress | null } | null = null
-  /** `tls`, once asked (`undefined`: not yet). */
-  private tlsState: TlsState | null | undefined = undefined
-  private bytesIn = 0
-  /** @internal Called when the peer finished sending (server: onDisconnect). */
-  onPeerClosed: ((conn: Connection) => void) | null = null
-  /**
-   * @internal Called when a handler throws or rejects (`handler` true), or when the
-   * connection is closed for an error of its own that the server reports (a read timeout
-   * passed with no awaited read to reject: `handler` false).
-   */
-  onHandlerError: ((error: unknown, conn: Connection, handler: boolean) => void) | null = null
-  /** @internal Called when the connection closes, before the close callbacks (the server's count). */
-  onClosed: CloseCallback | null = null
-  /**
-   * @internal Set on dialed connections: when the peer finished, the connection is closed
-   * even without a handler (buffered input stays readable), so close callbacks run.
-   */
-  closeOnPeerClose = false
-  /**
-   * @internal Half-open (set from the `allowHalfOpen` option): a connection whose peer
-   * finished stays open and writable after its handler is done; it closes once
-   * {@link Connection.shutdownWrite} ended this side too (or on `close()`).
-   */
-  allowHalfOpen = false
-  /** @internal The bridge that takes this connection's bytes, FIN and close (lib/net). */
-  sink: ConnectionSink | null = null
-  /** @internal Whether the engine holds this connection for its next batched write. */
-  writeQueued = false
+  /** @internal The owner's callbacks (an EventLoop's, shared by its connections). */
+  hooks: ConnectionHooks<Connection> | null = null
+  /** What few connections need (close callbacks, addresses, bridge, deadline…). */
+  private more: ConnectionExtras<Connection> | null = null
 
   /** @internal */
   constructor(
@@ -91,12 +58,44 @@ export class Connection {
     this.writer = new Writer(this)
   }
 
+  private get closed(): boolean {
+    return (this.flags & F.CLOSED) !== 0
+  }
+
+  /** @internal Whether flag `bit` (connection-state.ts) is set. */
+  hasFlag(bit: number): boolean {
+    return (this.flags & bit) !== 0
+  }
+
+  /**
+   * @internal Sets or clears flag `bit`: `CLOSE_ON_PEER_CLOSE` (a dialed connection closes
+   * when the peer finished, even without a handler), `ALLOW_HALF_OPEN` (a connection whose
+   * peer finished stays open until {@link Connection.shutdownWrite} ended this side too),
+   * `WRITE_QUEUED` (the engine holds it for its next batched write).
+   */
+  setFlag(bit: number, on: boolean): void {
+    this.flags = on ? this.flags | bit : this.flags & ~bit
+  }
+
+  private extras(): ConnectionExtras<Connection> {
+    return (this.more ??= new ConnectionExtras())
+  }
+
+  /** @internal The bridge that takes this connection's bytes, FIN and close (lib/net). */
+  get sink(): ConnectionSink | null {
+    return this.more === null ? null : this.more.sink
+  }
+
+  set sink(sink: ConnectionSink | null) {
+    if (sink !== null || this.more !== null) this.extras().sink = sink
+  }
+
   /**
    * @internal ReaderOwner: a read came back short with none waiting: its deadline starts.
    * One clock read; a native call only when no read timer is armed (see `timeout`).
    */
   readWaitStarted(): void {
-    this.deadline?.started(this)
+    this.more?.deadline?.started(this)
   }
 
   /** @internal ReadTimerOwner: arms (`ms` > 0) or cancels the native read timer. */
@@ -134,7 +133,7 @@ export class Connection {
    * (FIN), a reset or an error, without a read — what a pool checks before reuse.
    */
   isActive(): boolean {
-    return this.active
+    return (this.flags & F.ACTIVE) !== 0
   }
 
   /**
@@ -144,8 +143,8 @@ export class Connection {
    * connections and refs them again when `get()` hands them out. Returns the connection.
    */
   unref(): this {
-    if (this.refed) {
-      this.refed = false
+    if (this.hasFlag(F.REFED)) {
+      this.setFlag(F.REFED, false)
       if (!this.closed) this.engine.retain(-1)
     }
     return this
@@ -157,8 +156,8 @@ export class Connection {
    * connection.
    */
   ref(): this {
-    if (!this.refed) {
-      this.refed = true
+    if (!this.hasFlag(F.REFED)) {
+      this.setFlag(F.REFED, true)
       if (!this.closed) this.engine.retain(1)
     }
     return this
@@ -166,7 +165,7 @@ export class Connection {
 
   /** Whether the connection counts as holding the process (the engine's close path). @internal */
   hasRef(): boolean {
-    return this.refed
+    return this.hasFlag(F.REFED)
   }
 
   /**
@@ -196,8 +195,8 @@ export class Connection {
   shutdownWrite(): Promise<void> {
     if (this.closed) return Promise.reject(codeError('ERR_CONN_CLOSED', 'the connection is closed'))
     const flushed = this.writer.flush()
-    if (this.writeShut) return flushed
-    this.writeShut = true
+    if (this.hasFlag(F.WRITE_SHUT)) return flushed
+    this.setFlag(F.WRITE_SHUT, true)
     this.writer.shut = true
     // Output flushed but still waiting for the batched write goes out before the FIN.
     if (this.writer.submitted.length > 0) this.engine.flushDirty()
@@ -213,12 +212,13 @@ export class Connection {
 
   /** Whether this side was half-closed ({@link Connection.shutdownWrite}). */
   get writeEnded(): boolean {
-    return this.writeShut
+    return this.hasFlag(F.WRITE_SHUT)
   }
 
   /** Both directions ended (our FIN handed over, the peer's read): close. */
   private bothEnded(): void {
-    if (this.readClosed && this.writeShut && !this.closed && this.writer.inFlight === 0) this.close()
+    const both = F.READ_CLOSED | F.WRITE_SHUT
+    if ((this.flags & (both | F.CLOSED)) === both && this.writer.inFlight === 0) this.close()
   }
 
   /**
@@ -231,9 +231,9 @@ export class Connection {
     const n = this.reader.len()
     if (n > 0) sink.deliver(this.reader.chain.take(n))
     this.setReadPaused(false)
-    if (this.readClosed) sink.deliverEnd()
+    if (this.hasFlag(F.READ_CLOSED)) sink.deliverEnd()
     // Closed before the bridge took over (e.g. reset right after the connect): say so.
-    if (this.closed) sink.connectionClosed(this.closeError)
+    if (this.closed) sink.connectionClosed(this.extras().closeError)
   }
 
   /** @internal TCP_NODELAY and keepalive (see `ConnectionHost.setSocketOptions`). */
@@ -246,8 +246,8 @@ export class Connection {
    * reading from the socket.
    */
   setReadPaused(paused: boolean): void {
-    if (this.readPaused === paused || this.closed) return
-    this.readPaused = paused
+    if (this.hasFlag(F.READ_PAUSED) === paused || this.closed) return
+    this.setFlag(F.READ_PAUSED, paused)
     this.engine.pauseRead(this, paused)
   }
 
@@ -258,15 +258,16 @@ export class Connection {
       queueMicrotask(() => callback(this, null))
       return
     }
-    if (this.closeCallbacks === null) this.closeCallbacks = [callback]
-    else this.closeCallbacks.push(callback)
+    const more = this.extras()
+    if (more.closeCallbacks === null) more.closeCallbacks = [callback]
+    else more.closeCallbacks.push(callback)
   }
 
   /** This connection's counters (see {@link ConnectionStats}). */
   stats(): ConnectionStats {
     const w = this.writer
     return {
-      bytesIn: this.bytesIn,
+      bytesIn: this.reader.chain.consumed + this.reader.len(), // bridged input counts there too
       bytesOut: w.flushedTotal,
       bytesBuffered: this.reader.len(),
       bytesQueued: w.inFlight + w.mallocLen(),
@@ -290,9 +291,10 @@ export class Connection {
    */
   setReadTimeout(ms: number): void {
     const timeout = checkMs(ms)
-    if (this.closed || (timeout === 0 && this.deadline === null)) return
-    this.deadline ??= new ReadDeadline()
-    this.deadline.set(timeout, this.reader.waiting, this)
+    if (this.closed || (timeout === 0 && this.more?.deadline == null)) return
+    const more = this.extras()
+    more.deadline ??= new ReadDeadline()
+    more.deadline.set(timeout, this.reader.waiting, this)
   }
 
   /**
@@ -333,30 +335,32 @@ export class Connection {
    * of the native side once and kept.
    */
   get tls(): TlsState | null {
-    if (this.tlsState === undefined) this.tlsState = this.closed ? null : this.engine.tlsInfo(this)
-    return this.tlsState
+    const more = this.extras()
+    if (more.tlsState === undefined) more.tlsState = this.closed ? null : this.engine.tlsInfo(this)
+    return more.tlsState
   }
 
   private addresses(): { local: NetAddress | null; remote: NetAddress | null } {
-    if (this.addrs === null) {
+    if (this.more?.addrs == null) {
       if (this.closed) return { local: null, remote: null }
-      this.addrs = this.engine.addresses(this)
+      this.extras().addrs = this.engine.addresses(this)
     }
-    return this.addrs
+    return (this.more as ConnectionExtras<Connection>).addrs as { local: NetAddress | null; remote: NetAddress | null }
   }
 
   /** Bytes of a batch for this connection. @internal */
   data(buf: Buffer): void {
     if (this.closed) return
-    this.bytesIn += buf.length
-    if (this.sink !== null) {
-      this.sink.deliver(buf)
+    const sink = this.sink
+    if (sink !== null) {
+      this.reader.chain.consumed += buf.length // bytesIn (the sink takes them at once)
+      sink.deliver(buf)
       return
     }
     this.reader.push(buf)
     const mark = Math.max(this.engine.config.highWaterMark, this.reader.neededBytes())
-    if (!this.readPaused && this.reader.len() > mark) {
-      this.readPaused = true
+    if (!this.hasFlag(F.READ_PAUSED) && this.reader.len() > mark) {
+      this.setFlag(F.READ_PAUSED, true)
       this.engine.pauseRead(this, true)
     }
   }
@@ -367,16 +371,16 @@ export class Connection {
    * decision did not know of it): resume, or the read could never complete.
    */
   wantMore(): void {
-    if (this.readPaused && !this.closed && this.reader.len() < this.reader.neededBytes()) {
-      this.readPaused = false
+    if (this.hasFlag(F.READ_PAUSED) && !this.closed && this.reader.len() < this.reader.neededBytes()) {
+      this.setFlag(F.READ_PAUSED, false)
       this.engine.pauseRead(this, false)
     }
   }
 
   /** @internal ReaderOwner: bytes were consumed (resume reading below the low-water mark). */
   consumedSome(): void {
-    if (this.readPaused && this.reader.len() < this.engine.config.lowWaterMark) {
-      this.readPaused = false
+    if (this.hasFlag(F.READ_PAUSED) && this.reader.len() < this.engine.config.lowWaterMark) {
+      this.setFlag(F.READ_PAUSED, false)
       this.engine.pauseRead(this, false)
     }
     this.reader.recheck()
@@ -393,14 +397,14 @@ export class Connection {
   }
 
   private serve(): void {
-    while (!this.running && !this.closed && this.onRequest && this.reader.len() > 0) {
+    while ((this.flags & (F.RUNNING | F.CLOSED)) === 0 && this.onRequest && this.reader.len() > 0) {
       const before = this.reader.chain.consumed
-      this.running = true
+      this.flags |= F.RUNNING
       let result: void | Promise<void>
       try {
         result = this.onRequest(this)
       } catch (e) {
-        this.running = false
+        this.setFlag(F.RUNNING, false)
         this.handlerFailed(e)
         return
       }
@@ -408,47 +412,47 @@ export class Connection {
         ;(result as Promise<void>).then(
           () => this.handlerDone(before),
           (e) => {
-            this.running = false
+            this.setFlag(F.RUNNING, false)
             this.handlerFailed(e)
           },
         )
         return
       }
-      this.running = false
+      this.setFlag(F.RUNNING, false)
       if (this.reader.chain.consumed === before) break
     }
     this.maybeEndAfterPeerClose()
   }
 
   private handlerDone(before: number): void {
-    this.running = false
+    this.setFlag(F.RUNNING, false)
     if (this.reader.chain.consumed !== before) this.dispatch()
     else this.maybeEndAfterPeerClose()
   }
 
   private handlerFailed(e: unknown): void {
-    this.onHandlerError?.(e, this, true)
+    this.hooks?.onHandlerError?.(e, this, true)
     const err = e instanceof Error ? (e as NetpollError) : codeError('ERR_HANDLER', String(e))
     this.fail(err)
   }
 
   /** Whether a handler is running (shutdown waits for those). @internal */
   get busy(): boolean {
-    return this.running || this.reader.len() > 0
+    return this.hasFlag(F.RUNNING) || this.reader.len() > 0
   }
 
   /** The peer sent FIN. @internal */
   peerClosed(): void {
     if (this.closed) return
-    this.active = false
-    this.readClosed = true
-    if (this.sink !== null) {
-      this.sink.deliverEnd()
+    this.flags = (this.flags & ~F.ACTIVE) | F.READ_CLOSED
+    const sink = this.sink
+    if (sink !== null) {
+      sink.deliverEnd()
       this.bothEnded()
       return
     }
     this.reader.end(null)
-    this.onPeerClosed?.(this)
+    this.hooks?.onPeerClosed?.(this)
     // Input that came with the FIN is still served before the close.
     this.dispatch()
   }
@@ -458,9 +462,9 @@ export class Connection {
    * done; with it, once this side was half-closed too.
    */
   private maybeEndAfterPeerClose(): void {
-    if (!this.readClosed || this.running || this.closed) return
-    if (this.allowHalfOpen) this.bothEnded()
-    else if (this.onRequest || this.closeOnPeerClose) this.close()
+    if ((this.flags & (F.READ_CLOSED | F.RUNNING | F.CLOSED)) !== F.READ_CLOSED) return
+    if (this.hasFlag(F.ALLOW_HALF_OPEN)) this.bothEnded()
+    else if (this.onRequest || this.hasFlag(F.CLOSE_ON_PEER_CLOSE)) this.close()
   }
 
   /** A timer fired. @internal */
@@ -475,10 +479,10 @@ export class Connection {
    * read's want closes the connection.
    */
   private readTimerFired(): void {
-    if (this.closed || !this.deadline?.fired(this.reader.waiting, this)) return
+    if (this.closed || !this.more?.deadline?.fired(this.reader.waiting, this)) return
     if (this.reader.timeout()) return
     const e = codeError('ERR_READ_TIMEOUT', 'the read timed out waiting for data')
-    this.onHandlerError?.(e, this, false)
+    this.hooks?.onHandlerError?.(e, this, false)
     this.fail(e)
   }
 
@@ -507,26 +511,17 @@ export class Connection {
   /** The connection is gone; runs the close path once. @internal */
   finish(error: NetpollError | null): void {
     if (this.closed) return
-    this.closed = true
-    this.closeError = error
-    this.active = false
+    this.flags = (this.flags & ~F.ACTIVE) | F.CLOSED
+    if (error !== null) this.extras().closeError = error
     this.engine.forget(this)
     this.reader.end(error)
     this.writer.fail(error)
-    this.onClosed?.(this, error)
+    this.hooks?.onClosed?.(this, error)
     this.sink?.connectionClosed(error)
-    const callbacks = this.closeCallbacks
-    this.closeCallbacks = null
+    const callbacks = this.more?.closeCallbacks ?? null
     if (callbacks === null) return
-    for (const cb of callbacks) {
-      try {
-        cb(this, error)
-      } catch (err) {
-        queueMicrotask(() => {
-          throw err
-        })
-      }
-    }
+    ;(this.more as ConnectionExtras<Connection>).closeCallbacks = null
+    runCloseCallbacks(callbacks, this, error)
   }
 
   /** Whether the connection is closed. @internal */
