@@ -197,7 +197,6 @@ export class Connection {
     const flushed = this.writer.flush()
     if (this.hasFlag(F.WRITE_SHUT)) return flushed
     this.setFlag(F.WRITE_SHUT, true)
-    this.writer.shut = true
     // Output flushed but still waiting for the batched write goes out before the FIN.
     if (this.writer.submitted.length > 0) this.engine.flushDirty()
     if (this.closed) return flushed

@@ -13,6 +13,8 @@ export interface WriterOwner {
   readonly maxOutput: number
   /** Whether the connection is still open (else writes fail with `ERR_CONN_CLOSED`). */
   isOpen(): boolean
+  /** Whether the connection was half-closed (then writes throw `EPIPE`). */
+  readonly writeEnded: boolean
   /** The output limit was passed: close the connection with this error. */
   overLimit(e: NetpollError): void
 }
@@ -53,8 +55,6 @@ export class Writer {
   private seq = 0
   /** The sequence number of the last flush taken for a batched write. */
   private sentSeq = 0
-  /** The connection was half-closed: writes throw `EPIPE`. @internal */
-  shut = false
   private flushes: PendingFlush[] = NO_FLUSHES
 
   /** @internal */
@@ -62,7 +62,7 @@ export class Writer {
 
   private add(buf: Buffer): void {
     if (!this.owner.isOpen()) throw codeError('ERR_CONN_CLOSED', 'the connection is closed')
-    if (this.shut) throw Object.assign(codeError('EPIPE', 'write after shutdownWrite()'), { syscall: 'write' })
+    if (this.owner.writeEnded) throw Object.assign(codeError('EPIPE', 'write after shutdownWrite()'), { syscall: 'write' })
     if (this.pending === NO_BUFFERS) this.pending = [buf]
     else this.pending.push(buf)
     this.pendingBytes += buf.length
