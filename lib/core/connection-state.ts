@@ -48,6 +48,15 @@ export interface ConnectionHooks<C> {
   readonly onClosed: ((conn: C, error: NetpollError | null) => void) | null
 }
 
+/** A socket's two ends (`null`: unknown, e.g. closed before first asked). */
+export interface SocketEnds {
+  local: NetAddress | null
+  remote: NetAddress | null
+}
+
+/** The ends of a connection closed before they were asked: shared, frozen. */
+export const NO_ENDS: SocketEnds = Object.freeze({ local: null, remote: null })
+
 /** The state of a connection that most connections never need, made on first need. */
 export class ConnectionExtras<C> {
   /** The error the connection closed with (the bridge reports it when it takes over late). */
@@ -55,7 +64,7 @@ export class ConnectionExtras<C> {
   /** The read deadline, made when a read timeout is first set. */
   deadline: ReadDeadline | null = null
   closeCallbacks: ((conn: C, error: NetpollError | null) => void)[] | null = null
-  addrs: { local: NetAddress | null; remote: NetAddress | null } | null = null
+  addrs: SocketEnds | null = null
   /** `tls`, once asked (`undefined`: not yet). */
   tlsState: TlsState | null | undefined = undefined
   /** The bridge that takes this connection's bytes, FIN and close (lib/net). */

@@ -4,7 +4,7 @@
  */
 import type { ConnectionHost, ConnectionSink, ConnectionStats, NetAddress } from './connection-host'
 import * as F from './connection-state'
-import { ConnectionExtras, ConnectionHooks, runCloseCallbacks } from './connection-state'
+import { ConnectionExtras, ConnectionHooks, NO_ENDS, runCloseCallbacks, SocketEnds } from './connection-state'
 import { checkMs, codeError, NetpollError } from './errors'
 import { ReadDeadline } from './read-deadline'
 import type { TlsState } from './tls'
@@ -24,6 +24,11 @@ export type CloseCallback = (conn: Connection, error: NetpollError | null) => vo
 const TIMER_READ = 1
 const TIMER_WRITE = 2
 const TIMER_IDLE = 3
+/** Slot indices per shard (the engine's key space too): `slot` holds both numbers. */
+const SLOT_BITS = 24
+
+/** The engine every connection belongs to (one per process): kept here, not per connection. */
+let host: ConnectionHost<Connection>
 
 /** A connection. Created by an {@link EventLoop} (server side) or by `dial` (client side). */
 export class Connection {
@@ -31,8 +36,8 @@ export class Connection {
   readonly reader: Reader
   /** Collects output; `flush()` sends it. */
   readonly writer: Writer
-  /** @internal */ readonly shard: number
-  /** @internal */ readonly index: number
+  /** The shard (high bits) and the slot index in it (low {@link SLOT_BITS} bits). */
+  private readonly slot: number
   /** @internal */ readonly generation: number
   /** Yes/no state: bits of connection-state.ts (open, active and ref'd at first). */
   private flags = F.ACTIVE | F.REFED
@@ -43,19 +48,24 @@ export class Connection {
   private more: ConnectionExtras<Connection> | null = null
 
   /** @internal */
-  constructor(
-    private readonly engine: ConnectionHost<Connection>,
-    shard: number,
-    index: number,
-    generation: number,
-  ) {
-    this.shard = shard
-    this.index = index
+  constructor(engine: ConnectionHost<Connection>, shard: number, index: number, generation: number) {
+    host = engine
+    this.slot = shard * 2 ** SLOT_BITS + index
     this.generation = generation
     // The connection is the owner of its reader and writer: no closures per connection
     // (an idle connection's memory is what a server of 10,000 of them pays for).
     this.reader = new Reader(this)
     this.writer = new Writer(this)
+  }
+
+  /** @internal The shard that owns the socket. */
+  get shard(): number {
+    return Math.floor(this.slot / 2 ** SLOT_BITS)
+  }
+
+  /** @internal The socket's slot index in its shard. */
+  get index(): number {
+    return this.slot % 2 ** SLOT_BITS
   }
 
   private get closed(): boolean {
@@ -100,22 +110,22 @@ export class Connection {
 
   /** @internal ReadTimerOwner: arms (`ms` > 0) or cancels the native read timer. */
   setReadTimer(ms: number): void {
-    if (!this.closed) this.engine.setTimer(this, TIMER_READ, ms)
+    if (!this.closed) host.setTimer(this, TIMER_READ, ms)
   }
 
   /** @internal ReaderOwner: the largest single read. */
   get maxRead(): number {
-    return this.engine.config.maxFrame
+    return host.config.maxFrame
   }
 
   /** @internal WriterOwner: output was flushed. */
   scheduleFlush(): void {
-    this.engine.markDirty(this)
+    host.markDirty(this)
   }
 
   /** @internal WriterOwner: the output limit. */
   get maxOutput(): number {
-    return this.engine.config.maxOutput
+    return host.config.maxOutput
   }
 
   /** @internal WriterOwner: whether writes are still accepted. */
@@ -145,7 +155,7 @@ export class Connection {
   unref(): this {
     if (this.hasFlag(F.REFED)) {
       this.setFlag(F.REFED, false)
-      if (!this.closed) this.engine.retain(-1)
+      if (!this.closed) host.retain(-1)
     }
     return this
   }
@@ -158,7 +168,7 @@ export class Connection {
   ref(): this {
     if (!this.hasFlag(F.REFED)) {
       this.setFlag(F.REFED, true)
-      if (!this.closed) this.engine.retain(1)
+      if (!this.closed) host.retain(1)
     }
     return this
   }
@@ -176,9 +186,9 @@ export class Connection {
   close(): void {
     if (this.closed) return
     // Output flushed but still waiting for the batched write goes out before the close.
-    if (this.writer.submitted.length > 0) this.engine.flushDirty()
+    if (this.writer.submitted.length > 0) host.flushDirty()
     if (this.closed) return
-    this.engine.closeNative(this, false)
+    host.closeNative(this, false)
     this.finish(null)
   }
 
@@ -198,10 +208,10 @@ export class Connection {
     if (this.hasFlag(F.WRITE_SHUT)) return flushed
     this.setFlag(F.WRITE_SHUT, true)
     // Output flushed but still waiting for the batched write goes out before the FIN.
-    if (this.writer.submitted.length > 0) this.engine.flushDirty()
+    if (this.writer.submitted.length > 0) host.flushDirty()
     if (this.closed) return flushed
     try {
-      this.engine.shutdownWrite(this)
+      host.shutdownWrite(this)
     } catch (e) {
       this.finish(e as NetpollError)
       return flushed
@@ -237,7 +247,7 @@ export class Connection {
 
   /** @internal TCP_NODELAY and keepalive (see `ConnectionHost.setSocketOptions`). */
   setSocketOptions(noDelay: boolean | undefined, keepAliveMs: number): void {
-    if (!this.closed) this.engine.setSocketOptions(this, noDelay, keepAliveMs)
+    if (!this.closed) host.setSocketOptions(this, noDelay, keepAliveMs)
   }
 
   /**
@@ -247,7 +257,7 @@ export class Connection {
   setReadPaused(paused: boolean): void {
     if (this.hasFlag(F.READ_PAUSED) === paused || this.closed) return
     this.setFlag(F.READ_PAUSED, paused)
-    this.engine.pauseRead(this, paused)
+    host.pauseRead(this, paused)
   }
 
   /** Adds a callback run once when the connection closes, in the order added. */
@@ -304,7 +314,7 @@ export class Connection {
    * flush takes; one that stops reading is (within a quarter of the timeout after it).
    */
   setWriteTimeout(ms: number): void {
-    if (!this.closed) this.engine.setTimer(this, TIMER_WRITE, checkMs(ms))
+    if (!this.closed) host.setTimer(this, TIMER_WRITE, checkMs(ms))
   }
 
   /**
@@ -312,7 +322,7 @@ export class Connection {
    * (0 = never, the default). This is a real close, not TCP keepalive.
    */
   setIdleTimeout(ms: number): void {
-    if (!this.closed) this.engine.setTimer(this, TIMER_IDLE, checkMs(ms))
+    if (!this.closed) host.setTimer(this, TIMER_IDLE, checkMs(ms))
   }
 
   /**
@@ -335,16 +345,12 @@ export class Connection {
    */
   get tls(): TlsState | null {
     const more = this.extras()
-    if (more.tlsState === undefined) more.tlsState = this.closed ? null : this.engine.tlsInfo(this)
-    return more.tlsState
+    return more.tlsState === undefined ? (more.tlsState = this.closed ? null : host.tlsInfo(this)) : more.tlsState
   }
 
-  private addresses(): { local: NetAddress | null; remote: NetAddress | null } {
-    if (this.more?.addrs == null) {
-      if (this.closed) return { local: null, remote: null }
-      this.extras().addrs = this.engine.addresses(this)
-    }
-    return (this.more as ConnectionExtras<Connection>).addrs as { local: NetAddress | null; remote: NetAddress | null }
+  private addresses(): SocketEnds {
+    if (this.more?.addrs == null && this.closed) return NO_ENDS
+    return (this.extras().addrs ??= host.addresses(this))
   }
 
   /** Bytes of a batch for this connection. @internal */
@@ -357,10 +363,10 @@ export class Connection {
       return
     }
     this.reader.push(buf)
-    const mark = Math.max(this.engine.config.highWaterMark, this.reader.neededBytes())
+    const mark = Math.max(host.config.highWaterMark, this.reader.neededBytes())
     if (!this.hasFlag(F.READ_PAUSED) && this.reader.len() > mark) {
       this.setFlag(F.READ_PAUSED, true)
-      this.engine.pauseRead(this, true)
+      host.pauseRead(this, true)
     }
   }
 
@@ -372,15 +378,15 @@ export class Connection {
   wantMore(): void {
     if (this.hasFlag(F.READ_PAUSED) && !this.closed && this.reader.len() < this.reader.neededBytes()) {
       this.setFlag(F.READ_PAUSED, false)
-      this.engine.pauseRead(this, false)
+      host.pauseRead(this, false)
     }
   }
 
   /** @internal ReaderOwner: bytes were consumed (resume reading below the low-water mark). */
   consumedSome(): void {
-    if (this.hasFlag(F.READ_PAUSED) && this.reader.len() < this.engine.config.lowWaterMark) {
+    if (this.hasFlag(F.READ_PAUSED) && this.reader.len() < host.config.lowWaterMark) {
       this.setFlag(F.READ_PAUSED, false)
-      this.engine.pauseRead(this, false)
+      host.pauseRead(this, false)
     }
     this.reader.recheck()
   }
@@ -496,14 +502,14 @@ export class Connection {
    */
   reset(error: NetpollError | null): void {
     if (this.closed) return
-    this.engine.resetNative(this)
+    host.resetNative(this)
     this.finish(error)
   }
 
   /** Closes with an error (aborting queued output). @internal */
   fail(error: NetpollError): void {
     if (this.closed) return
-    this.engine.closeNative(this, true)
+    host.closeNative(this, true)
     this.finish(error)
   }
 
@@ -512,7 +518,7 @@ export class Connection {
     if (this.closed) return
     this.flags = (this.flags & ~F.ACTIVE) | F.CLOSED
     if (error !== null) this.extras().closeError = error
-    this.engine.forget(this)
+    host.forget(this)
     this.reader.end(error)
     this.writer.fail(error)
     this.hooks?.onClosed?.(this, error)
