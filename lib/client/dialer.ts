@@ -5,6 +5,7 @@
 import { lookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
 import type { Connection } from '../core/connection'
+import { ALLOW_HALF_OPEN, CLOSE_ON_PEER_CLOSE } from '../core/connection-state'
 import { getEngine } from '../core/engine'
 import { codeError, NetpollError } from '../core/errors'
 import type { Network } from '../core/listener'
@@ -122,8 +123,8 @@ function dialOne(network: Network, target: string, options: DialOptions, host: s
         cancelled: false,
         resolve: (conn) => {
           done()
-          conn.closeOnPeerClose = true
-          conn.allowHalfOpen = options.allowHalfOpen === true
+          conn.setFlag(CLOSE_ON_PEER_CLOSE, true)
+          conn.setFlag(ALLOW_HALF_OPEN, options.allowHalfOpen === true)
           if (network !== 'unix') {
             const ka = options.keepAlive
             getEngine().setSocketOptions(conn, options.noDelay ?? true, ka === undefined || ka === false ? 0 : ka)

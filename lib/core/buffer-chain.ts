@@ -11,6 +11,8 @@ const TAIL_COPY_MAX = 64 * 1024
  * A FIFO of Buffers read without copying: the storage of a connection's input and of the
  * independent readers that `slice(n)` makes. Views returned by `take` are subarrays of the
  * JS-owned Buffers the batches delivered (one copy only when the bytes span chunks).
+ * `Reader` extends it (one object per connection's input, not two); its member names are
+ * the ones `Reader`'s public methods don't use.
  * @internal
  */
 export class BufferChain {
@@ -21,20 +23,20 @@ export class BufferChain {
   consumed = 0
 
   /** Readable bytes. */
-  get len(): number {
+  get size(): number {
     return this.length
   }
 
   /** Appends bytes (kept by reference). */
-  push(buf: Buffer): void {
+  append(buf: Buffer): void {
     if (buf.length === 0) return
     this.length += buf.length
     if (this.chunks === NO_CHUNKS) this.chunks = [buf]
     else this.chunks.push(buf)
   }
 
-  /** The next `n` bytes, contiguous, without consuming them (`n` ≤ `len`). */
-  peek(n: number): Buffer {
+  /** The next `n` bytes, contiguous, without consuming them (`n` ≤ `size`). */
+  peekBytes(n: number): Buffer {
     const first = this.chunks[0]
     if (n === 0) return Buffer.alloc(0)
     if (first.length - this.head >= n) return first.subarray(this.head, this.head + n)
@@ -51,7 +53,7 @@ export class BufferChain {
     return out
   }
 
-  /** The big-endian 32-bit unsigned integer at `offset` (`offset + 4` ≤ `len`), unconsumed. */
+  /** The big-endian 32-bit unsigned integer at `offset` (`offset + 4` ≤ `size`), unconsumed. */
   uint32BE(offset: number): number {
     const first = this.chunks[0]
     const at = this.head + offset
@@ -61,7 +63,7 @@ export class BufferChain {
     return value
   }
 
-  /** The byte at `offset` (< `len`), unconsumed. */
+  /** The byte at `offset` (< `size`), unconsumed. */
   private byteAt(offset: number): number {
     let at = this.head + offset
     for (const c of this.chunks) {
@@ -71,8 +73,8 @@ export class BufferChain {
     throw new RangeError(`offset ${offset} is past the buffered bytes`)
   }
 
-  /** Consumes `n` bytes (`n` ≤ `len`). */
-  skip(n: number): void {
+  /** Consumes `n` bytes (`n` ≤ `size`). */
+  skipBytes(n: number): void {
     this.length -= n
     this.consumed += n
     while (n > 0) {
@@ -89,25 +91,23 @@ export class BufferChain {
     if (this.length === 0) this.chunks = NO_CHUNKS
   }
 
-  /** The next `n` bytes, consumed (`n` ≤ `len`). */
+  /** The next `n` bytes, consumed (`n` ≤ `size`). */
   take(n: number): Buffer {
-    const out = this.peek(n)
-    this.skip(n)
+    const out = this.peekBytes(n)
+    this.skipBytes(n)
     return out
   }
 
-  /** Moves the next `n` bytes (`n` ≤ `len`) into a new chain, without copying. */
-  split(n: number): BufferChain {
-    const out = new BufferChain()
+  /** Moves the next `n` bytes (`n` ≤ `size`) to the end of `out`, without copying. */
+  splitInto(n: number, out: BufferChain): void {
     let left = n
     while (left > 0) {
       const c = this.chunks[0]
       const m = Math.min(c.length - this.head, left)
-      out.push(c.subarray(this.head, this.head + m))
-      this.skip(m)
+      out.append(c.subarray(this.head, this.head + m))
+      this.skipBytes(m)
       left -= m
     }
-    return out
   }
 
   /** Bytes before and including the first `delim`, or -1 when it is not buffered. */

@@ -3,6 +3,8 @@
  * owned by a shard, liveness (`isActive`), timeouts and close callbacks.
  */
 import type { ConnectionHost, ConnectionSink, ConnectionStats, NetAddress } from './connection-host'
+import * as F from './connection-state'
+import { ConnectionExtras, ConnectionHooks, NO_ENDS, runCloseCallbacks, SocketEnds } from './connection-state'
 import { checkMs, codeError, NetpollError } from './errors'
 import { ReadDeadline } from './read-deadline'
 import type { TlsState } from './tls'
@@ -22,6 +24,11 @@ export type CloseCallback = (conn: Connection, error: NetpollError | null) => vo
 const TIMER_READ = 1
 const TIMER_WRITE = 2
 const TIMER_IDLE = 3
+/** Slot indices per shard (the engine's key space too): `slot` holds both numbers. */
+const SLOT_BITS = 24
+
+/** The engine every connection belongs to (one per process): kept here, not per connection. */
+let host: ConnectionHost<Connection>
 
 /** A connection. Created by an {@link EventLoop} (server side) or by `dial` (client side). */
 export class Connection {
@@ -29,61 +36,21 @@ export class Connection {
   readonly reader: Reader
   /** Collects output; `flush()` sends it. */
   readonly writer: Writer
-  /** @internal */ readonly shard: number
-  /** @internal */ readonly index: number
+  /** The shard (high bits) and the slot index in it (low {@link SLOT_BITS} bits). */
+  private readonly slot: number
   /** @internal */ readonly generation: number
-  private active = true
-  private closed = false
-  private readClosed = false
-  private writeShut = false
-  private closeError: NetpollError | null = null
-  private running = false
-  private readPaused = false
-  /** Holds the process while open (counted in the engine from creation; see `unref()`). */
-  private refed = true
-  /** The read deadline, made when a read timeout is first set. */
-  private deadline: ReadDeadline | null = null
+  /** Yes/no state: bits of connection-state.ts (open, active and ref'd at first). */
+  private flags = F.ACTIVE | F.REFED
   private onRequest: OnRequest | null = null
-  private closeCallbacks: CloseCallback[] | null = null
-  private addrs: { local: NetAddress | null; remote: NetAddress | null } | null = null
-  /** `tls`, once asked (`undefined`: not yet). */
-  private tlsState: TlsState | null | undefined = undefined
-  private bytesIn = 0
-  /** @internal Called when the peer finished sending (server: onDisconnect). */
-  onPeerClosed: ((conn: Connection) => void) | null = null
-  /**
-   * @internal Called when a handler throws or rejects (`handler` true), or when the
-   * connection is closed for an error of its own that the server reports (a read timeout
-   * passed with no awaited read to reject: `handler` false).
-   */
-  onHandlerError: ((error: unknown, conn: Connection, handler: boolean) => void) | null = null
-  /** @internal Called when the connection closes, before the close callbacks (the server's count). */
-  onClosed: CloseCallback | null = null
-  /**
-   * @internal Set on dialed connections: when the peer finished, the connection is closed
-   * even without a handler (buffered input stays readable), so close callbacks run.
-   */
-  closeOnPeerClose = false
-  /**
-   * @internal Half-open (set from the `allowHalfOpen` option): a connection whose peer
-   * finished stays open and writable after its handler is done; it closes once
-   * {@link Connection.shutdownWrite} ended this side too (or on `close()`).
-   */
-  allowHalfOpen = false
-  /** @internal The bridge that takes this connection's bytes, FIN and close (lib/net). */
-  sink: ConnectionSink | null = null
-  /** @internal Whether the engine holds this connection for its next batched write. */
-  writeQueued = false
+  /** @internal The owner's callbacks (an EventLoop's, shared by its connections). */
+  hooks: ConnectionHooks<Connection> | null = null
+  /** What few connections need (close callbacks, addresses, bridge, deadline…). */
+  private more: ConnectionExtras<Connection> | null = null
 
   /** @internal */
-  constructor(
-    private readonly engine: ConnectionHost<Connection>,
-    shard: number,
-    index: number,
-    generation: number,
-  ) {
-    this.shard = shard
-    this.index = index
+  constructor(engine: ConnectionHost<Connection>, shard: number, index: number, generation: number) {
+    host = engine
+    this.slot = shard * 2 ** SLOT_BITS + index
     this.generation = generation
     // The connection is the owner of its reader and writer: no closures per connection
     // (an idle connection's memory is what a server of 10,000 of them pays for).
@@ -91,32 +58,74 @@ export class Connection {
     this.writer = new Writer(this)
   }
 
+  /** @internal The shard that owns the socket. */
+  get shard(): number {
+    return Math.floor(this.slot / 2 ** SLOT_BITS)
+  }
+
+  /** @internal The socket's slot index in its shard. */
+  get index(): number {
+    return this.slot % 2 ** SLOT_BITS
+  }
+
+  private get closed(): boolean {
+    return (this.flags & F.CLOSED) !== 0
+  }
+
+  /** @internal Whether flag `bit` (connection-state.ts) is set. */
+  hasFlag(bit: number): boolean {
+    return (this.flags & bit) !== 0
+  }
+
+  /**
+   * @internal Sets or clears flag `bit`: `CLOSE_ON_PEER_CLOSE` (a dialed connection closes
+   * when the peer finished, even without a handler), `ALLOW_HALF_OPEN` (a connection whose
+   * peer finished stays open until {@link Connection.shutdownWrite} ended this side too),
+   * `WRITE_QUEUED` (the engine holds it for its next batched write).
+   */
+  setFlag(bit: number, on: boolean): void {
+    this.flags = on ? this.flags | bit : this.flags & ~bit
+  }
+
+  private extras(): ConnectionExtras<Connection> {
+    return (this.more ??= new ConnectionExtras())
+  }
+
+  /** @internal The bridge that takes this connection's bytes, FIN and close (lib/net). */
+  get sink(): ConnectionSink | null {
+    return this.more === null ? null : this.more.sink
+  }
+
+  set sink(sink: ConnectionSink | null) {
+    if (sink !== null || this.more !== null) this.extras().sink = sink
+  }
+
   /**
    * @internal ReaderOwner: a read came back short with none waiting: its deadline starts.
    * One clock read; a native call only when no read timer is armed (see `timeout`).
    */
   readWaitStarted(): void {
-    this.deadline?.started(this)
+    this.more?.deadline?.started(this)
   }
 
   /** @internal ReadTimerOwner: arms (`ms` > 0) or cancels the native read timer. */
   setReadTimer(ms: number): void {
-    if (!this.closed) this.engine.setTimer(this, TIMER_READ, ms)
+    if (!this.closed) host.setTimer(this, TIMER_READ, ms)
   }
 
   /** @internal ReaderOwner: the largest single read. */
   get maxRead(): number {
-    return this.engine.config.maxFrame
+    return host.config.maxFrame
   }
 
   /** @internal WriterOwner: output was flushed. */
   scheduleFlush(): void {
-    this.engine.markDirty(this)
+    host.markDirty(this)
   }
 
   /** @internal WriterOwner: the output limit. */
   get maxOutput(): number {
-    return this.engine.config.maxOutput
+    return host.config.maxOutput
   }
 
   /** @internal WriterOwner: whether writes are still accepted. */
@@ -134,7 +143,7 @@ export class Connection {
    * (FIN), a reset or an error, without a read — what a pool checks before reuse.
    */
   isActive(): boolean {
-    return this.active
+    return (this.flags & F.ACTIVE) !== 0
   }
 
   /**
@@ -144,9 +153,9 @@ export class Connection {
    * connections and refs them again when `get()` hands them out. Returns the connection.
    */
   unref(): this {
-    if (this.refed) {
-      this.refed = false
-      if (!this.closed) this.engine.retain(-1)
+    if (this.hasFlag(F.REFED)) {
+      this.setFlag(F.REFED, false)
+      if (!this.closed) host.retain(-1)
     }
     return this
   }
@@ -157,16 +166,16 @@ export class Connection {
    * connection.
    */
   ref(): this {
-    if (!this.refed) {
-      this.refed = true
-      if (!this.closed) this.engine.retain(1)
+    if (!this.hasFlag(F.REFED)) {
+      this.setFlag(F.REFED, true)
+      if (!this.closed) host.retain(1)
     }
     return this
   }
 
   /** Whether the connection counts as holding the process (the engine's close path). @internal */
   hasRef(): boolean {
-    return this.refed
+    return this.hasFlag(F.REFED)
   }
 
   /**
@@ -177,9 +186,9 @@ export class Connection {
   close(): void {
     if (this.closed) return
     // Output flushed but still waiting for the batched write goes out before the close.
-    if (this.writer.submitted.length > 0) this.engine.flushDirty()
+    if (this.writer.submitted.length > 0) host.flushDirty()
     if (this.closed) return
-    this.engine.closeNative(this, false)
+    host.closeNative(this, false)
     this.finish(null)
   }
 
@@ -196,14 +205,13 @@ export class Connection {
   shutdownWrite(): Promise<void> {
     if (this.closed) return Promise.reject(codeError('ERR_CONN_CLOSED', 'the connection is closed'))
     const flushed = this.writer.flush()
-    if (this.writeShut) return flushed
-    this.writeShut = true
-    this.writer.shut = true
+    if (this.hasFlag(F.WRITE_SHUT)) return flushed
+    this.setFlag(F.WRITE_SHUT, true)
     // Output flushed but still waiting for the batched write goes out before the FIN.
-    if (this.writer.submitted.length > 0) this.engine.flushDirty()
+    if (this.writer.submitted.length > 0) host.flushDirty()
     if (this.closed) return flushed
     try {
-      this.engine.shutdownWrite(this)
+      host.shutdownWrite(this)
     } catch (e) {
       this.finish(e as NetpollError)
       return flushed
@@ -213,12 +221,13 @@ export class Connection {
 
   /** Whether this side was half-closed ({@link Connection.shutdownWrite}). */
   get writeEnded(): boolean {
-    return this.writeShut
+    return this.hasFlag(F.WRITE_SHUT)
   }
 
   /** Both directions ended (our FIN handed over, the peer's read): close. */
   private bothEnded(): void {
-    if (this.readClosed && this.writeShut && !this.closed && this.writer.inFlight === 0) this.close()
+    const both = F.READ_CLOSED | F.WRITE_SHUT
+    if ((this.flags & (both | F.CLOSED)) === both && this.writer.inFlight === 0) this.close()
   }
 
   /**
@@ -231,14 +240,14 @@ export class Connection {
     const n = this.reader.len()
     if (n > 0) sink.deliver(this.reader.chain.take(n))
     this.setReadPaused(false)
-    if (this.readClosed) sink.deliverEnd()
+    if (this.hasFlag(F.READ_CLOSED)) sink.deliverEnd()
     // Closed before the bridge took over (e.g. reset right after the connect): say so.
-    if (this.closed) sink.connectionClosed(this.closeError)
+    if (this.closed) sink.connectionClosed(this.extras().closeError)
   }
 
   /** @internal TCP_NODELAY and keepalive (see `ConnectionHost.setSocketOptions`). */
   setSocketOptions(noDelay: boolean | undefined, keepAliveMs: number): void {
-    if (!this.closed) this.engine.setSocketOptions(this, noDelay, keepAliveMs)
+    if (!this.closed) host.setSocketOptions(this, noDelay, keepAliveMs)
   }
 
   /**
@@ -246,9 +255,9 @@ export class Connection {
    * reading from the socket.
    */
   setReadPaused(paused: boolean): void {
-    if (this.readPaused === paused || this.closed) return
-    this.readPaused = paused
-    this.engine.pauseRead(this, paused)
+    if (this.hasFlag(F.READ_PAUSED) === paused || this.closed) return
+    this.setFlag(F.READ_PAUSED, paused)
+    host.pauseRead(this, paused)
   }
 
   /** Adds a callback run once when the connection closes, in the order added. */
@@ -258,15 +267,16 @@ export class Connection {
       queueMicrotask(() => callback(this, null))
       return
     }
-    if (this.closeCallbacks === null) this.closeCallbacks = [callback]
-    else this.closeCallbacks.push(callback)
+    const more = this.extras()
+    if (more.closeCallbacks === null) more.closeCallbacks = [callback]
+    else more.closeCallbacks.push(callback)
   }
 
   /** This connection's counters (see {@link ConnectionStats}). */
   stats(): ConnectionStats {
     const w = this.writer
     return {
-      bytesIn: this.bytesIn,
+      bytesIn: this.reader.chain.consumed + this.reader.len(), // bridged input counts there too
       bytesOut: w.flushedTotal,
       bytesBuffered: this.reader.len(),
       bytesQueued: w.inFlight + w.mallocLen(),
@@ -290,9 +300,10 @@ export class Connection {
    */
   setReadTimeout(ms: number): void {
     const timeout = checkMs(ms)
-    if (this.closed || (timeout === 0 && this.deadline === null)) return
-    this.deadline ??= new ReadDeadline()
-    this.deadline.set(timeout, this.reader.waiting, this)
+    if (this.closed || (timeout === 0 && this.more?.deadline == null)) return
+    const more = this.extras()
+    more.deadline ??= new ReadDeadline()
+    more.deadline.set(timeout, this.reader.waiting, this)
   }
 
   /**
@@ -303,7 +314,7 @@ export class Connection {
    * flush takes; one that stops reading is (within a quarter of the timeout after it).
    */
   setWriteTimeout(ms: number): void {
-    if (!this.closed) this.engine.setTimer(this, TIMER_WRITE, checkMs(ms))
+    if (!this.closed) host.setTimer(this, TIMER_WRITE, checkMs(ms))
   }
 
   /**
@@ -311,7 +322,7 @@ export class Connection {
    * (0 = never, the default). This is a real close, not TCP keepalive.
    */
   setIdleTimeout(ms: number): void {
-    if (!this.closed) this.engine.setTimer(this, TIMER_IDLE, checkMs(ms))
+    if (!this.closed) host.setTimer(this, TIMER_IDLE, checkMs(ms))
   }
 
   /**
@@ -333,31 +344,29 @@ export class Connection {
    * of the native side once and kept.
    */
   get tls(): TlsState | null {
-    if (this.tlsState === undefined) this.tlsState = this.closed ? null : this.engine.tlsInfo(this)
-    return this.tlsState
+    const more = this.extras()
+    return more.tlsState === undefined ? (more.tlsState = this.closed ? null : host.tlsInfo(this)) : more.tlsState
   }
 
-  private addresses(): { local: NetAddress | null; remote: NetAddress | null } {
-    if (this.addrs === null) {
-      if (this.closed) return { local: null, remote: null }
-      this.addrs = this.engine.addresses(this)
-    }
-    return this.addrs
+  private addresses(): SocketEnds {
+    if (this.more?.addrs == null && this.closed) return NO_ENDS
+    return (this.extras().addrs ??= host.addresses(this))
   }
 
   /** Bytes of a batch for this connection. @internal */
   data(buf: Buffer): void {
     if (this.closed) return
-    this.bytesIn += buf.length
-    if (this.sink !== null) {
-      this.sink.deliver(buf)
+    const sink = this.sink
+    if (sink !== null) {
+      this.reader.chain.consumed += buf.length // bytesIn (the sink takes them at once)
+      sink.deliver(buf)
       return
     }
     this.reader.push(buf)
-    const mark = Math.max(this.engine.config.highWaterMark, this.reader.neededBytes())
-    if (!this.readPaused && this.reader.len() > mark) {
-      this.readPaused = true
-      this.engine.pauseRead(this, true)
+    const mark = Math.max(host.config.highWaterMark, this.reader.neededBytes())
+    if (!this.hasFlag(F.READ_PAUSED) && this.reader.len() > mark) {
+      this.setFlag(F.READ_PAUSED, true)
+      host.pauseRead(this, true)
     }
   }
 
@@ -367,17 +376,17 @@ export class Connection {
    * decision did not know of it): resume, or the read could never complete.
    */
   wantMore(): void {
-    if (this.readPaused && !this.closed && this.reader.len() < this.reader.neededBytes()) {
-      this.readPaused = false
-      this.engine.pauseRead(this, false)
+    if (this.hasFlag(F.READ_PAUSED) && !this.closed && this.reader.len() < this.reader.neededBytes()) {
+      this.setFlag(F.READ_PAUSED, false)
+      host.pauseRead(this, false)
     }
   }
 
   /** @internal ReaderOwner: bytes were consumed (resume reading below the low-water mark). */
   consumedSome(): void {
-    if (this.readPaused && this.reader.len() < this.engine.config.lowWaterMark) {
-      this.readPaused = false
-      this.engine.pauseRead(this, false)
+    if (this.hasFlag(F.READ_PAUSED) && this.reader.len() < host.config.lowWaterMark) {
+      this.setFlag(F.READ_PAUSED, false)
+      host.pauseRead(this, false)
     }
     this.reader.recheck()
   }
@@ -393,14 +402,14 @@ export class Connection {
   }
 
   private serve(): void {
-    while (!this.running && !this.closed && this.onRequest && this.reader.len() > 0) {
+    while ((this.flags & (F.RUNNING | F.CLOSED)) === 0 && this.onRequest && this.reader.len() > 0) {
       const before = this.reader.chain.consumed
-      this.running = true
+      this.flags |= F.RUNNING
       let result: void | Promise<void>
       try {
         result = this.onRequest(this)
       } catch (e) {
-        this.running = false
+        this.setFlag(F.RUNNING, false)
         this.handlerFailed(e)
         return
       }
@@ -408,47 +417,47 @@ export class Connection {
         ;(result as Promise<void>).then(
           () => this.handlerDone(before),
           (e) => {
-            this.running = false
+            this.setFlag(F.RUNNING, false)
             this.handlerFailed(e)
           },
         )
         return
       }
-      this.running = false
+      this.setFlag(F.RUNNING, false)
       if (this.reader.chain.consumed === before) break
     }
     this.maybeEndAfterPeerClose()
   }
 
   private handlerDone(before: number): void {
-    this.running = false
+    this.setFlag(F.RUNNING, false)
     if (this.reader.chain.consumed !== before) this.dispatch()
     else this.maybeEndAfterPeerClose()
   }
 
   private handlerFailed(e: unknown): void {
-    this.onHandlerError?.(e, this, true)
+    this.hooks?.onHandlerError?.(e, this, true)
     const err = e instanceof Error ? (e as NetpollError) : codeError('ERR_HANDLER', String(e))
     this.fail(err)
   }
 
   /** Whether a handler is running (shutdown waits for those). @internal */
   get busy(): boolean {
-    return this.running || this.reader.len() > 0
+    return this.hasFlag(F.RUNNING) || this.reader.len() > 0
   }
 
   /** The peer sent FIN. @internal */
   peerClosed(): void {
     if (this.closed) return
-    this.active = false
-    this.readClosed = true
-    if (this.sink !== null) {
-      this.sink.deliverEnd()
+    this.flags = (this.flags & ~F.ACTIVE) | F.READ_CLOSED
+    const sink = this.sink
+    if (sink !== null) {
+      sink.deliverEnd()
       this.bothEnded()
       return
     }
     this.reader.end(null)
-    this.onPeerClosed?.(this)
+    this.hooks?.onPeerClosed?.(this)
     // Input that came with the FIN is still served before the close.
     this.dispatch()
   }
@@ -458,9 +467,9 @@ export class Connection {
    * done; with it, once this side was half-closed too.
    */
   private maybeEndAfterPeerClose(): void {
-    if (!this.readClosed || this.running || this.closed) return
-    if (this.allowHalfOpen) this.bothEnded()
-    else if (this.onRequest || this.closeOnPeerClose) this.close()
+    if ((this.flags & (F.READ_CLOSED | F.RUNNING | F.CLOSED)) !== F.READ_CLOSED) return
+    if (this.hasFlag(F.ALLOW_HALF_OPEN)) this.bothEnded()
+    else if (this.onRequest || this.hasFlag(F.CLOSE_ON_PEER_CLOSE)) this.close()
   }
 
   /** A timer fired. @internal */
@@ -475,10 +484,10 @@ export class Connection {
    * read's want closes the connection.
    */
   private readTimerFired(): void {
-    if (this.closed || !this.deadline?.fired(this.reader.waiting, this)) return
+    if (this.closed || !this.more?.deadline?.fired(this.reader.waiting, this)) return
     if (this.reader.timeout()) return
     const e = codeError('ERR_READ_TIMEOUT', 'the read timed out waiting for data')
-    this.onHandlerError?.(e, this, false)
+    this.hooks?.onHandlerError?.(e, this, false)
     this.fail(e)
   }
 
@@ -493,40 +502,31 @@ export class Connection {
    */
   reset(error: NetpollError | null): void {
     if (this.closed) return
-    this.engine.resetNative(this)
+    host.resetNative(this)
     this.finish(error)
   }
 
   /** Closes with an error (aborting queued output). @internal */
   fail(error: NetpollError): void {
     if (this.closed) return
-    this.engine.closeNative(this, true)
+    host.closeNative(this, true)
     this.finish(error)
   }
 
   /** The connection is gone; runs the close path once. @internal */
   finish(error: NetpollError | null): void {
     if (this.closed) return
-    this.closed = true
-    this.closeError = error
-    this.active = false
-    this.engine.forget(this)
+    this.flags = (this.flags & ~F.ACTIVE) | F.CLOSED
+    if (error !== null) this.extras().closeError = error
+    host.forget(this)
     this.reader.end(error)
     this.writer.fail(error)
-    this.onClosed?.(this, error)
+    this.hooks?.onClosed?.(this, error)
     this.sink?.connectionClosed(error)
-    const callbacks = this.closeCallbacks
-    this.closeCallbacks = null
+    const callbacks = this.more?.closeCallbacks ?? null
     if (callbacks === null) return
-    for (const cb of callbacks) {
-      try {
-        cb(this, error)
-      } catch (err) {
-        queueMicrotask(() => {
-          throw err
-        })
-      }
-    }
+    ;(this.more as ConnectionExtras<Connection>).closeCallbacks = null
+    runCloseCallbacks(callbacks, this, error)
   }
 
   /** Whether the connection is closed. @internal */

@@ -7,6 +7,7 @@
  */
 import { Config, freezeConfig } from './config'
 import { Connection } from './connection'
+import { WRITE_QUEUED } from './connection-state'
 import type { ConnectionHost, NetAddress } from './connection-host'
 import { codeError, ErrorFields, internalError, native, netError, NetpollError } from './errors'
 import { native as binding } from './native'
@@ -57,10 +58,14 @@ type NativeEngine = InstanceType<typeof binding.NativeEngine>
 export class Engine implements ConnectionHost<Connection> {
   readonly config: Config
   private readonly native: NativeEngine
-  private readonly conns = new Map<number, Connection>()
+  /**
+   * The open connections, per shard, at their slot index (the native slab's indices are dense
+   * and reused): one pointer per connection, where a Map entry cost several times that.
+   */
+  private readonly conns: (Connection | undefined)[][] = []
   private readonly listeners = new Map<number, AcceptTarget>()
   private readonly dials = new Map<number, PendingDial>()
-  /** Connections with flushed output waiting for the batched write (each once: `writeQueued`). */
+  /** Connections with flushed output waiting for the batched write (each once: `WRITE_QUEUED`). */
   private dirty: Connection[] = []
   private flushQueued = false
   /** Handlers of a batch are running: their output is written when the batch is done. */
@@ -92,6 +97,7 @@ export class Engine implements ConnectionHost<Connection> {
         ),
     )
     this.shards = this.native.shards()
+    for (let i = 0; i < this.shards; i++) this.conns.push([])
   }
 
   /**
@@ -140,7 +146,7 @@ export class Engine implements ConnectionHost<Connection> {
         else if (kind === TLS_CLIENT_ERROR) this.listeners.get(key(b === 0 ? shard : b - 1, index))?.tlsClientError(err(a) as NetpollError)
         continue
       }
-      const conn = this.conns.get(key(shard, index))
+      const conn = this.conns[shard][index]
       if (conn === undefined || conn.generation !== gen) continue // closed since: stale
       switch (kind) {
         case DATA: {
@@ -220,18 +226,23 @@ export class Engine implements ConnectionHost<Connection> {
 
   private register(shard: number, index: number, gen: number): Connection {
     const conn = new Connection(this, shard, index, gen)
-    this.conns.set(key(shard, index), conn)
+    this.conns[shard][index] = conn
     this.retain(1)
     return conn
   }
 
   /** A connection closed: stop routing to it, and give back its count if it held one. */
   forget(conn: Connection): void {
-    const k = key(conn.shard, conn.index)
-    if (this.conns.get(k) === conn) {
-      this.conns.delete(k)
+    const slots = this.conns[conn.shard]
+    if (slots[conn.index] === conn) {
+      slots[conn.index] = undefined
       if (conn.hasRef()) this.retain(-1)
     }
+  }
+
+  /** Calls `fn` for every open connection (a shutdown's walk; not on any data path). */
+  forEachConnection(fn: (conn: Connection) => void): void {
+    for (const slots of this.conns) for (const conn of slots) if (conn !== undefined) fn(conn)
   }
 
   /**
@@ -242,8 +253,8 @@ export class Engine implements ConnectionHost<Connection> {
    * input already buffered — share one writev per connection and one native call.
    */
   markDirty(conn: Connection): void {
-    if (conn.writeQueued) return
-    conn.writeQueued = true
+    if (conn.hasFlag(WRITE_QUEUED)) return
+    conn.setFlag(WRITE_QUEUED, true)
     this.dirty.push(conn)
     if (!this.flushQueued && !this.dispatching) {
       this.flushQueued = true
@@ -257,7 +268,7 @@ export class Engine implements ConnectionHost<Connection> {
     const dirty = this.dirty
     if (dirty.length === 0) return
     this.dirty = []
-    for (const conn of dirty) conn.writeQueued = false
+    for (const conn of dirty) conn.setFlag(WRITE_QUEUED, false)
     if (this.shards === 1) {
       this.writeShard(0, dirty)
       return

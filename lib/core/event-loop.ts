@@ -4,6 +4,7 @@
  * close callbacks; onDisconnect when the peer closes.
  */
 import type { Connection, OnRequest } from './connection'
+import { ALLOW_HALF_OPEN, ConnectionHooks } from './connection-state'
 import { getEngine } from './engine'
 import { checkMs, codeError, NetpollError } from './errors'
 import { createListener, Listener, ListenerOptions, Network } from './listener'
@@ -87,19 +88,20 @@ export interface ShutdownResult {
 
 /** A server: serves listeners with one request handler. */
 export class EventLoop {
-  private readonly conns = new Set<Connection>()
+  /**
+   * Open connections of this loop. They are not kept in a collection of their own (an entry
+   * per connection): the engine's registry has them, told apart by `hooks` (a shutdown walks it).
+   */
+  private open = 0
   private readonly listeners = new Set<Listener>()
   private stopped = false
   private readonly counts = { accepted: 0, closed: 0, closedWithError: 0, refused: 0, handlerErrors: 0 }
-  private readonly closed = (conn: Connection, error: NetpollError | null): void => {
-    this.conns.delete(conn)
-    this.counts.closed++
-    if (error) this.counts.closedWithError++
-  }
   private readonly handlerError = (error: unknown, conn: Connection, handler = true): void => {
     if (handler) this.counts.handlerErrors++
     this.options.onError?.(error, conn)
   }
+  /** The callbacks every connection of this loop shares. */
+  private readonly hooks: ConnectionHooks<Connection>
 
   /** The loop's TLS context and handshake timeout (`options.tls`). */
   private readonly tls: ReturnType<typeof serverContext> | null
@@ -120,6 +122,15 @@ export class EventLoop {
       throw new RangeError(`keepAlive must be a positive number of ms or false, got ${String(ka)}`)
     }
     this.tls = options.tls === undefined ? null : serverContext(options.tls)
+    this.hooks = {
+      onClosed: (_conn: Connection, error: NetpollError | null): void => {
+        this.open--
+        this.counts.closed++
+        if (error) this.counts.closedWithError++
+      },
+      onHandlerError: this.handlerError,
+      onPeerClosed: options.onDisconnect ?? null,
+    }
   }
 
   /** The loop's TLS context (`options.tls`), or `null`. */
@@ -167,23 +178,21 @@ export class EventLoop {
 
   private accept(conn: Connection): void {
     const o = this.options
-    if (this.stopped || (o.maxConnections !== undefined && this.conns.size >= o.maxConnections)) {
+    if (this.stopped || (o.maxConnections !== undefined && this.open >= o.maxConnections)) {
       this.counts.refused++
       conn.close()
       return
     }
     this.counts.accepted++
-    this.conns.add(conn)
-    conn.onClosed = this.closed
-    conn.allowHalfOpen = o.allowHalfOpen === true
+    this.open++
+    conn.hooks = this.hooks
+    conn.setFlag(ALLOW_HALF_OPEN, o.allowHalfOpen === true)
     if (o.readTimeout) conn.setReadTimeout(o.readTimeout)
     if (o.writeTimeout) conn.setWriteTimeout(o.writeTimeout)
     if (o.idleTimeout) conn.setIdleTimeout(o.idleTimeout)
     if (o.noDelay === false || o.keepAlive) {
       getEngine().setSocketOptions(conn, o.noDelay === false ? false : undefined, o.keepAlive || -1)
     }
-    conn.onHandlerError = this.handlerError
-    conn.onPeerClosed = o.onDisconnect ?? null
     try {
       o.onPrepare?.(conn)
       const connected = o.onConnect?.(conn)
@@ -207,12 +216,12 @@ export class EventLoop {
 
   /** Open connections of this loop. */
   get connections(): number {
-    return this.conns.size
+    return this.open
   }
 
   /** This loop's counters (see {@link EventLoopStats}). */
   stats(): EventLoopStats {
-    return { connections: this.conns.size, ...this.counts }
+    return { connections: this.open, ...this.counts }
   }
 
   /**
@@ -228,15 +237,22 @@ export class EventLoop {
     // Idle connections close now; busy ones as soon as their handler is done (checked every
     // 5 ms, a bounded loop), the rest at the deadline.
     for (;;) {
-      for (const conn of this.conns) if (!conn.busy) conn.close()
-      if (this.conns.size === 0 || Date.now() >= deadline) break
+      for (const conn of this.connectionList()) if (!conn.busy) conn.close()
+      if (this.open === 0 || Date.now() >= deadline) break
       await new Promise((resolve) => setTimeout(resolve, Math.min(5, Math.max(0, deadline - Date.now()))))
     }
     let forced = 0
-    for (const conn of [...this.conns]) {
+    for (const conn of this.connectionList()) {
       forced++
       conn.fail(codeError('ERR_SHUTDOWN', 'closed by shutdown at its deadline'))
     }
     return { forced }
+  }
+
+  /** This loop's open connections (from the engine's registry). */
+  private connectionList(): Connection[] {
+    const list: Connection[] = []
+    if (this.open > 0) getEngine().forEachConnection((conn) => conn.hooks === this.hooks && list.push(conn))
+    return list
   }
 }

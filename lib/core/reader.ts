@@ -59,32 +59,38 @@ interface Waiter {
  * within that many bytes) rejects with `ERR_FRAME_TOO_LARGE` before any byte is buffered for
  * it, so a length a peer declares can never make the library buffer without bound.
  */
-export class Reader {
-  /** @internal */
-  readonly chain: BufferChain
+export class Reader extends BufferChain {
   private waiters: Waiter[] = NO_WAITERS
-  /** Whether no more bytes will come; the error reads then get is made when one needs it. */
-  private ended = false
-  private endError: Error | null = null
+  /**
+   * `null` while more bytes may come; once none will, `true`, or the error reads then get
+   * (made when one needs it: an Error per slice or per closed connection would cost more).
+   */
+  private endState: Error | true | null = null
   /** Bytes the last synchronous read that came back empty asked for (0 once a read took). */
   private wanted = 0
-  /** The largest single read (the owner's, fixed once the engine runs; none for a slice). */
-  private readonly limit: number
 
   /** @internal */
-  constructor(
-    private readonly owner: ReaderOwner | null,
-    chain: BufferChain = new BufferChain(),
-  ) {
-    this.chain = chain
-    this.limit = owner?.maxRead ?? Number.POSITIVE_INFINITY
-    // A slice has all its bytes already: its `ended` error is made only when a read needs more
-    // (an Error per slice would cost more than the slice itself).
+  constructor(private readonly owner: ReaderOwner | null) {
+    super()
+  }
+
+  /** @internal The buffered bytes: the reader is its own chain (one object, not two). */
+  get chain(): BufferChain {
+    return this
+  }
+
+  /** The largest single read (the owner's, fixed once the engine runs; none for a slice). */
+  private get limit(): number {
+    return this.owner === null ? Number.POSITIVE_INFINITY : this.owner.maxRead
+  }
+
+  private get ended(): boolean {
+    return this.endState !== null
   }
 
   /** Bytes buffered and not yet consumed. */
   len(): number {
-    return this.chain.len
+    return this.size
   }
 
   /**
@@ -134,7 +140,7 @@ export class Reader {
   tryPeekUInt32BE(offset = 0): number | null {
     checkSize(offset, 'offset')
     if (offset + 4 > this.limit) throw this.tooLarge(offset + 4)
-    if (this.waiters.length > 0 || this.chain.len < offset + 4) return this.want(offset + 4)
+    if (this.waiters.length > 0 || this.size < offset + 4) return this.want(offset + 4)
     return this.chain.uint32BE(offset)
   }
 
@@ -190,12 +196,16 @@ export class Reader {
       case Op.Take:
         return this.chain.take(n)
       case Op.Peek:
-        return this.chain.peek(n)
+        return this.chain.peekBytes(n)
       case Op.Skip:
-        this.chain.skip(n)
+        this.chain.skipBytes(n)
         return undefined
-      case Op.Slice:
-        return new Reader(null, this.chain.split(n))
+      case Op.Slice: {
+        // A slice has all its bytes already, and no owner: it never waits.
+        const slice = new Reader(null)
+        this.chain.splitInto(n, slice)
+        return slice
+      }
     }
   }
 
@@ -203,7 +213,7 @@ export class Reader {
   private tryRead(n: number, op: Op): unknown {
     checkSize(n)
     if (n > this.limit) throw this.tooLarge(n)
-    if (this.waiters.length === 0 && this.chain.len >= n) {
+    if (this.waiters.length === 0 && this.size >= n) {
       const out = this.perform(op, n)
       if (op !== Op.Peek) this.tookBytes()
       return out
@@ -234,7 +244,7 @@ export class Reader {
   /** Bytes a read of `need` (or until `delim` when −1) can take now, or −1. */
   private available(need: number, delim: number): number {
     if (need < 0) return this.chain.indexOf(delim)
-    return this.chain.len >= need ? need : -1
+    return this.size >= need ? need : -1
   }
 
   /**
@@ -258,7 +268,7 @@ export class Reader {
         return Promise.resolve(out)
       }
     }
-    if (need < 0 && this.chain.len > this.limit) return Promise.reject(this.tooLarge(this.chain.len))
+    if (need < 0 && this.size > this.limit) return Promise.reject(this.tooLarge(this.size))
     if (this.owner === null) return Promise.reject(codeError('ERR_CONN_CLOSED', 'not enough bytes in this reader'))
     if (this.ended) return Promise.reject(this.endedError())
     return new Promise<T>((resolve, reject) => {
@@ -289,7 +299,7 @@ export class Reader {
 
   /** Bytes arrived: perform the reads they satisfy, in order. @internal */
   push(buf: Buffer): void {
-    this.chain.push(buf)
+    this.chain.append(buf)
     this.wakeWaiters()
   }
 
@@ -301,10 +311,10 @@ export class Reader {
       const n = this.available(w.need, w.delim)
       if (n < 0) {
         // An `until` whose delimiter is not within maxFrame bytes will never fit.
-        if (w.need < 0 && this.chain.len > this.limit) {
+        if (w.need < 0 && this.size > this.limit) {
           this.waiters.shift()
           served = true
-          w.reject(this.tooLarge(this.chain.len))
+          w.reject(this.tooLarge(this.size))
           continue
         }
         break
@@ -354,8 +364,7 @@ export class Reader {
 
   /** No more bytes will come: fail the reads that can't be satisfied from what is buffered. @internal */
   end(error: NetpollError | null): void {
-    this.ended = true
-    this.endError = error
+    this.endState = error ?? true
     this.wanted = 0 // no deadline for bytes that can't come
     // An Error captures a stack trace, which is costly: one is made only for a read that fails.
     if (this.waiters.length === 0) return
@@ -364,6 +373,9 @@ export class Reader {
   }
 
   private endedError(): Error {
-    return (this.endError ??= codeError('ERR_CONN_CLOSED', 'the connection is closed'))
+    if (this.endState === null || this.endState === true) {
+      this.endState = codeError('ERR_CONN_CLOSED', 'the connection is closed')
+    }
+    return this.endState
   }
 }

@@ -13,6 +13,8 @@ export interface WriterOwner {
   readonly maxOutput: number
   /** Whether the connection is still open (else writes fail with `ERR_CONN_CLOSED`). */
   isOpen(): boolean
+  /** Whether the connection was half-closed (then writes throw `EPIPE`). */
+  readonly writeEnded: boolean
   /** The output limit was passed: close the connection with this error. */
   overLimit(e: NetpollError): void
 }
@@ -26,7 +28,7 @@ interface PendingFlush {
 }
 
 /**
- * Shared, frozen empty lists: a writer with nothing submitted or in flight (an idle
+ * Shared, frozen empty lists: a writer with nothing written, submitted or in flight (an idle
  * connection) holds no arrays of its own; it makes one when it first needs it.
  */
 const NO_BUFFERS: Buffer[] = Object.freeze([]) as unknown as Buffer[]
@@ -38,7 +40,7 @@ const NO_FLUSHES: PendingFlush[] = Object.freeze([]) as unknown as PendingFlush[
  */
 export class Writer {
   /** Buffers written since the last flush. @internal */
-  pending: Buffer[] = []
+  pending: Buffer[] = NO_BUFFERS
   private pendingBytes = 0
   /** Buffers flushed and waiting for the batched write (taken by {@link Writer.takeSubmitted}). @internal */
   submitted: Buffer[] = NO_BUFFERS
@@ -53,8 +55,6 @@ export class Writer {
   private seq = 0
   /** The sequence number of the last flush taken for a batched write. */
   private sentSeq = 0
-  /** The connection was half-closed: writes throw `EPIPE`. @internal */
-  shut = false
   private flushes: PendingFlush[] = NO_FLUSHES
 
   /** @internal */
@@ -62,8 +62,9 @@ export class Writer {
 
   private add(buf: Buffer): void {
     if (!this.owner.isOpen()) throw codeError('ERR_CONN_CLOSED', 'the connection is closed')
-    if (this.shut) throw Object.assign(codeError('EPIPE', 'write after shutdownWrite()'), { syscall: 'write' })
-    this.pending.push(buf)
+    if (this.owner.writeEnded) throw Object.assign(codeError('EPIPE', 'write after shutdownWrite()'), { syscall: 'write' })
+    if (this.pending === NO_BUFFERS) this.pending = [buf]
+    else this.pending.push(buf)
     this.pendingBytes += buf.length
     if (this.pendingBytes + this.inFlight > this.owner.maxOutput) {
       const e = codeError(
@@ -158,7 +159,7 @@ export class Writer {
   /** Appends everything written to `other` since its last flush (moved, not copied). */
   append(other: Writer): void {
     for (const b of other.pending) this.add(b)
-    other.pending = []
+    other.pending = NO_BUFFERS
     other.pendingBytes = 0
   }
 
@@ -210,7 +211,7 @@ export class Writer {
     else for (const b of this.pending) this.submitted.push(b)
     this.inFlight += bytes
     this.flushedTotal += bytes
-    this.pending = []
+    this.pending = NO_BUFFERS
     this.pendingBytes = 0
     this.owner.scheduleFlush()
     ++this.seq
@@ -251,7 +252,7 @@ export class Writer {
 
   /** The connection failed or closed: every waiting flush fails with `error` (`ERR_CONN_CLOSED` when null). @internal */
   fail(error: Error | null): void {
-    this.pending = []
+    this.pending = NO_BUFFERS
     this.submitted = NO_BUFFERS
     this.pendingBytes = 0
     this.inFlight = 0

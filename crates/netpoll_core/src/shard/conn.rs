@@ -83,8 +83,9 @@ pub(crate) struct Conn {
     pub read_timer: Option<TimerId>,
     /// The dial timer while `Connecting`.
     pub dial_timer: Option<TimerId>,
-    /// While `Connecting` to a Unix listener whose backlog was full: when to try again.
-    pub dial_retry: Option<DialRetry>,
+    /// While `Connecting` to a Unix listener whose backlog was full: when to try again
+    /// (boxed: every other connection pays one pointer, not the retry's 48 bytes).
+    pub dial_retry: Option<Box<DialRetry>>,
     /// Bytes read from and written to this connection.
     pub bytes_in: u64,
     pub bytes_out: u64,
@@ -224,5 +225,20 @@ impl ConnSlab {
     /// Number of live connections.
     pub fn len(&self) -> usize {
         self.live
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A server of many idle connections pays this struct once per connection: state only
+    /// some connections need (a Unix dial's retry, a TLS session) stays behind a pointer.
+    #[test]
+    fn a_plain_connection_pays_a_pointer_for_rare_state() {
+        assert_eq!(std::mem::size_of::<Option<Box<super::DialRetry>>>(), 8);
+        assert!(
+            std::mem::size_of::<super::Conn>() <= 192,
+            "Conn grew to {} bytes",
+            std::mem::size_of::<super::Conn>()
+        );
     }
 }

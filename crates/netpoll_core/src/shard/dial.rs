@@ -41,11 +41,11 @@ impl Shard {
                 let conn = Conn::new(stream, ConnState::Connecting, self.config.min_read, now);
                 let id = self.conns.insert(conn);
                 let timer = self.arm(DIAL_RETRY_FIRST_MS, TimerKey::DialRetry(id));
-                self.conns.get_mut(id).expect("live").dial_retry = Some(DialRetry {
+                self.conns.get_mut(id).expect("live").dial_retry = Some(Box::new(DialRetry {
                     path,
                     delay_ms: DIAL_RETRY_FIRST_MS,
                     timer: Some(timer),
-                });
+                }));
                 id
             }
         };
