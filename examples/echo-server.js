@@ -22,12 +22,12 @@ function tooLarge(n) {
 
 // The handlers take every whole frame already buffered synchronously (`tryPeek`/`tryNext`:
 // no Promise per frame) and return; the loop calls them again when more bytes arrive. Their
-// answers leave in one writev per connection per batch. Like a pipelining RPC server (and
-// like `socket.write` in net-echo-server.js, which never waits), a handler waits for the
-// kernel to take its bytes only when no partial request is buffered behind them. A failed
-// flush closes the connection (the close is what reports it), so a flush that is not awaited
-// needs no handler of its own.
-function send(conn) {
+// answers leave in one writev per connection per batch. Like `socket.write` in
+// net-echo-server.js, the framed and sink handlers never wait for the kernel to take their
+// answers: `writer.send()` hands them over without a Promise (a failed write closes the
+// connection, and the close is what reports it). The raw echo waits for its flush when nothing
+// more is buffered: a stream's echo is then paced by its reader (read backpressure).
+function flushWhenDrained(conn) {
   const sent = conn.writer.flush()
   if (conn.reader.len() === 0) return sent
   sent.catch(() => {})
@@ -61,7 +61,7 @@ function framed(conn) {
   }
   conn.writer.writeBinary(answers)
   wantNext(r) // the rest comes with a later batch: say so (read backpressure, --read-timeout)
-  return send(conn)
+  conn.writer.send()
 }
 
 // What the next frame still needs, asked for so that the reader knows it is wanted.
@@ -92,7 +92,7 @@ function raw(conn) {
   const r = conn.reader
   conn.writer.writeBinary(r.tryNext(r.len()))
   r.tryPeek(1) // null: the next bytes are wanted (their read deadline starts)
-  return send(conn)
+  return flushWhenDrained(conn)
 }
 
 // sink: drop whatever is buffered, count it (the count is answered at every MiB), ask for more.
@@ -103,7 +103,7 @@ function sink(conn) {
   r.skip(n) // every byte is buffered: settled at once, nothing to wait for
   counts.set(conn, sinkCount(counts.get(conn) ?? 0, n, (out) => {
     conn.writer.writeBinary(out)
-    conn.writer.flush().catch(() => {}) // a failed flush closes the connection: that reports it
+    conn.writer.send()
   }))
   r.tryPeek(1)
 }

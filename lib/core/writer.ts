@@ -34,6 +34,9 @@ interface PendingFlush {
 const NO_BUFFERS: Buffer[] = Object.freeze([]) as unknown as Buffer[]
 const NO_FLUSHES: PendingFlush[] = Object.freeze([]) as unknown as PendingFlush[]
 
+/** The settle hooks of a `send()`: nobody waits for it. */
+function ignore(): void {}
+
 /**
  * Collects output. `writeBinary` keeps a reference to your Buffer (no copy) until the bytes
  * are handed to the kernel: don't modify it before the `flush()` Promise resolves.
@@ -180,6 +183,19 @@ export class Writer {
     const bytes = this.submit()
     const seq = this.seq
     return new Promise<void>((resolve, reject) => this.queueFlush({ seq, bytes, resolve, reject }))
+  }
+
+  /**
+   * Sends what was written since the last flush, as `flush()` does, without waiting: no
+   * Promise, like `net`'s `socket.write`. The bytes leave with the batch's other flushes (one
+   * `writev` per connection); a write that fails closes the connection, and its close
+   * callbacks report the error. Throws `ERR_CONN_CLOSED` on a closed connection.
+   */
+  send(): void {
+    if (!this.owner.isOpen()) throw codeError('ERR_CONN_CLOSED', 'the connection is closed')
+    if (this.pending.length === 0) return
+    const bytes = this.submit()
+    this.queueFlush({ seq: this.seq, bytes, resolve: ignore, reject: ignore })
   }
 
   /**
