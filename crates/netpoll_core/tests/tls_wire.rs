@@ -212,29 +212,37 @@ fn eof_without_close_notify_is_econnreset_never_a_silent_end() {
 fn a_peer_cannot_make_a_session_buffer_without_bound() {
     let (server, client) = contexts(TlsVersion::Tls13);
     let (mut c, mut s) = connect(&server, &client, "localhost");
-    // Before the handshake, plaintext waits inside rustls only up to max_pending_output.
+    // Before the handshake, plaintext waits in the session only up to max_pending_output.
     let huge = vec![7u8; 4 << 20];
     let took = c.tls.encrypt(&[&huge]).unwrap();
     assert!(took <= 256 * 1024, "took {took}");
     // A full sink (0 bytes) does not stall the handshake: it produces no plaintext.
     s.sink = 0;
     handshake(&mut c, &mut s);
-    // A sink of 1 byte: the session consumes ciphertext only as plaintext is delivered.
+    // A sink of 1 byte: the session decrypts no further than the one record whose plaintext
+    // waits for the sink; what follows stays ciphertext (the shard reads no more meanwhile).
     s.sink = 1;
     c.send(&mut s, &[&huge[..took]]);
     let mut wire = Vec::new();
     while c.tls.wants_write() {
         c.tls.write_tls_to(&mut wire).unwrap();
     }
-    let mut one = [0u8; 1];
-    let d = s.tls.decrypt(&s.pending.clone(), &mut one).unwrap();
+    let waiting = s.tls.waiting_plaintext();
     assert!(
-        d.consumed <= 17 * 1024 + 64,
-        "consumed {} for 1 byte of sink",
-        d.consumed
+        waiting > 0 && waiting < 16 * 1024,
+        "{waiting} bytes of plaintext wait for a 1-byte sink"
     );
-    let empty = s.tls.decrypt(&wire, &mut []).unwrap();
-    assert_eq!(empty.consumed, 0, "a full sink consumes nothing");
+    let mut one = [0u8; 1];
+    let d = s.tls.decrypt(&mut [], &mut one).unwrap();
+    assert_eq!(d.written, 1);
+    assert_eq!(s.tls.waiting_plaintext(), waiting - 1, "nothing more decrypted");
+    let empty = s.tls.decrypt(&mut wire, &mut []).unwrap();
+    assert_eq!(empty.written, 0);
+    assert_eq!(
+        s.tls.waiting_plaintext(),
+        waiting - 1,
+        "a full sink decrypts nothing more"
+    );
 }
 
 /// Kills the child on drop (a failing assertion must not leave openssl running).

@@ -209,9 +209,10 @@ impl Shard {
                 return;
             }
             let mut drained = false;
-            // Ciphertext just read into the scratch buffer (else it is `tls.input`'s).
+            // Ciphertext just read into the scratch buffer (else into the session's own
+            // buffer, right behind the incomplete record it holds).
             let mut fresh = 0;
-            if tls.input.is_empty() && !deliver_first {
+            if !deliver_first {
                 if budget == 0 {
                     if !self.ready_conns.contains(&id) {
                         self.ready_conns.push(id);
@@ -219,13 +220,23 @@ impl Shard {
                     return;
                 }
                 let want = conn.read_size.min(budget).max(1);
-                if self.tls_scratch.len() < want {
-                    self.tls_scratch.resize(want.max(max_read), 0);
-                }
-                match conn.stream.read(&mut self.tls_scratch[..want]) {
+                let (room, held) = match tls.session.read_room(want) {
+                    Some(room) => (room, true),
+                    None => {
+                        if self.tls_scratch.len() < want {
+                            self.tls_scratch.resize(want.max(max_read), 0);
+                        }
+                        (&mut self.tls_scratch[..want], false)
+                    }
+                };
+                match conn.stream.read(room) {
                     Ok(0) => return self.tls_eof(id, sink),
                     Ok(n) => {
-                        fresh = n;
+                        if held {
+                            tls.session.commit_read(n);
+                        } else {
+                            fresh = n;
+                        }
                         conn.bytes_in += n as u64;
                         conn.last_activity = now;
                         conn.read_size = if n == want {
@@ -246,23 +257,16 @@ impl Shard {
                     },
                 }
             }
-            let ciphertext = if fresh > 0 {
-                &self.tls_scratch[..fresh]
-            } else {
-                &tls.input[..]
-            };
-            let buf = sink.read_buffer(ciphertext.len().max(min_read));
+            let buf = sink.read_buffer(fresh.max(min_read));
             if buf.is_empty() {
-                if fresh > 0 {
-                    tls.input.extend_from_slice(&self.tls_scratch[..fresh]);
-                }
+                tls.session.hold(&self.tls_scratch[..fresh]);
                 if !self.ready_conns.contains(&id) {
                     self.ready_conns.push(id);
                 }
                 return;
             }
             let room = buf.len();
-            let result = tls.session.decrypt(ciphertext, buf);
+            let result = tls.session.decrypt(&mut self.tls_scratch[..fresh], buf);
             let done = match result {
                 Ok(d) => d,
                 Err(e) => {
@@ -270,20 +274,9 @@ impl Shard {
                     return self.fail(id, Some(e), sink);
                 }
             };
-            if done.peer_closed {
-                tls.input = Vec::new();
-            } else if fresh > 0 {
-                tls.input
-                    .extend_from_slice(&self.tls_scratch[done.consumed..fresh]);
-            } else {
-                tls.input.drain(..done.consumed);
-                if tls.input.is_empty() {
-                    tls.input = Vec::new(); // an idle connection keeps no buffer
-                }
-            }
             let sink_full = done.written == room;
             deliver_first = sink_full;
-            let input_left = !tls.input.is_empty();
+            let input_left = tls.session.waiting_plaintext() > 0;
             let wrote = match flush_records(conn, now) {
                 Ok(n) => n,
                 Err(e) => return self.fail(id, Some(e), sink),
