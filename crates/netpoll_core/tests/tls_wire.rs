@@ -128,6 +128,43 @@ fn raw_to_server(bytes: &[u8]) -> (netpoll_core::error::NetError, Vec<u8>) {
 }
 
 #[test]
+fn a_handshake_message_in_tiny_records_cannot_make_the_server_hold_without_bound() {
+    // A ClientHello of 60,000 bytes (under rustls' 64 KiB message limit) in 1-byte records:
+    // 6 wire bytes per byte of message, all held until the message is complete.
+    let mut message = vec![1u8, 0, 0xea, 0x60];
+    message.resize(4 + 60_000, 0);
+    let mut wire = Vec::with_capacity(message.len() * 6);
+    for b in &message {
+        wire.extend_from_slice(&[22, 3, 1, 0, 1, *b]);
+    }
+    let (server, _) = contexts(TlsVersion::Tls13);
+    let (mut raw, sock) = tcp_pair();
+    let mut s = Peer::new(sock, TlsSession::server(&server).unwrap());
+    let writer = std::thread::spawn(move || {
+        raw.set_nonblocking(false).unwrap();
+        let _ = raw.write_all(&wire); // fails once the server gave up
+        raw
+    });
+    let deadline = Instant::now() + TIMEOUT;
+    let mut most = 0;
+    while s.error.is_none() {
+        if !s.step() {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        if s.error.is_none() {
+            most = most.max(s.tls.held_ciphertext());
+        }
+        assert!(Instant::now() < deadline, "server never failed");
+    }
+    let e = s.error.as_ref().unwrap();
+    assert_eq!(e.code, code::ERR_SSL_DECODE_ERROR);
+    assert!(e.message.contains("message buffer full"), "{e:?}");
+    assert!(most <= 0x10000 + 18 * 1024, "held {most} bytes");
+    s.sock.shutdown(Shutdown::Both).unwrap();
+    writer.join().unwrap();
+}
+
+#[test]
 fn plaintext_and_garbage_sent_to_a_server_are_clear_errors() {
     let (e, alert) = raw_to_server(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(e.code, code::ERR_SSL_WRONG_VERSION_NUMBER);
@@ -235,7 +272,11 @@ fn a_peer_cannot_make_a_session_buffer_without_bound() {
     let mut one = [0u8; 1];
     let d = s.tls.decrypt(&mut [], &mut one).unwrap();
     assert_eq!(d.written, 1);
-    assert_eq!(s.tls.waiting_plaintext(), waiting - 1, "nothing more decrypted");
+    assert_eq!(
+        s.tls.waiting_plaintext(),
+        waiting - 1,
+        "nothing more decrypted"
+    );
     let empty = s.tls.decrypt(&mut wire, &mut []).unwrap();
     assert_eq!(empty.written, 0);
     assert_eq!(

@@ -7,13 +7,15 @@
 //!   an accepted socket is reported on its listener ([`EventSink::tls_client_error`], Node's
 //!   `tlsClientError`), never as a connection; a dial's is `connected(Err)`.
 //! * **Reads.** Ciphertext is read into the shard's scratch buffer (one read of `read_size`,
-//!   the read budget counts it) and decrypted into the sink's read buffer, reported with
-//!   `data` exactly like a plain read; only ciphertext the sink had no room for is copied to
-//!   the connection's own `input` (freed once used up), and the connection is served again
-//!   next round. So an idle TLS connection holds no read buffer, and a read zeroes nothing. A socket EOF without `close_notify` is
-//!   `ECONNRESET`.
+//!   the read budget counts it), decrypted there in place and copied into the sink's read
+//!   buffer, reported with `data` exactly like a plain read. The session keeps what it cannot
+//!   use yet (the start of an incomplete record; the records after one whose plaintext the
+//!   sink had no room for), and the next read goes right behind an incomplete record. While
+//!   plaintext waits for the sink, the socket is not read and the connection is served again
+//!   next round. An idle TLS connection holds no read buffer. A socket EOF without
+//!   `close_notify` is `ECONNRESET`.
 //! * **Writes.** One flush's buffers are encrypted at once and the records written with one
-//!   `writev`. Plaintext the session did not take waits in the connection's output queue,
+//!   `write`. Plaintext the session did not take waits in the connection's output queue,
 //!   under `max_output`; records the kernel did not take stay in the session. Both are
 //!   drained on writability; `flushed` follows when both are empty.
 //! * **Close.** A graceful close or half-close queues `close_notify` behind the output and
@@ -257,7 +259,8 @@ impl Shard {
                     },
                 }
             }
-            let buf = sink.read_buffer(fresh.max(min_read));
+            let ciphertext = fresh + tls.session.held_ciphertext();
+            let buf = sink.read_buffer(ciphertext.max(min_read));
             if buf.is_empty() {
                 tls.session.hold(&self.tls_scratch[..fresh]);
                 if !self.ready_conns.contains(&id) {

@@ -1,7 +1,42 @@
-//! [`ByteQueue`]: the ciphertext buffers of a [`super::TlsSession`] — bytes appended at the
-//! back, taken from the front, in one allocation that is zeroed only when it grows (rustls'
-//! unbuffered API reads and writes `&mut [u8]`, so the memory must be initialized; zeroing it
-//! again for every record was a measured cost of the buffered API).
+//! [`ByteQueue`]: the buffers of a [`super::TlsSession`] — bytes appended at the back, taken
+//! from the front, in one initialized allocation (rustls' unbuffered API reads and writes
+//! `&mut [u8]`; zeroing a fresh buffer for every record was a measured cost of the buffered
+//! API). A queue that empties hands its allocation to a small per-thread pool, and one that
+//! needs memory takes it from there: a shard's connections take turns with the same few
+//! buffers, and an idle connection holds none.
+
+use std::cell::RefCell;
+
+/// Most buffers the pool of one thread keeps.
+const POOL_BUFFERS: usize = 4;
+
+/// Largest buffer the pool keeps (larger ones are freed).
+const POOL_BUFFER_MAX: usize = 512 * 1024;
+
+thread_local! {
+    /// Emptied allocations, initialized over their whole length, for the next queue.
+    static POOL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// An allocation from the pool (the largest), or an empty one.
+fn pool_take() -> Vec<u8> {
+    POOL.with(|p| p.borrow_mut().pop()).unwrap_or_default()
+}
+
+/// Gives `buf` back to the pool (kept sorted by size, so the largest goes out first).
+fn pool_give(buf: Vec<u8>) {
+    if buf.is_empty() || buf.len() > POOL_BUFFER_MAX {
+        return;
+    }
+    POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        let at = p.partition_point(|b| b.len() <= buf.len());
+        p.insert(at, buf);
+        if p.len() > POOL_BUFFERS {
+            p.remove(0);
+        }
+    });
+}
 
 /// A FIFO of bytes over one reused, initialized allocation.
 #[derive(Default)]
@@ -35,6 +70,9 @@ impl ByteQueue {
     /// `want` writable bytes right after the queued ones; [`ByteQueue::commit`] then appends
     /// what was written. Moves the queued bytes to the front first when that makes room.
     pub fn spare(&mut self, want: usize) -> &mut [u8] {
+        if self.buf.is_empty() {
+            self.buf = pool_take();
+        }
         if self.start > 0 && self.buf.len() - self.end < want {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
@@ -58,23 +96,20 @@ impl ByteQueue {
         self.commit(bytes.len());
     }
 
-    /// Removes `n` bytes from the front. Once empty, the allocation is released unless its
-    /// size is in `keep` (an idle connection holds no buffer; a busy one reuses its own).
-    pub fn consume(&mut self, n: usize, keep: std::ops::RangeInclusive<usize>) {
+    /// Removes `n` bytes from the front. Once empty, the allocation goes back to the pool.
+    pub fn consume(&mut self, n: usize) {
         debug_assert!(n <= self.len());
         self.start += n;
         if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-            if !keep.contains(&self.buf.len()) {
-                self.buf = Vec::new();
-            }
+            self.release();
         }
     }
 
-    /// Empties the queue and releases its allocation.
+    /// Empties the queue; its allocation goes back to the pool.
     pub fn release(&mut self) {
-        *self = ByteQueue::default();
+        pool_give(std::mem::take(&mut self.buf));
+        self.start = 0;
+        self.end = 0;
     }
 
     /// Moves up to `sink.len()` bytes from the front into `sink`; returns how many. The
@@ -82,7 +117,7 @@ impl ByteQueue {
     pub fn take_into(&mut self, sink: &mut [u8]) -> usize {
         let n = self.len().min(sink.len());
         sink[..n].copy_from_slice(&self.filled()[..n]);
-        self.consume(n, 0..=0);
+        self.consume(n);
         n
     }
 }
@@ -92,21 +127,26 @@ mod tests {
     use super::ByteQueue;
 
     #[test]
-    fn bytes_come_out_in_order_across_compaction_and_release() {
+    fn bytes_come_out_in_order_across_compaction_and_reuse() {
         let mut q = ByteQueue::default();
         q.extend(b"hello ");
         q.spare(5).copy_from_slice(b"world");
         q.commit(5);
         assert_eq!(q.filled(), b"hello world");
-        q.consume(6, 0..=1024);
+        q.consume(6);
         // Compaction: 6 free bytes at the front, none at the back.
         q.extend(b"!!!!!!!");
         assert_eq!(q.filled(), b"world!!!!!!!");
-        q.consume(q.len(), 0..=4);
+        let mut out = [0u8; 5];
+        assert_eq!(q.take_into(&mut out), 5);
+        assert_eq!(&out, b"world");
+        q.consume(q.len());
         assert!(q.is_empty());
-        assert_eq!(q.buf.capacity(), 0, "released outside `keep`");
-        q.extend(b"ab");
-        q.consume(2, 0..=1024);
-        assert!(q.buf.capacity() > 0, "kept inside `keep`");
+        assert_eq!(q.buf.capacity(), 0, "an empty queue holds no allocation");
+        // The next queue reuses the allocation the last one gave back, without new zeroing.
+        let mut r = ByteQueue::default();
+        r.extend(b"ab");
+        assert_eq!(r.filled(), b"ab");
+        assert!(r.buf.len() >= 12, "the pooled allocation came back");
     }
 }

@@ -33,29 +33,23 @@
 //! * **Memory.** Per session: at most one incomplete record (a handshake message being
 //!   joined: ≤ 64 KiB) when not stalled, the plaintext of one record when stalled, and
 //!   `TlsLimits::max_pending_output` bytes of plaintext/records not yet written. An idle
-//!   session holds no buffer, except an output buffer of 4–64 KiB it reuses.
-
-use std::io::{self, Write};
-use std::ops::RangeInclusive;
-use std::sync::Arc;
+//!   session holds no buffer: emptied buffers go to a small per-thread pool the next
+//!   session's records are written into (see `queue.rs`).
 
 use rustls::client::UnbufferedClientConnection;
 use rustls::pki_types::ServerName;
 use rustls::server::UnbufferedServerConnection;
-use rustls::{CommonState, HandshakeKind, ProtocolVersion};
+use rustls::CommonState;
+use std::io::{self, Write};
 
-use super::ciphers;
 use super::context::{ClientContext, SecureContext};
 use super::errors::{self, code as tls_code};
-use super::info::{CipherInfo, PeerCertificate, TlsInfo};
+use super::info::TlsInfo;
 use super::queue::ByteQueue;
 use super::records::{Action, Buffers, Step, StepError};
+use super::side::Side;
 use super::sni::{Sni, SniReader};
-use super::verify::{ClientAuth, ServerAuth};
 use crate::error::{code, NetError};
-
-/// Sizes of an empty output buffer that is kept for the next flush.
-const KEEP_OUTPUT: RangeInclusive<usize> = 4096..=64 * 1024;
 
 /// Most ciphertext held while waiting for the rest of a record or handshake message (a
 /// handshake message ≤ 64 KiB as rustls allows, and the start of the record after it).
@@ -76,6 +70,7 @@ pub struct Decrypted {
     pub peer_closed: bool,
 }
 
+/// rustls' unbuffered connection of either side.
 enum Conn {
     Server(UnbufferedServerConnection),
     Client(UnbufferedClientConnection),
@@ -98,15 +93,6 @@ macro_rules! process {
             }
         }
     };
-}
-
-enum Side {
-    Server(Arc<ClientAuth>),
-    Client {
-        auth: Arc<ServerAuth>,
-        name: ServerName<'static>,
-        text: String,
-    },
 }
 
 /// One TLS connection's protocol state (see the module docs).
@@ -229,7 +215,7 @@ impl TlsSession {
             if in_place {
                 off += discard + extra;
             } else {
-                self.input.consume(discard + extra, 0..=0);
+                self.input.consume(discard + extra);
             }
             out.handshake_completed |= self.check_established();
             match step {
@@ -246,7 +232,7 @@ impl TlsSession {
             if in_place {
                 off += discard;
             } else {
-                self.input.consume(discard, 0..=0);
+                self.input.consume(discard);
             }
             if in_place {
                 self.input.extend(&ciphertext[off..]);
@@ -271,6 +257,11 @@ impl TlsSession {
     /// [`TlsSession::decrypt`] with no ciphertext); `None` when it holds nothing.
     pub fn read_room(&mut self, want: usize) -> Option<&mut [u8]> {
         (!self.input.is_empty()).then(|| self.input.spare(want))
+    }
+
+    /// Ciphertext bytes the session holds (not processed yet).
+    pub fn held_ciphertext(&self) -> usize {
+        self.input.len()
     }
 
     /// `n` bytes were read into the last [`TlsSession::read_room`].
@@ -310,7 +301,7 @@ impl TlsSession {
             return false;
         }
         self.sni = None;
-        self.info = Some(self.build_info());
+        self.info = Some(self.side.info(self.common(), self.servername.clone()));
         true
     }
 
@@ -323,11 +314,11 @@ impl TlsSession {
             let (step, extra) = match step {
                 Ok(s) => s,
                 Err(e) => {
-                    self.input.consume(discard, 0..=0);
+                    self.input.consume(discard);
                     return Err(self.fail_step(e));
                 }
             };
-            self.input.consume(discard + extra, 0..=0);
+            self.input.consume(discard + extra);
             match step {
                 Step::Idle(done) => return Ok(done),
                 Step::Handshaking | Step::Closed => return Ok(None),
@@ -341,23 +332,27 @@ impl TlsSession {
     fn fail_step(&mut self, e: StepError) -> NetError {
         let err = match e {
             StepError::Tls(e) => errors::from_rustls(&e),
-            StepError::Encrypt(e) => NetError::new(tls_code::ERR_SSL_HANDSHAKE_FAILURE, e.to_string()),
+            StepError::Encrypt(e) => {
+                NetError::new(tls_code::ERR_SSL_HANDSHAKE_FAILURE, e.to_string())
+            }
         };
         // The alert rustls queued for the peer.
         for _ in 0..MAX_STEPS {
             let buf = self.input.filled_mut();
             let (discard, step) = process!(&mut self.conn, buf, self.io, &mut [], &Action::None);
             match step {
-                Ok((Step::Progress, extra)) => self.input.consume(discard + extra, 0..=0),
+                Ok((Step::Progress, extra)) => self.input.consume(discard + extra),
                 _ => break,
             }
         }
-        self.input.release();
-        self.io.stash.release();
         self.fail(err)
     }
 
+    /// Ends the session with `err`: what it held is dropped, records queued (an alert) stay.
     fn fail(&mut self, err: NetError) -> NetError {
+        self.input.release();
+        self.io.stash.release();
+        self.io.early = Vec::new();
         self.error = Some(err.clone());
         err
     }
@@ -405,7 +400,7 @@ impl TlsSession {
             return Ok(0);
         }
         let n = sink.write(self.io.out.filled())?;
-        self.io.out.consume(n, KEEP_OUTPUT);
+        self.io.out.consume(n);
         Ok(n)
     }
 
@@ -456,48 +451,5 @@ impl TlsSession {
         };
         let err = NetError::new(crate::error::errno_code(libc::ECONNRESET), message);
         Err(self.fail(err))
-    }
-
-    fn build_info(&self) -> TlsInfo {
-        let common = self.common();
-        let protocol = match common.protocol_version() {
-            Some(ProtocolVersion::TLSv1_3) => "TLSv1.3",
-            _ => "TLSv1.2",
-        };
-        let (name, standard_name) = common
-            .negotiated_cipher_suite()
-            .map_or(("unknown", "unknown"), |s| ciphers::names(s.suite()));
-        let peer = common.peer_certificates();
-        let (servername, authorized, authorization_error) = match &self.side {
-            Side::Server(auth) => {
-                let (ok, err) = auth.authorize(peer);
-                (self.servername.clone(), ok, err)
-            }
-            Side::Client { auth, name, text } => {
-                let err = if auth.rejects() {
-                    None // the handshake would have failed
-                } else {
-                    match peer {
-                        Some(p) => auth.authorize(p, name),
-                        None => Some(errors::unknown_issuer(&[])),
-                    }
-                };
-                (Some(text.clone()), err.is_none(), err)
-            }
-        };
-        TlsInfo {
-            protocol,
-            cipher: CipherInfo {
-                name,
-                standard_name,
-                version: protocol,
-            },
-            alpn_protocol: common.alpn_protocol().map(<[u8]>::to_vec),
-            servername,
-            authorized,
-            authorization_error,
-            peer_certificate: peer.and_then(|p| p.first()).map(PeerCertificate::from_der),
-            session_reused: common.handshake_kind() == Some(HandshakeKind::Resumed),
-        }
     }
 }

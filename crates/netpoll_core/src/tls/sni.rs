@@ -93,7 +93,8 @@ impl<'a> Cursor<'a> {
     }
 
     fn u16(&mut self) -> Option<usize> {
-        self.take(2).map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+        self.take(2)
+            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
     }
 
     /// A vector with a `width`-byte length prefix.
@@ -187,10 +188,16 @@ mod tests {
 
     #[test]
     fn no_extension_an_ip_literal_and_garbage_give_no_name() {
-        assert_eq!(SniReader::default().feed(&hello(None, 1 << 14)), Sni::Done(None));
+        assert_eq!(
+            SniReader::default().feed(&hello(None, 1 << 14)),
+            Sni::Done(None)
+        );
         let ip = hello(Some("127.0.0.1"), 1 << 14);
         assert_eq!(SniReader::default().feed(&ip), Sni::Done(None));
-        assert_eq!(SniReader::default().feed(b"GET / HTTP/1.1\r\n"), Sni::Done(None));
+        assert_eq!(
+            SniReader::default().feed(b"GET / HTTP/1.1\r\n"),
+            Sni::Done(None)
+        );
         let mut cut = hello(Some("a.example"), 1 << 14);
         cut.truncate(cut.len() - 3);
         assert_eq!(SniReader::default().feed(&cut), Sni::More);
