@@ -183,6 +183,14 @@ fn plaintext_and_garbage_sent_to_a_server_are_clear_errors() {
     let (e, alert) = raw_to_server(&rec);
     assert!(e.code.starts_with("ERR_SSL_"), "{e:?}");
     assert_eq!(alert.first(), Some(&21), "the server answers with an alert");
+    // The same followed by more garbage: exactly one fatal alert (nothing after the failure
+    // is looked at).
+    let mut two = rec.clone();
+    two.extend_from_slice(&rec);
+    let (e, alert) = raw_to_server(&two);
+    assert!(e.code.starts_with("ERR_SSL_"), "{e:?}");
+    assert_eq!(alert.len(), 7, "one plaintext alert record: {alert:?}");
+    assert_eq!(alert[..2], [21, 3]);
     // An application_data record before any handshake.
     let (e, _) = raw_to_server(&[23, 3, 3, 0, 3, 1, 2, 3]);
     assert!(e.code.starts_with("ERR_SSL_"), "{e:?}");

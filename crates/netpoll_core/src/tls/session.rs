@@ -336,12 +336,17 @@ impl TlsSession {
                 NetError::new(tls_code::ERR_SSL_HANDSHAKE_FAILURE, e.to_string())
             }
         };
-        // The alert rustls queued for the peer.
+        // The alert rustls queued for the peer: while it has records queued, a step hands
+        // them out before looking at any input (looking at more input after an error could
+        // fail again and queue a second fatal alert).
         for _ in 0..MAX_STEPS {
+            if !self.common().wants_write() {
+                break;
+            }
             let buf = self.input.filled_mut();
             let (discard, step) = process!(&mut self.conn, buf, self.io, &mut [], &Action::None);
             match step {
-                Ok((Step::Progress, extra)) => self.input.consume(discard + extra),
+                Ok((Step::Progress | Step::Read(_), extra)) => self.input.consume(discard + extra),
                 _ => break,
             }
         }
