@@ -101,17 +101,16 @@ impl Buffers {
                 (Step::Read(written), discard)
             }
             ConnectionState::EncodeTlsData(mut e) => {
-                let mut need = 1024;
-                loop {
-                    match e.encode(self.out.spare(need)) {
-                        Ok(n) => {
-                            self.out.commit(n);
-                            break;
-                        }
-                        Err(EncodeError::InsufficientSize(s)) => need = s.required_size,
-                        Err(EncodeError::AlreadyEncoded) => break,
-                    }
-                }
+                // `AlreadyEncoded` cannot happen: each state is encoded once.
+                let _ = append(
+                    &mut self.out,
+                    1024,
+                    |b| e.encode(b),
+                    |e| match e {
+                        EncodeError::InsufficientSize(s) => Some(s.required_size),
+                        EncodeError::AlreadyEncoded => None,
+                    },
+                );
                 (Step::Progress, 0)
             }
             ConnectionState::TransmitTlsData(t) => {
@@ -130,17 +129,7 @@ impl Buffers {
                     Action::None => None,
                     Action::Write(bufs, room) => Some(self.write(&mut w, bufs, *room)?),
                     Action::CloseNotify => {
-                        let mut need = 64;
-                        loop {
-                            match w.queue_close_notify(self.out.spare(need)) {
-                                Ok(n) => {
-                                    self.out.commit(n);
-                                    break;
-                                }
-                                Err(EncryptError::InsufficientSize(s)) => need = s.required_size,
-                                Err(e) => return Err(e.into()),
-                            }
-                        }
+                        append(&mut self.out, 64, |b| w.queue_close_notify(b), too_small)?;
                         Some(0)
                     }
                 };
@@ -193,17 +182,36 @@ fn seal<Data>(
     w: &mut WriteTraffic<'_, Data>,
     data: &[u8],
 ) -> Result<(), EncryptError> {
-    let mut need = data.len() + (data.len() / MAX_FRAGMENT + 1) * RECORD_OVERHEAD;
+    let need = data.len() + (data.len() / MAX_FRAGMENT + 1) * RECORD_OVERHEAD;
+    append(out, need, |b| w.encrypt(data, b), too_small)
+}
+
+/// The size an encrypt call asked for, when it failed for lack of room.
+fn too_small(e: &EncryptError) -> Option<usize> {
+    match e {
+        EncryptError::InsufficientSize(s) => Some(s.required_size),
+        _ => None,
+    }
+}
+
+/// Runs `write` over `need` spare bytes of `out` and appends what it wrote; when it asks
+/// for more room (`required` of its error), again with that much.
+fn append<E>(
+    out: &mut ByteQueue,
+    mut need: usize,
+    mut write: impl FnMut(&mut [u8]) -> Result<usize, E>,
+    required: impl Fn(&E) -> Option<usize>,
+) -> Result<(), E> {
     loop {
-        match w.encrypt(data, out.spare(need)) {
+        match write(out.spare(need)) {
             Ok(n) => {
                 out.commit(n);
                 return Ok(());
             }
-            Err(EncryptError::InsufficientSize(s)) if s.required_size > need => {
-                need = s.required_size;
-            }
-            Err(e) => return Err(e),
+            Err(e) => match required(&e) {
+                Some(more) if more > need => need = more,
+                _ => return Err(e),
+            },
         }
     }
 }

@@ -31,7 +31,8 @@
 //!   the same error. rustls has queued an alert for the peer by then, so the caller should
 //!   still [`TlsSession::write_tls_to`] once before closing the socket.
 //! * **Memory.** Per session: at most one incomplete record (a handshake message being
-//!   joined: ≤ 64 KiB) when not stalled, the plaintext of one record when stalled, and
+//!   joined: ≤ 64 KiB) when no plaintext waits, and otherwise what one read brought (as
+//!   ciphertext, or as plaintext after a write), and
 //!   `TlsLimits::max_pending_output` bytes of plaintext/records not yet written. An idle
 //!   session holds no buffer: emptied buffers go to a small per-thread pool the next
 //!   session's records are written into (see `queue.rs`).
@@ -280,8 +281,9 @@ impl TlsSession {
         self.input.extend(ciphertext);
     }
 
-    /// Decrypted plaintext bytes waiting for sink space (at most one record's; while any
-    /// wait, read no more ciphertext until the sink took them).
+    /// Decrypted plaintext bytes waiting for sink space: one record's after a full sink, or
+    /// what a write meanwhile had to decrypt of the ciphertext held (rustls lets it encrypt
+    /// only once no complete record is left). While any wait, read no more ciphertext.
     pub fn waiting_plaintext(&self) -> usize {
         self.io.stash.len()
     }
