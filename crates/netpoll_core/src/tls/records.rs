@@ -149,12 +149,14 @@ impl Buffers {
     ) -> Result<usize, EncryptError> {
         let mut taken = 0;
         let mut joined: Vec<u8> = Vec::new();
-        for b in bufs {
+        for (i, b) in bufs.iter().enumerate() {
             let b = &b[..b.len().min(room - taken)];
             if b.is_empty() {
                 break;
             }
-            if b.len() >= DIRECT {
+            // A small buffer with no small neighbour to join is sealed where it is.
+            let alone = joined.is_empty() && bufs.get(i + 1).is_none_or(|n| n.len() >= DIRECT);
+            if b.len() >= DIRECT || alone {
                 if !joined.is_empty() {
                     seal(&mut self.out, w, &joined)?;
                     joined.clear();
