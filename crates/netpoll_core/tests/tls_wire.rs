@@ -128,6 +128,43 @@ fn raw_to_server(bytes: &[u8]) -> (netpoll_core::error::NetError, Vec<u8>) {
 }
 
 #[test]
+fn a_handshake_message_in_tiny_records_cannot_make_the_server_hold_without_bound() {
+    // A ClientHello of 60,000 bytes (under rustls' 64 KiB message limit) in 1-byte records:
+    // 6 wire bytes per byte of message, all held until the message is complete.
+    let mut message = vec![1u8, 0, 0xea, 0x60];
+    message.resize(4 + 60_000, 0);
+    let mut wire = Vec::with_capacity(message.len() * 6);
+    for b in &message {
+        wire.extend_from_slice(&[22, 3, 1, 0, 1, *b]);
+    }
+    let (server, _) = contexts(TlsVersion::Tls13);
+    let (mut raw, sock) = tcp_pair();
+    let mut s = Peer::new(sock, TlsSession::server(&server).unwrap());
+    let writer = std::thread::spawn(move || {
+        raw.set_nonblocking(false).unwrap();
+        let _ = raw.write_all(&wire); // fails once the server gave up
+        raw
+    });
+    let deadline = Instant::now() + TIMEOUT;
+    let mut most = 0;
+    while s.error.is_none() {
+        if !s.step() {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        if s.error.is_none() {
+            most = most.max(s.tls.held_ciphertext());
+        }
+        assert!(Instant::now() < deadline, "server never failed");
+    }
+    let e = s.error.as_ref().unwrap();
+    assert_eq!(e.code, code::ERR_SSL_DECODE_ERROR);
+    assert!(e.message.contains("message buffer full"), "{e:?}");
+    assert!(most <= 0x10000 + 18 * 1024, "held {most} bytes");
+    s.sock.shutdown(Shutdown::Both).unwrap();
+    writer.join().unwrap();
+}
+
+#[test]
 fn plaintext_and_garbage_sent_to_a_server_are_clear_errors() {
     let (e, alert) = raw_to_server(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(e.code, code::ERR_SSL_WRONG_VERSION_NUMBER);
@@ -146,6 +183,14 @@ fn plaintext_and_garbage_sent_to_a_server_are_clear_errors() {
     let (e, alert) = raw_to_server(&rec);
     assert!(e.code.starts_with("ERR_SSL_"), "{e:?}");
     assert_eq!(alert.first(), Some(&21), "the server answers with an alert");
+    // The same followed by more garbage: exactly one fatal alert (nothing after the failure
+    // is looked at).
+    let mut two = rec.clone();
+    two.extend_from_slice(&rec);
+    let (e, alert) = raw_to_server(&two);
+    assert!(e.code.starts_with("ERR_SSL_"), "{e:?}");
+    assert_eq!(alert.len(), 7, "one plaintext alert record: {alert:?}");
+    assert_eq!(alert[..2], [21, 3]);
     // An application_data record before any handshake.
     let (e, _) = raw_to_server(&[23, 3, 3, 0, 3, 1, 2, 3]);
     assert!(e.code.starts_with("ERR_SSL_"), "{e:?}");
@@ -212,29 +257,41 @@ fn eof_without_close_notify_is_econnreset_never_a_silent_end() {
 fn a_peer_cannot_make_a_session_buffer_without_bound() {
     let (server, client) = contexts(TlsVersion::Tls13);
     let (mut c, mut s) = connect(&server, &client, "localhost");
-    // Before the handshake, plaintext waits inside rustls only up to max_pending_output.
+    // Before the handshake, plaintext waits in the session only up to max_pending_output.
     let huge = vec![7u8; 4 << 20];
     let took = c.tls.encrypt(&[&huge]).unwrap();
     assert!(took <= 256 * 1024, "took {took}");
     // A full sink (0 bytes) does not stall the handshake: it produces no plaintext.
     s.sink = 0;
     handshake(&mut c, &mut s);
-    // A sink of 1 byte: the session consumes ciphertext only as plaintext is delivered.
+    // A sink of 1 byte: the session decrypts no further than the one record whose plaintext
+    // waits for the sink; what follows stays ciphertext (the shard reads no more meanwhile).
     s.sink = 1;
     c.send(&mut s, &[&huge[..took]]);
     let mut wire = Vec::new();
     while c.tls.wants_write() {
         c.tls.write_tls_to(&mut wire).unwrap();
     }
-    let mut one = [0u8; 1];
-    let d = s.tls.decrypt(&s.pending.clone(), &mut one).unwrap();
+    let waiting = s.tls.waiting_plaintext();
     assert!(
-        d.consumed <= 17 * 1024 + 64,
-        "consumed {} for 1 byte of sink",
-        d.consumed
+        waiting > 0 && waiting < 16 * 1024,
+        "{waiting} bytes of plaintext wait for a 1-byte sink"
     );
-    let empty = s.tls.decrypt(&wire, &mut []).unwrap();
-    assert_eq!(empty.consumed, 0, "a full sink consumes nothing");
+    let mut one = [0u8; 1];
+    let d = s.tls.decrypt(&mut [], &mut one).unwrap();
+    assert_eq!(d.written, 1);
+    assert_eq!(
+        s.tls.waiting_plaintext(),
+        waiting - 1,
+        "nothing more decrypted"
+    );
+    let empty = s.tls.decrypt(&mut wire, &mut []).unwrap();
+    assert_eq!(empty.written, 0);
+    assert_eq!(
+        s.tls.waiting_plaintext(),
+        waiting - 1,
+        "a full sink decrypts nothing more"
+    );
 }
 
 /// Kills the child on drop (a failing assertion must not leave openssl running).

@@ -7,13 +7,15 @@
 //!   an accepted socket is reported on its listener ([`EventSink::tls_client_error`], Node's
 //!   `tlsClientError`), never as a connection; a dial's is `connected(Err)`.
 //! * **Reads.** Ciphertext is read into the shard's scratch buffer (one read of `read_size`,
-//!   the read budget counts it) and decrypted into the sink's read buffer, reported with
-//!   `data` exactly like a plain read; only ciphertext the sink had no room for is copied to
-//!   the connection's own `input` (freed once used up), and the connection is served again
-//!   next round. So an idle TLS connection holds no read buffer, and a read zeroes nothing. A socket EOF without `close_notify` is
-//!   `ECONNRESET`.
+//!   the read budget counts it), decrypted there in place and copied into the sink's read
+//!   buffer, reported with `data` exactly like a plain read. The session keeps what it cannot
+//!   use yet (the start of an incomplete record; the records after one whose plaintext the
+//!   sink had no room for), and the next read goes right behind an incomplete record. While
+//!   plaintext waits for the sink, the socket is not read and the connection is served again
+//!   next round. An idle TLS connection holds no read buffer. A socket EOF without
+//!   `close_notify` is `ECONNRESET`.
 //! * **Writes.** One flush's buffers are encrypted at once and the records written with one
-//!   `writev`. Plaintext the session did not take waits in the connection's output queue,
+//!   `write`. Plaintext the session did not take waits in the connection's output queue,
 //!   under `max_output`; records the kernel did not take stay in the session. Both are
 //!   drained on writability; `flushed` follows when both are empty.
 //! * **Close.** A graceful close or half-close queues `close_notify` behind the output and
@@ -209,9 +211,10 @@ impl Shard {
                 return;
             }
             let mut drained = false;
-            // Ciphertext just read into the scratch buffer (else it is `tls.input`'s).
+            // Ciphertext just read into the scratch buffer (else into the session's own
+            // buffer, right behind the incomplete record it holds).
             let mut fresh = 0;
-            if tls.input.is_empty() && !deliver_first {
+            if !deliver_first {
                 if budget == 0 {
                     if !self.ready_conns.contains(&id) {
                         self.ready_conns.push(id);
@@ -219,13 +222,23 @@ impl Shard {
                     return;
                 }
                 let want = conn.read_size.min(budget).max(1);
-                if self.tls_scratch.len() < want {
-                    self.tls_scratch.resize(want.max(max_read), 0);
-                }
-                match conn.stream.read(&mut self.tls_scratch[..want]) {
+                let (room, held) = match tls.session.read_room(want) {
+                    Some(room) => (room, true),
+                    None => {
+                        if self.tls_scratch.len() < want {
+                            self.tls_scratch.resize(want.max(max_read), 0);
+                        }
+                        (&mut self.tls_scratch[..want], false)
+                    }
+                };
+                match conn.stream.read(room) {
                     Ok(0) => return self.tls_eof(id, sink),
                     Ok(n) => {
-                        fresh = n;
+                        if held {
+                            tls.session.commit_read(n);
+                        } else {
+                            fresh = n;
+                        }
                         conn.bytes_in += n as u64;
                         conn.last_activity = now;
                         conn.read_size = if n == want {
@@ -246,23 +259,17 @@ impl Shard {
                     },
                 }
             }
-            let ciphertext = if fresh > 0 {
-                &self.tls_scratch[..fresh]
-            } else {
-                &tls.input[..]
-            };
-            let buf = sink.read_buffer(ciphertext.len().max(min_read));
+            let ciphertext = fresh + tls.session.held_ciphertext();
+            let buf = sink.read_buffer(ciphertext.max(min_read));
             if buf.is_empty() {
-                if fresh > 0 {
-                    tls.input.extend_from_slice(&self.tls_scratch[..fresh]);
-                }
+                tls.session.hold(&self.tls_scratch[..fresh]);
                 if !self.ready_conns.contains(&id) {
                     self.ready_conns.push(id);
                 }
                 return;
             }
             let room = buf.len();
-            let result = tls.session.decrypt(ciphertext, buf);
+            let result = tls.session.decrypt(&mut self.tls_scratch[..fresh], buf);
             let done = match result {
                 Ok(d) => d,
                 Err(e) => {
@@ -270,20 +277,9 @@ impl Shard {
                     return self.fail(id, Some(e), sink);
                 }
             };
-            if done.peer_closed {
-                tls.input = Vec::new();
-            } else if fresh > 0 {
-                tls.input
-                    .extend_from_slice(&self.tls_scratch[done.consumed..fresh]);
-            } else {
-                tls.input.drain(..done.consumed);
-                if tls.input.is_empty() {
-                    tls.input = Vec::new(); // an idle connection keeps no buffer
-                }
-            }
             let sink_full = done.written == room;
             deliver_first = sink_full;
-            let input_left = !tls.input.is_empty();
+            let input_left = tls.session.waiting_plaintext() > 0;
             let wrote = match flush_records(conn, now) {
                 Ok(n) => n,
                 Err(e) => return self.fail(id, Some(e), sink),

@@ -23,7 +23,7 @@ pub(super) fn write_error(conn: &mut Conn, e: &io::Error) -> NetError {
     let Some(tls) = conn.tls.as_deref_mut() else {
         return plain_error;
     };
-    let mut ciphertext = std::mem::take(&mut tls.input);
+    let mut ciphertext = Vec::new();
     let mut chunk = vec![0u8; 16 * 1024];
     while ciphertext.len() < ALERT_READ_LIMIT {
         match conn.stream.read(&mut chunk) {
@@ -31,11 +31,13 @@ pub(super) fn write_error(conn: &mut Conn, e: &io::Error) -> NetError {
             Ok(n) => ciphertext.extend_from_slice(&chunk[..n]),
         }
     }
-    let mut rest = &ciphertext[..];
-    while !rest.is_empty() {
-        match tls.session.decrypt(rest, &mut chunk) {
-            Ok(d) if d.consumed == 0 && d.written == 0 => break,
-            Ok(d) => rest = &rest[d.consumed..],
+    // The session also goes on with the ciphertext it held; plaintext that does not fit the
+    // chunk waits in it, so decrypt until nothing more comes out.
+    let mut next = &mut ciphertext[..];
+    loop {
+        match tls.session.decrypt(next, &mut chunk) {
+            Ok(d) if d.written == 0 => break,
+            Ok(_) => next = &mut [],
             Err(alert) => return alert,
         }
     }

@@ -17,9 +17,6 @@ pub(crate) enum Pending {
 /// The TLS state of one connection.
 pub(crate) struct TlsConn {
     pub session: TlsSession,
-    /// Ciphertext read from the socket and not yet decrypted (the sink was full); empty, with
-    /// no allocation, otherwise.
-    pub input: Vec<u8>,
     /// Set until the handshake completed and the owner was told.
     pub pending: Option<Pending>,
     /// The handshake timer.
@@ -32,7 +29,6 @@ impl TlsConn {
     pub fn new(session: TlsSession, pending: Pending) -> Box<TlsConn> {
         Box::new(TlsConn {
             session,
-            input: Vec::new(),
             pending: Some(pending),
             timer: None,
             owes_flush: false,

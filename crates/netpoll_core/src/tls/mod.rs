@@ -6,6 +6,9 @@
 //! | `options` | Node's option names as plain Rust values ([`ServerOptions`], [`ClientOptions`]) |
 //! | `context` | [`SecureContext`] (shared, reloadable server config, SNI) and [`ClientContext`] (shared session store) |
 //! | `session` | [`TlsSession`]: ciphertext ↔ plaintext for one socket, close_notify, truncation |
+//! | `records` | what the session does with each state of rustls' unbuffered connection |
+//! | `queue` | the session's byte buffers, reused through a small per-thread pool |
+//! | `sni` | the client's server name, read from its ClientHello |
 //! | `verify` | `rejectUnauthorized` semantics, `authorized` / `authorizationError` |
 //! | `errors` | rustls errors → Node's codes (`CERT_HAS_EXPIRED`, `ERR_SSL_TLSV1_ALERT_UNKNOWN_CA`, …) |
 //! | `info` | what JS sees: protocol, cipher, ALPN, servername, peer certificate |
@@ -37,11 +40,20 @@
 //! `ciphers` can only choose among nine AEAD suites), encrypted private keys (`passphrase`),
 //! PFX, CRLs given as PEM (`crl`), OCSP stapling requests, renegotiation, `ecdhCurve`.
 //!
-//! **Copies.** The buffered rustls API costs, per received byte: ciphertext copied into the
-//! session's record buffer, decrypted in place, copied to rustls' plaintext queue, copied to
-//! the caller's sink. rustls' unbuffered API (`UnbufferedServerConnection`) could decrypt in
-//! the caller's buffer and save two copies; it is a later optimisation if the TLS benchmarks
-//! show the copies (AES-GCM itself runs at ~3.5 GB/s here, so they matter only at the top).
+//! **Copies: the unbuffered API.** The session runs rustls' unbuffered API
+//! (`UnbufferedServerConnection` / `UnbufferedClientConnection`). The buffered API cost, per
+//! received byte: a copy into rustls' record buffer (4 KiB per `read_tls`, the buffer zeroed
+//! as it grew and shrunk back when empty), in-place decryption, a copy to rustls' plaintext
+//! queue, a copy to the sink; and per sent record an allocation freed after the write. Now:
+//! decryption in place in the caller's buffer, rustls' copy to its plaintext queue (0.23 has
+//! no way around it), one copy into the sink; records are encrypted into one output buffer
+//! that, like the ciphertext held between reads, comes from a per-thread pool of zeroed-once
+//! allocations. Measured on the 16 KiB echo (server profile, alternated runs): memset and
+//! malloc/free gone, ~8% less server CPU per request; the remaining memmove is mostly the
+//! copy into the sink (cold JS memory) and JS's own copies. rustls 0.23's unbuffered
+//! `encrypt` copies each record once more than the buffered path (into the caller's buffer),
+//! which about cancels the saved `read_tls` copy. The unbuffered server does not expose the
+//! client's SNI, so the session reads it from the ClientHello itself (`sni.rs`).
 //!
 //! # Integration with the shard
 //!
@@ -63,14 +75,16 @@
 //!   `Decrypted::handshake_completed` (carrying `info()`); a dial's handshake failure is
 //!   `connected(Err)`, an accepted one's is counted and reported on the listener (Node's
 //!   `tlsClientError`), never as a connection.
-//! * **Read path** (`Shard::read_ready`, `shard/io.rs`). Unchanged up to the kernel read,
-//!   except that ciphertext is read into the connection's small `tls_in: Vec<u8>` (≤ one read
-//!   of `read_size`, the read budget counts ciphertext) instead of `sink.read_buffer(want)`.
-//!   That buffer becomes the plaintext destination: `decrypt(&tls_in, sink.read_buffer(..))`,
-//!   then `sink.data(id, written)` exactly as a plain read reports `n`, so JS reads decrypted
-//!   bytes from its lent slab with no further copy. Consumed ciphertext is drained from
-//!   `tls_in`; while bytes remain there (the sink was full) the kernel is not read and the
-//!   connection goes to `ready_conns` for the next round, as a full sink does today. The
+//! * **Read path** (`Shard::read_tls`, `shard/tls.rs`). Unchanged up to the kernel read,
+//!   except that ciphertext is read into the shard's scratch buffer (one read of
+//!   `read_size`, the read budget counts ciphertext) — or, when the session holds the start
+//!   of an incomplete record, right behind it (`read_room`) — instead of
+//!   `sink.read_buffer(want)`. The sink's buffer becomes the plaintext destination:
+//!   `decrypt(ciphertext, sink.read_buffer(..))` decrypts in place and copies the plaintext
+//!   into it, then `sink.data(id, written)` reports it exactly as a plain read reports `n`,
+//!   so JS reads decrypted bytes from its lent slab with no further copy. While plaintext
+//!   waits in the session (the sink was full: `waiting_plaintext`) the kernel is not read and
+//!   the connection goes to `ready_conns` for the next round, as a full sink does today. The
 //!   high-water check (`pending_input`, `read_held`) is unchanged, so it counts plaintext
 //!   buffered for JS. `peer_closed` → `sink.read_closed(id)`. Kernel EOF → `on_eof()`: `Ok`
 //!   → `read_closed`; `Err` (`ECONNRESET`) → `self.fail(id, Some(err), sink)`. A `decrypt`
@@ -78,7 +92,7 @@
 //!   `wants_write()` (handshake flights, key updates), write records as below.
 //! * **Write path** (`Shard::write`/`write_bytes` → `write_with`). When nothing is queued:
 //!   `encrypt(bufs)` (all buffers of the flush at once: a batch's responses share records),
-//!   then `write_tls_to(&mut conn.stream)` — one `writev` of every record (≤ 64). Plaintext
+//!   then `write_tls_to(&mut conn.stream)` — one `write` of every record. Plaintext
 //!   `encrypt` did not take (session at `max_pending_output`) is queued in `conn.output`
 //!   exactly like today's remainder, under `max_output` (`ERR_OUTPUT_LIMIT`); records the
 //!   kernel did not take stay in the session (≤ `max_pending_output`). `drain_output` on
@@ -97,7 +111,11 @@ pub mod errors;
 pub mod info;
 pub mod options;
 pub mod pem;
+mod queue;
+mod records;
 pub mod session;
+mod side;
+mod sni;
 pub mod ticketer;
 pub mod verify;
 pub mod x509;

@@ -177,7 +177,7 @@ pub struct Peer {
     pub tls: TlsSession,
     /// Plaintext delivered so far.
     pub plain: Vec<u8>,
-    /// Ciphertext read but not yet consumed by `decrypt`.
+    /// Ciphertext read but not yet handed to `decrypt` (it takes all it is given).
     pub pending: Vec<u8>,
     /// Bytes per socket read (1 to feed records a byte at a time).
     pub read_chunk: usize,
@@ -248,13 +248,14 @@ impl Peer {
             return false;
         }
         let mut sink = vec![0u8; self.sink];
-        match self.tls.decrypt(&self.pending, &mut sink) {
+        let fed = !self.pending.is_empty();
+        match self.tls.decrypt(&mut self.pending, &mut sink) {
             Ok(d) => {
-                self.pending.drain(..d.consumed);
+                self.pending.clear();
                 self.plain.extend_from_slice(&sink[..d.written]);
                 self.handshake_completed |= d.handshake_completed;
                 self.peer_closed |= d.peer_closed;
-                d.consumed > 0 || d.written > 0
+                fed || d.written > 0
             }
             Err(e) => {
                 self.error = Some(e);
