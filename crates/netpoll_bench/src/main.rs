@@ -20,6 +20,7 @@ mod phase;
 mod report;
 mod rpc_opts;
 mod serve;
+mod serve_proto;
 mod serve_uring;
 mod server_stats;
 mod streaming;

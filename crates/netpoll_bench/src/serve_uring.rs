@@ -12,7 +12,7 @@
 //! send gives a buffer back.
 
 use crate::buf_ring::BufRing;
-use crate::serve::{whole_frames, Protocol, SINK_ACK, STATS_WANTED};
+use crate::serve_proto::{whole_frames, Protocol, SINK_ACK, STATS_WANTED};
 use io_uring::{cqueue, opcode, squeue, types, EnterFlags, IoUring};
 use std::collections::VecDeque;
 use std::io;

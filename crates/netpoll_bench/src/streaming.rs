@@ -2,7 +2,7 @@
 //! (with a bounded amount unanswered). Over the raw echo protocol (`stream`) every echoed byte
 //! is verified against what was sent; over the sink protocol (`sink`) the server drops the
 //! bytes and answers its running count as an 8-byte big-endian integer each time it crosses a
-//! multiple of 1 MiB ([`crate::serve::SINK_ACK`]), and every count is checked (growing, past
+//! multiple of 1 MiB ([`crate::serve_proto::SINK_ACK`]), and every count is checked (growing, past
 //! the previous MiB, never more than was sent).
 
 use std::io::{self, Read, Write};
@@ -143,7 +143,7 @@ impl Acks {
             }
             self.have = 0;
             let count = u64::from_be_bytes(self.partial);
-            let step = crate::serve::SINK_ACK;
+            let step = crate::serve_proto::SINK_ACK;
             if count / step <= acked / step || count > sent {
                 fail_verification(&format!(
                     "sink count {count} after {acked}, with {sent} bytes sent"
