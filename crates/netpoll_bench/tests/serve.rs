@@ -1,6 +1,8 @@
 //! `netpoll-bench serve`, the ceiling server, over real sockets: framed (frames split
 //! anywhere, answered in order), raw, sink (a count per MiB crossed) and its SIGUSR2 stats line.
 
+mod sink_check;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -90,26 +92,7 @@ fn raw_echoes_and_sink_counts_per_mib() {
     assert_eq!(&got, b"hello");
 
     let server = Server::start("sink");
-    let mut s = server.connect();
-    let mut reader = s.try_clone().unwrap();
-    let counts = std::thread::spawn(move || {
-        let mut counts = Vec::new();
-        let mut b = [0u8; 8];
-        while counts.last() != Some(&(3u64 << 20)) && reader.read_exact(&mut b).is_ok() {
-            counts.push(u64::from_be_bytes(b));
-        }
-        counts
-    });
-    for _ in 0..48 {
-        s.write_all(&[9u8; 65536]).unwrap();
-    }
-    let counts = counts.join().unwrap();
-    assert_eq!(counts.last(), Some(&(3u64 << 20)), "{counts:?}");
-    let mut before = 0;
-    for c in counts {
-        assert!(c >> 20 > before >> 20, "{c} crosses a MiB past {before}");
-        before = c;
-    }
+    sink_check::three_mib_counted(server.connect());
 }
 
 #[test]

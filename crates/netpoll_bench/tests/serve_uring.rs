@@ -5,6 +5,8 @@
 //! line. Each test is skipped, with the reason printed, only where the kernel refuses
 //! io_uring (ENOSYS, EPERM).
 
+mod sink_check;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
@@ -147,26 +149,7 @@ fn sink_counts_per_mib() {
     let Some(server) = Server::start("sink", "tcp://127.0.0.1:0") else {
         return;
     };
-    let mut s = server.connect();
-    let mut reader = s.try_clone().unwrap();
-    let counts = std::thread::spawn(move || {
-        let mut counts = Vec::new();
-        let mut b = [0u8; 8];
-        while counts.last() != Some(&(3u64 << 20)) && reader.read_exact(&mut b).is_ok() {
-            counts.push(u64::from_be_bytes(b));
-        }
-        counts
-    });
-    for _ in 0..48 {
-        s.write_all(&[9u8; 65536]).unwrap();
-    }
-    let counts = counts.join().unwrap();
-    assert_eq!(counts.last(), Some(&(3u64 << 20)), "{counts:?}");
-    let mut before = 0;
-    for c in counts {
-        assert!(c >> 20 > before >> 20, "{c} crosses a MiB past {before}");
-        before = c;
-    }
+    sink_check::three_mib_counted(server.connect());
 }
 
 #[test]
