@@ -12,11 +12,7 @@ out=$(mktemp)
 counts=$(mktemp)
 trap 'rm -f "$out" "$counts"' EXIT
 
-rows='echo-1k-c100 framed echo --connections 100 --payload 1024
-echo-16k-c100 framed echo --connections 100 --payload 16384
-pipelined-128b-c100-d16 framed echo --connections 100 --depth 16 --payload 128
-echo-1k-c1 framed echo --connections 1 --payload 1024
-sink-1c sink sink'
+rows=$(grep -v '^#' "$(dirname "$0")/uring_rows.txt")
 
 echo "$rows" | while read -r row protocol args; do
   for server in epoll uring; do

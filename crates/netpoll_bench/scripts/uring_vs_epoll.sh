@@ -15,12 +15,7 @@ bin=${BIN:-target/release/netpoll-bench}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
-# ROW PROTOCOL LOADGEN-ARGS (as benchmark/lib/scenarios.mjs runs them)
-rows='echo-1k-c100 framed echo --connections 100 --payload 1024
-echo-16k-c100 framed echo --connections 100 --payload 16384
-pipelined-128b-c100-d16 framed echo --connections 100 --depth 16 --payload 128
-echo-1k-c1 framed echo --connections 1 --payload 1024
-sink-1c sink sink'
+rows=$(grep -v '^#' "$(dirname "$0")/uring_rows.txt")
 
 run() { # ROW SERVER PROTOCOL LOADGEN-ARGS...
   row=$1 server=$2 protocol=$3

@@ -1,9 +1,11 @@
 //! `netpoll-bench serve`, the ceiling server, over real sockets: framed (frames split
 //! anywhere, answered in order), raw, sink (a count per MiB crossed) and its SIGUSR2 stats line.
 
-mod sink_check;
+mod ceiling;
 
 use std::io::{BufRead, BufReader, Read, Write};
+
+use ceiling::frame;
 use std::net::TcpStream;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
@@ -57,12 +59,6 @@ impl Drop for Server {
     }
 }
 
-fn frame(n: usize, fill: u8) -> Vec<u8> {
-    let mut f = (n as u32).to_be_bytes().to_vec();
-    f.resize(4 + n, fill);
-    f
-}
-
 #[test]
 fn framed_echoes_every_frame_split_anywhere_in_order() {
     let server = Server::start("framed");
@@ -92,28 +88,12 @@ fn raw_echoes_and_sink_counts_per_mib() {
     assert_eq!(&got, b"hello");
 
     let server = Server::start("sink");
-    sink_check::three_mib_counted(server.connect());
+    ceiling::three_mib_counted(server.connect());
 }
 
 #[test]
 fn sigusr2_prints_the_stats_line_and_the_server_lives_on() {
     let mut server = Server::start("framed");
-    let mut held = server.connect();
-    // A round trip: the server has accepted it before the signal.
-    held.write_all(&frame(1, 2)).unwrap();
-    held.read_exact(&mut [0u8; 5]).unwrap();
-    // SAFETY: kill has no memory preconditions.
-    assert_eq!(
-        unsafe { libc::kill(server.child.id() as libc::pid_t, libc::SIGUSR2) },
-        0
-    );
-    let mut line = String::new();
-    server.stdout.read_line(&mut line).unwrap();
-    assert!(line.starts_with("stats {\"heapUsed\":"), "{line}");
-    assert!(line.contains("\"connections\":1}"), "{line}");
-    let mut s = server.connect();
-    s.write_all(&frame(3, 1)).unwrap();
-    let mut got = [0u8; 7];
-    s.read_exact(&mut got).unwrap();
-    assert_eq!(got.to_vec(), frame(3, 1));
+    let pid = server.child.id();
+    ceiling::stats_on_sigusr2(pid, &mut server.stdout, &server.addr);
 }

@@ -5,9 +5,11 @@
 //! line. Each test is skipped, with the reason printed, only where the kernel refuses
 //! io_uring (ENOSYS, EPERM).
 
-mod sink_check;
+mod ceiling;
 
 use std::io::{BufRead, BufReader, Read, Write};
+
+use ceiling::frame;
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -90,12 +92,6 @@ impl Drop for Server {
     }
 }
 
-fn frame(n: usize, fill: u8) -> Vec<u8> {
-    let mut f = (n as u32).to_be_bytes().to_vec();
-    f.resize(4 + n, fill);
-    f
-}
-
 /// Writes `all` in pieces of `piece` bytes from this thread while another, after `lag`, reads
 /// the echo back; returns the echo.
 fn echo_through<S: Read + Write + Send + 'static>(
@@ -151,7 +147,7 @@ fn sink_counts_per_mib() {
     let Some(server) = Server::start("sink", "tcp://127.0.0.1:0") else {
         return;
     };
-    sink_check::three_mib_counted(server.connect());
+    ceiling::three_mib_counted(server.connect());
 }
 
 #[test]
@@ -192,22 +188,6 @@ fn sigusr2_prints_the_stats_line_and_the_server_lives_on() {
     let Some(mut server) = Server::start("framed", "tcp://127.0.0.1:0") else {
         return;
     };
-    let mut held = server.connect();
-    // A round trip: the server has accepted it before the signal.
-    held.write_all(&frame(1, 2)).unwrap();
-    held.read_exact(&mut [0u8; 5]).unwrap();
-    // SAFETY: kill has no memory preconditions.
-    assert_eq!(
-        unsafe { libc::kill(server.child.id() as libc::pid_t, libc::SIGUSR2) },
-        0
-    );
-    let mut line = String::new();
-    server.stdout.read_line(&mut line).unwrap();
-    assert!(line.starts_with("stats {\"heapUsed\":"), "{line}");
-    assert!(line.contains("\"connections\":1}"), "{line}");
-    let mut s = server.connect();
-    s.write_all(&frame(3, 1)).unwrap();
-    let mut got = [0u8; 7];
-    s.read_exact(&mut got).unwrap();
-    assert_eq!(got.to_vec(), frame(3, 1));
+    let pid = server.child.id();
+    ceiling::stats_on_sigusr2(pid, &mut server.stdout, &server.addr);
 }
