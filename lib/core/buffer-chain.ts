@@ -12,22 +12,22 @@ const TAIL_COPY_MAX = 64 * 1024
  * independent readers that `slice(n)` makes. Views returned by `take` are subarrays of the
  * JS-owned Buffers the batches delivered (one copy only when the bytes span chunks).
  * `Reader` extends it (one object per connection's input, not two); its member names are
- * the ones `Reader`'s public methods don't use.
- * @internal
+ * the ones `Reader`'s public methods don't use. Its members are internal; the class is
+ * declared so that `Reader`'s type can extend it.
  */
 export class BufferChain {
   private chunks: Buffer[] = NO_CHUNKS
   private head = 0 // bytes of chunks[0] already consumed
   private length = 0
-  /** Total bytes ever consumed (to tell whether a handler made progress). */
+  /** @internal Total bytes ever consumed (to tell whether a handler made progress). */
   consumed = 0
 
-  /** Readable bytes. */
+  /** @internal Readable bytes. */
   get size(): number {
     return this.length
   }
 
-  /** Appends bytes (kept by reference). */
+  /** @internal Appends bytes (kept by reference). */
   append(buf: Buffer): void {
     if (buf.length === 0) return
     this.length += buf.length
@@ -35,7 +35,7 @@ export class BufferChain {
     else this.chunks.push(buf)
   }
 
-  /** The next `n` bytes, contiguous, without consuming them (`n` ≤ `size`). */
+  /** @internal The next `n` bytes, contiguous, without consuming them (`n` ≤ `size`). */
   peekBytes(n: number): Buffer {
     const first = this.chunks[0]
     if (n === 0) return Buffer.alloc(0)
@@ -53,7 +53,7 @@ export class BufferChain {
     return out
   }
 
-  /** The big-endian 32-bit unsigned integer at `offset` (`offset + 4` ≤ `size`), unconsumed. */
+  /** @internal The big-endian 32-bit unsigned integer at `offset` (`offset + 4` ≤ `size`), unconsumed. */
   uint32BE(offset: number): number {
     const first = this.chunks[0]
     const at = this.head + offset
@@ -73,7 +73,7 @@ export class BufferChain {
     throw new RangeError(`offset ${offset} is past the buffered bytes`)
   }
 
-  /** Consumes `n` bytes (`n` ≤ `size`). */
+  /** @internal Consumes `n` bytes (`n` ≤ `size`). */
   skipBytes(n: number): void {
     this.length -= n
     this.consumed += n
@@ -91,14 +91,14 @@ export class BufferChain {
     if (this.length === 0) this.chunks = NO_CHUNKS
   }
 
-  /** The next `n` bytes, consumed (`n` ≤ `size`). */
+  /** @internal The next `n` bytes, consumed (`n` ≤ `size`). */
   take(n: number): Buffer {
     const out = this.peekBytes(n)
     this.skipBytes(n)
     return out
   }
 
-  /** Moves the next `n` bytes (`n` ≤ `size`) to the end of `out`, without copying. */
+  /** @internal Moves the next `n` bytes (`n` ≤ `size`) to the end of `out`, without copying. */
   splitInto(n: number, out: BufferChain): void {
     let left = n
     while (left > 0) {
@@ -110,7 +110,7 @@ export class BufferChain {
     }
   }
 
-  /** Bytes before and including the first `delim`, or -1 when it is not buffered. */
+  /** @internal Bytes before and including the first `delim`, or -1 when it is not buffered. */
   indexOf(delim: number): number {
     let base = 0
     let offset = this.head
@@ -132,6 +132,7 @@ export class BufferChain {
    * read. The copy gets memory of its own (not a slice of Node's Buffer pool, whose block is
    * 64 KiB from Node 24 on: 200 connections keeping 3 bytes each pinned 12 MiB of pool blocks),
    * so the chain then pins at most 4 × what it buffers.
+   * @internal
    */
   unpin(): void {
     const n = this.length
@@ -151,7 +152,7 @@ export class BufferChain {
     this.head = 0
   }
 
-  /** Drops every buffered byte. */
+  /** @internal Drops every buffered byte. */
   clear(): void {
     this.consumed += this.length
     this.chunks = NO_CHUNKS

@@ -96,6 +96,7 @@ export class Connection {
     return this.more === null ? null : this.more.sink
   }
 
+  /** @internal */
   set sink(sink: ConnectionSink | null) {
     if (sink !== null || this.more !== null) this.extras().sink = sink
   }

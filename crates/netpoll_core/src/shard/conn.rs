@@ -235,10 +235,13 @@ mod tests {
     #[test]
     fn a_plain_connection_pays_a_pointer_for_rare_state() {
         assert_eq!(std::mem::size_of::<Option<Box<super::DialRetry>>>(), 8);
+        // mio's stream is one descriptor (8 bytes) in release builds and carries a
+        // selector id in debug builds (24 bytes): the bound is on our own fields.
+        let stream = std::mem::size_of::<crate::stream::Stream>();
+        let own = std::mem::size_of::<super::Conn>() - stream;
         assert!(
-            std::mem::size_of::<super::Conn>() <= 192,
-            "Conn grew to {} bytes",
-            std::mem::size_of::<super::Conn>()
+            own <= 184,
+            "Conn's own fields grew to {own} bytes (+{stream} of stream)"
         );
     }
 }
