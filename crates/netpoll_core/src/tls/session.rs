@@ -10,8 +10,10 @@
 //!
 //! * **Input.** The caller reads ciphertext into its own buffer and hands it to
 //!   [`TlsSession::decrypt`] together with the buffer the plaintext should land in (the
-//!   shard's lent sink). rustls decrypts the records in place in the caller's buffer, and the
-//!   plaintext is copied into the sink. The session takes all the ciphertext it is given:
+//!   shard's lent sink). rustls decrypts the records in place in the caller's buffer, copies
+//!   each record's plaintext into a queue of its own (0.23's `ReadTraffic` hands records out
+//!   of that queue, never out of the caller's buffer), and from there the plaintext is copied
+//!   into the sink. The session takes all the ciphertext it is given:
 //!   an incomplete record at the end (or a handshake message still being joined) is kept
 //!   in the session, and the caller reads the next bytes right behind it with
 //!   [`TlsSession::read_room`]. When the sink is full, the plaintext of the record at hand
