@@ -64,6 +64,18 @@ impl EventSink for LentSink<'_> {
         self.batch.tls_client_error(listener, origin, error);
     }
 
+    fn sni_request(&mut self, listener: ListenerId, origin: u32, conn: ConnId, name: &str) -> bool {
+        let at = *self.used;
+        let Some(room) = self.mem.get_mut(at..at + name.len()) else {
+            return false;
+        };
+        room.copy_from_slice(name.as_bytes());
+        *self.used += name.len();
+        let span = (at as u32, name.len() as u32);
+        self.batch.push_sni(listener, origin, conn, span);
+        true
+    }
+
     fn pending_input(&self) -> usize {
         *self.used + self.batch.pending_input()
     }

@@ -57,6 +57,7 @@ fn tls_shard(
     l.set_tls(Arc::new(ServerTls {
         context: ctx.clone(),
         handshake_timeout_ms: handshake_ms,
+        sni_callback: false,
     }));
     let addr = l.local_addr().as_inet().unwrap();
     let lid = shard.add_listener(l).unwrap();
@@ -347,6 +348,7 @@ fn threaded_reactor_serves_tls() {
     l.set_tls(Arc::new(ServerTls {
         context: c.server.clone(),
         handshake_timeout_ms: 10_000,
+        sni_callback: false,
     }));
     let addr = l.local_addr().as_inet().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -410,6 +412,7 @@ fn hand_off_listener_places_tls_connections_on_every_shard_with_their_origin() {
     l.set_tls(Arc::new(ServerTls {
         context: c.server.clone(),
         handshake_timeout_ms: 10_000,
+        sni_callback: false,
     }));
     let addr = l.local_addr().as_inet().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();

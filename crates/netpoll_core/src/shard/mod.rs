@@ -27,11 +27,13 @@ mod stats;
 
 pub use direct::{DirectHost, PROMOTE_AFTER};
 pub use io::WriteStatus;
+pub use tls_sni::SniAnswer;
 pub use stats::ShardStats;
 mod timers;
 mod tls;
 mod tls_alert;
 mod tls_conn;
+mod tls_sni;
 
 pub use crate::tls::{ClientTls, ServerTls, DEFAULT_HANDSHAKE_TIMEOUT_MS};
 

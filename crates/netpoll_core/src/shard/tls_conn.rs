@@ -1,6 +1,7 @@
 //! The TLS state a connection carries beside its socket (see `shard/tls.rs` for what the
 //! shard does with it).
 
+use super::tls_sni::SniWait;
 use crate::event::ListenerId;
 use crate::timer::TimerId;
 use crate::tls::TlsSession;
@@ -23,6 +24,9 @@ pub(crate) struct TlsConn {
     pub timer: Option<TimerId>,
     /// The owner has a write waiting for `flushed`.
     pub owes_flush: bool,
+    /// Set while the ClientHello is held for the listener's SNI callback (the session has
+    /// seen none of it yet).
+    pub sni: Option<Box<SniWait>>,
 }
 
 impl TlsConn {
@@ -32,6 +36,7 @@ impl TlsConn {
             pending: Some(pending),
             timer: None,
             owes_flush: false,
+            sni: None,
         })
     }
 }
