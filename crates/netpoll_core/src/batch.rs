@@ -334,6 +334,25 @@ mod tests {
     }
 
     #[test]
+    fn append_rebases_the_server_name_of_an_sni_request() {
+        let conn = ConnId {
+            index: 4,
+            generation: 2,
+        };
+        let mut first = Batch::default();
+        first.read_buffer(3)[..3].copy_from_slice(b"abc");
+        first.data(conn, 3);
+        let mut second = Batch::default();
+        assert!(second.sni_request(ListenerId(7), 2, conn, "alpha.test"));
+        first.append(&mut second);
+        let r: Vec<&[u32]> = first.records.chunks_exact(RECORD_LEN).collect();
+        assert_eq!(r[1], [RecordKind::SniRequest as u32, 4, 2, 7, 2]);
+        assert_eq!(r[2][0], RecordKind::SniName as u32);
+        let name = &first.bytes()[r[2][3] as usize..(r[2][3] + r[2][4]) as usize];
+        assert_eq!(name, b"alpha.test");
+    }
+
+    #[test]
     fn consecutive_reads_of_a_connection_become_one_record_and_append_keeps_every_byte() {
         let (a, b) = (
             ConnId {

@@ -80,3 +80,32 @@ impl EventSink for LentSink<'_> {
         *self.used + self.batch.pending_input()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::{RecordKind, RECORD_LEN};
+
+    #[test]
+    fn an_sni_request_without_room_for_its_name_records_nothing_and_asks_again() {
+        let conn = ConnId {
+            index: 1,
+            generation: 1,
+        };
+        let mut batch = Batch::default();
+        let mut mem = [0u8; 12];
+        let mut used = 4;
+        let mut sink = LentSink {
+            batch: &mut batch,
+            mem: &mut mem,
+            used: &mut used,
+        };
+        assert!(!sink.sni_request(ListenerId(0), 0, conn, "alpha.test"));
+        assert!(sink.batch.records.is_empty());
+        assert!(sink.sni_request(ListenerId(0), 0, conn, "beta"));
+        assert_eq!(used, 8);
+        let r: Vec<&[u32]> = batch.records.chunks_exact(RECORD_LEN).collect();
+        assert_eq!(r[1], [RecordKind::SniName as u32, 1, 1, 4, 4]);
+        assert_eq!(&mem[4..8], b"beta");
+    }
+}

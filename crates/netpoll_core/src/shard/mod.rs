@@ -27,8 +27,8 @@ mod stats;
 
 pub use direct::{DirectHost, PROMOTE_AFTER};
 pub use io::WriteStatus;
-pub use tls_sni::SniAnswer;
 pub use stats::ShardStats;
+pub use tls_sni::SniAnswer;
 mod timers;
 mod tls;
 mod tls_alert;
