@@ -9,17 +9,15 @@ mod tls_util;
 mod util;
 
 use std::io::Read;
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use netpoll_core::batch::{Batch, RecordKind, RECORD_LEN};
-use netpoll_core::config::ShardConfig;
-use netpoll_core::event::{ConnId, ListenerId};
-use netpoll_core::listener::{ListenOptions, Listener};
-use netpoll_core::shard::{ServerTls, Shard, SniAnswer};
+use netpoll_core::event::ConnId;
+use netpoll_core::shard::{Shard, SniAnswer};
 use netpoll_core::tls::{ClientContext, SecureContext, TlsSession};
-use tls_util::{client_options, server_options, Ca, Leaf, Peer};
+use tls_util::{client_options, server_options, tls_shard, Ca, Leaf, Peer};
 use util::Log;
 
 const TIMEOUT: Duration = Duration::from_secs(20);
@@ -41,25 +39,6 @@ fn certs() -> Certs {
         alpha: SecureContext::new(&server_options(ca.issue(Leaf::new(&["alpha.test"])))).unwrap(),
         client: ClientContext::new(&client_options(ca.pem())).unwrap(),
     }
-}
-
-/// A shard with a TLS listener whose handshakes wait for an SNI answer.
-fn sni_shard(ctx: &Arc<SecureContext>, handshake_ms: u64) -> (Shard, ListenerId, SocketAddr) {
-    let mut shard = Shard::new(ShardConfig::default()).unwrap();
-    let mut l = Listener::bind(
-        netpoll_core::addr::Network::Tcp4,
-        "127.0.0.1:0",
-        ListenOptions::default(),
-    )
-    .unwrap();
-    l.set_tls(Arc::new(ServerTls {
-        context: ctx.clone(),
-        handshake_timeout_ms: handshake_ms,
-        sni_callback: true,
-    }));
-    let addr = l.local_addr().as_inet().unwrap();
-    let lid = shard.add_listener(l).unwrap();
-    (shard, lid, addr)
 }
 
 /// The SNI requests seen: (connection, listener id, name).
@@ -136,7 +115,7 @@ fn server_wrote(sock: &mut TcpStream) -> bool {
 #[test]
 fn a_hello_in_1_byte_writes_is_held_until_the_answer_and_then_served_with_its_certificates() {
     let c = certs();
-    let (mut shard, lid, addr) = sni_shard(&c.listener, 10_000);
+    let (mut shard, lid, addr) = tls_shard(&c.listener, 10_000, true);
     let (mut log, mut requests) = (Log::default(), Requests::default());
     let (client, hello) = client_hello(&c.client, "alpha.test");
     let mut sock = TcpStream::connect(addr).unwrap();
@@ -196,7 +175,7 @@ fn a_hello_in_1_byte_writes_is_held_until_the_answer_and_then_served_with_its_ce
 #[test]
 fn a_client_without_sni_is_not_asked_about_and_gets_the_listeners_certificates() {
     let c = certs();
-    let (mut shard, _, addr) = sni_shard(&c.listener, 10_000);
+    let (mut shard, _, addr) = tls_shard(&c.listener, 10_000, true);
     let (mut log, mut requests) = (Log::default(), Requests::default());
     // An IP literal: no server_name extension (the listener's certificate has the IP).
     let sock = TcpStream::connect(addr).unwrap();
@@ -217,7 +196,7 @@ fn a_client_without_sni_is_not_asked_about_and_gets_the_listeners_certificates()
 #[test]
 fn a_peer_leaving_or_the_timer_firing_while_the_answer_is_pending_is_reported_once() {
     let c = certs();
-    let (mut shard, _, addr) = sni_shard(&c.listener, 300);
+    let (mut shard, _, addr) = tls_shard(&c.listener, 300, true);
     let (mut log, mut requests) = (Log::default(), Requests::default());
     let (_, hello) = client_hello(&c.client, "alpha.test");
     let mut gone = TcpStream::connect(addr).unwrap();

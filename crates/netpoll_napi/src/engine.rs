@@ -185,6 +185,8 @@ impl NativeEngine {
     /// completed or failed after `handshake_timeout` ms (default 120000, 0 = none). With
     /// `sni_callback`, a handshake whose client sent a server name is reported (`SniRequest`)
     /// and waits for `sniAnswer`.
+    // The arguments mirror JS's call; a napi object cannot carry the context class.
+    #[allow(clippy::too_many_arguments)]
     #[napi(catch_unwind)]
     pub fn listen(
         &self,
