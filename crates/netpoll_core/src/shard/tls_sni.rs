@@ -25,7 +25,7 @@ use std::io::Read;
 use std::sync::Arc;
 
 use super::conn::ConnState;
-use super::tls_conn::Pending;
+use super::tls_conn::{Pending, SniWait, Stage};
 use super::Shard;
 use crate::error::NetError;
 use crate::event::{ConnId, EventSink};
@@ -49,26 +49,6 @@ pub enum SniAnswer {
     Context(Arc<SecureContext>),
     /// Fail the handshake: close the connection without reporting it.
     Refuse,
-}
-
-/// Where a held ClientHello is.
-enum Stage {
-    /// Looking for the server name.
-    Reading(SniReader),
-    /// The name is known and waits to be reported (the sink had no room).
-    Named(String),
-    /// Reported: waiting for the answer.
-    Asked,
-}
-
-/// A connection's ClientHello held for the SNI callback (see the module docs).
-pub(crate) struct SniWait {
-    stage: Stage,
-    held: Vec<u8>,
-    /// The listener's settings at accept (an answered context's certificates go into them).
-    listener: ServerSnapshot,
-    /// An answered context could not make a session: the next round fails the handshake.
-    failed: Option<NetError>,
 }
 
 impl Shard {
