@@ -92,6 +92,33 @@ test.serial('the callback picks the certificate per servername: at once, after a
   t.deepEqual(errors, [])
 })
 
+for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
+  test.serial(`${version}: sessions resume with the callback's certificate (the listener's ticketer and cache), and the callback is asked each time`, async (t) => {
+    const c = certs()
+    const m = moreCerts()
+    const alpha = createSecureContext({ cert: m.alpha.cert, key: m.alpha.key })
+    const calls: string[] = []
+    const ln = await createListener('tcp', '127.0.0.1:0', {
+      tls: { cert: c.cert, key: c.key, minVersion: version, maxVersion: version, SNICallback: (name, cb) => (calls.push(name), setImmediate(() => cb(null, alpha))) },
+    })
+    const loop = echoLoop()
+    loop.serve(ln)
+    t.teardown(() => loop.shutdown({ timeout: 1000 }))
+    let session: Buffer | undefined
+    const reused: boolean[] = []
+    for (let i = 0; i < 3; i++) {
+      const s = await hello(ln.address.port!, { servername: 'alpha.test', session })
+      // A resumed handshake sends no certificate (Node's client then shows none).
+      if (!s.isSessionReused()) t.is(cn(s), 'alpha.test')
+      reused.push(s.isSessionReused())
+      session = s.getSession()
+      s.destroy()
+    }
+    t.deepEqual(reused, [false, true, true])
+    t.deepEqual(calls, ['alpha.test', 'alpha.test', 'alpha.test'])
+  })
+}
+
 test.serial('conn.tls.servername shows the name the callback was asked for', async (t) => {
   const m = moreCerts()
   const c = certs()

@@ -41,8 +41,8 @@ export interface SecureContextOptions extends TlsCommonOptions {
 
 /**
  * Node's `SNICallback(servername, cb)`: called once per handshake whose client sent a server
- * name (a DNS name; not for an IP literal or no name, which get the listener's
- * certificates), before the certificate is chosen. Answer, now or later, with
+ * name (a DNS name, given in lower case; not for an IP literal or no name, which get the
+ * listener's certificates), before the certificate is chosen. Answer, now or later, with
  * `cb(null, context)` (a context from {@link createSecureContext}: its certificates are
  * served; ALPN, client certificates, versions and tickets stay the listener's),
  * `cb(null)` (the listener's certificates) or `cb(error)` (the handshake fails and the
