@@ -209,6 +209,24 @@ test.serial('a peer that closes while the callback is pending: ECONNRESET on the
   t.is(errors.length, 1)
 })
 
+test.serial('bytes that are no ClientHello never reach the callback: the handshake fails as without one, nothing leaks', async (t) => {
+  const calls: string[] = []
+  const { loop, port, errors } = await server((name, cb) => (calls.push(name), cb(null)))
+  t.teardown(() => loop.shutdown({ timeout: 1000 }))
+  const base = usage()
+  const raw = net.connect(port, '127.0.0.1')
+  raw.on('error', () => {})
+  raw.resume()
+  const closed = new Promise((r) => raw.once('close', r))
+  raw.write('GET / HTTP/1.1\r\nHost: alpha.test\r\n\r\n')
+  await until(() => errors.length === 1)
+  await closed
+  t.regex(errors[0].code, /^ERR_SSL_/)
+  t.deepEqual(calls, [])
+  const back = await backTo(base)
+  t.true(back.ok, JSON.stringify({ base, now: back.now }))
+})
+
 /** The ClientHello Node's tls client sends for `servername` (caught by a plain server). */
 async function clientHello(servername: string): Promise<Buffer> {
   const srv = net.createServer()
