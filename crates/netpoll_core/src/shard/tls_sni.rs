@@ -150,7 +150,8 @@ impl Shard {
     }
 
     /// Ends the wait of `id`: its held bytes go to its session (a new one with `chosen`'s
-    /// certificates if given), and the connection is read in the next round.
+    /// certificates if given), and the connection is read in the next round (which reports
+    /// the error if no session could be made with `chosen`).
     fn release_hello(&mut self, id: ConnId, chosen: Option<&SecureContext>) {
         let Some(tls) = self.conns.get_mut(id).and_then(|c| c.tls.as_deref_mut()) else {
             return;
@@ -158,18 +159,19 @@ impl Shard {
         let Some(mut wait) = tls.sni.take() else {
             return;
         };
-        if let Some(ctx) = chosen {
-            match TlsSession::server_with(wait.listener.with_certificates_of(ctx)) {
-                Ok(session) => tls.session = session,
-                Err(e) => {
-                    wait.failed = Some(e);
-                    tls.sni = Some(wait);
-                    self.ready_conns.push(id);
-                    return;
-                }
+        let made =
+            chosen.map(|ctx| TlsSession::server_with(wait.listener.with_certificates_of(ctx)));
+        match made {
+            Some(Err(e)) => {
+                wait.failed = Some(e);
+                tls.sni = Some(wait);
             }
+            Some(Ok(session)) => {
+                tls.session = session;
+                tls.session.hold(&wait.held);
+            }
+            None => tls.session.hold(&wait.held),
         }
-        tls.session.hold(&wait.held);
         if !self.ready_conns.contains(&id) {
             self.ready_conns.push(id);
         }
