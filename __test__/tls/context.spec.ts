@@ -120,10 +120,16 @@ test('the static SNI map picks the certificate by servername; other names get th
   g.destroy()
 })
 
-test('SNICallback is refused with a clear error (the static map and reloads replace it)', (t) => {
+test('SNICallback is a listener option: refused in createSecureContext, and must be a function', async (t) => {
   const c = certs()
   const SNICallback = (): void => {}
-  t.throws(() => createSecureContext({ cert: c.cert, key: c.key, SNICallback } as never), { code: 'ERR_FEATURE_UNAVAILABLE_ON_PLATFORM', message: /SNICallback/ })
+  t.throws(() => createSecureContext({ cert: c.cert, key: c.key, SNICallback } as never), { code: 'ERR_INVALID_ARG_VALUE', message: /SNICallback is a listener option/ })
+  await t.throwsAsync(createListener('tcp', '127.0.0.1:0', { tls: { cert: c.cert, key: c.key, SNICallback: 'alpha' as never } }), { code: 'ERR_INVALID_ARG_TYPE', message: /SNICallback must be a function/ })
+  // Beside a shared context it is the listener's own.
+  const ctx = createSecureContext({ cert: c.cert, key: c.key })
+  const ln = await createListener('tcp', '127.0.0.1:0', { tls: { secureContext: ctx, SNICallback } })
+  t.is(ln.secureContext, ctx)
+  ln.close()
 })
 
 for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {

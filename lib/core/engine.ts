@@ -11,7 +11,8 @@ import { WRITE_QUEUED } from './connection-state'
 import type { ConnectionHost, NetAddress } from './connection-host'
 import { codeError, ErrorFields, internalError, native, netError, NetpollError } from './errors'
 import { native as binding } from './native'
-import type { SecureContext } from './secure-context'
+import type { SecureContext, ServerContext, SNICallback } from './secure-context'
+import { runSniCallback } from './sni'
 import { nativeClientTls, TlsClientOptions, TlsState, tlsState } from './tls'
 
 const DATA = 1
@@ -23,6 +24,7 @@ const TIMEOUT = 6
 const CLOSED = 7
 const LISTENER_ERROR = 8
 const TLS_CLIENT_ERROR = 9
+const SNI_REQUEST = 10
 const RECORD = 5
 const SHARD_SPAN = 2 ** 24
 /**
@@ -39,6 +41,8 @@ export interface AcceptTarget {
   failed(error: NetpollError): void
   /** A TLS handshake of an accepted socket failed (Node's `tlsClientError`). */
   tlsClientError(error: NetpollError): void
+  /** The listener's `SNICallback`, if it has one. */
+  sniCallback?: SNICallback
 }
 
 /** A dial waiting for its connect result. */
@@ -144,6 +148,13 @@ export class Engine implements ConnectionHost<Connection> {
         // Listener records (one comparison on the data path for both kinds).
         if (kind === LISTENER_ERROR) this.listeners.get(key(shard, index))?.failed(err(a) as NetpollError)
         else if (kind === TLS_CLIENT_ERROR) this.listeners.get(key(b === 0 ? shard : b - 1, index))?.tlsClientError(err(a) as NetpollError)
+        else if (kind === SNI_REQUEST) {
+          // The server name is the next record's (`SniName`) bytes.
+          const at = base + records[r + RECORD + 3]
+          const name = data.toString('utf8', at, at + records[r + RECORD + 4])
+          this.sniRequest(shard, index, gen, this.listeners.get(key(b === 0 ? shard : b - 1, a)), name)
+          r += RECORD
+        }
         continue
       }
       const conn = this.conns[shard][index]
@@ -192,6 +203,17 @@ export class Engine implements ConnectionHost<Connection> {
     // What the handlers wrote synchronously leaves now, one native call per shard, with no
     // tick in between; output of continuations that resume later goes on the next tick.
     if (this.dirty.length > 0) this.flushDirty()
+  }
+
+  /**
+   * A handshake on `shard` waits for `target`'s SNI callback (a listener closed since gets
+   * the connection refused, unreported).
+   */
+  private sniRequest(shard: number, index: number, gen: number, target: AcceptTarget | undefined, servername: string): void {
+    const answer = (ctx: SecureContext['native'] | undefined, refuse: boolean): boolean =>
+      native(() => this.native.sniAnswer(shard, index, gen, ctx, refuse))
+    if (target?.sniCallback === undefined) answer(undefined, true)
+    else runSniCallback(target.sniCallback, servername, answer, (e) => target.tlsClientError(e))
   }
 
   /** A connection on `shard`, accepted by listener `listenerId` of `listenerShard`. */
@@ -340,9 +362,10 @@ export class Engine implements ConnectionHost<Connection> {
     backlog: number,
     ipv6Only: boolean,
     target: AcceptTarget,
-    tls?: { context: SecureContext; handshakeTimeout: number | undefined },
+    tls?: ServerContext,
   ): { address: NetAddress; ids: number[] } {
-    const info = native(() => this.native.listen(network, address, backlog, ipv6Only, tls?.context.native, tls?.handshakeTimeout))
+    const sni = tls?.sniCallback !== undefined
+    const info = native(() => this.native.listen(network, address, backlog, ipv6Only, tls?.context.native, tls?.handshakeTimeout, sni))
     for (let i = 0; i < info.ids.length; i += 2) this.listeners.set(key(info.ids[i], info.ids[i + 1]), target)
     const addr: NetAddress = { address: info.address, family: info.family }
     if (info.port !== undefined && info.port !== null) addr.port = info.port

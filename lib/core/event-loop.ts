@@ -154,7 +154,7 @@ export class EventLoop {
    * settles as {@link EventLoop.serve}'s Promise does.
    */
   async listen(network: Network, address: string, options: ListenerOptions = {}): Promise<{ listener: Listener; served: Promise<void> }> {
-    const tls = options.tls ?? (this.tls ? { secureContext: this.tls.context, handshakeTimeout: this.tls.handshakeTimeout } : undefined)
+    const tls = options.tls ?? (this.tls ? { secureContext: this.tls.context, handshakeTimeout: this.tls.handshakeTimeout, SNICallback: this.tls.sniCallback } : undefined)
     const listener = await createListener(network, address, { ...options, tls })
     return { listener, served: this.serve(listener) }
   }

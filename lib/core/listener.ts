@@ -53,7 +53,9 @@ export class Listener {
   onError: ((error: NetpollError) => void) | null = null
   /**
    * Called with the error of each failed TLS handshake (a TLS listener's Node-style
-   * `tlsClientError`: `ERR_SSL_…`, `ERR_TLS_HANDSHAKE_TIMEOUT`, `ECONNRESET`, …).
+   * `tlsClientError`: `ERR_SSL_…`, `ERR_TLS_HANDSHAKE_TIMEOUT`, `ECONNRESET`, …; the
+   * `SNICallback`'s own error object when it failed the handshake, given the code
+   * `ERR_TLS_SNI_CALLBACK` if it had none).
    */
   onTlsClientError: ((error: NetpollError) => void) | null = null
   /** TLS handshakes that failed on this listener. */
@@ -75,6 +77,7 @@ export class Listener {
         this.tlsClientErrors++
         this.onTlsClientError?.(e)
       },
+      sniCallback: tls?.sniCallback,
     }, tls)
     this.address = r.address
     this.ids = r.ids

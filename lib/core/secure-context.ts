@@ -40,24 +40,44 @@ export interface SecureContextOptions extends TlsCommonOptions {
 }
 
 /**
+ * Node's `SNICallback(servername, cb)`: called once per handshake whose client sent a server
+ * name (a DNS name, given in lower case; not for an IP literal or no name, which get the
+ * listener's certificates), before the certificate is chosen. Answer, now or later, with
+ * `cb(null, context)` (a context from {@link createSecureContext}: its certificates are
+ * served; ALPN, client certificates, versions and tickets stay the listener's),
+ * `cb(null)` (the listener's certificates) or `cb(error)` (the handshake fails and the
+ * listener reports `error` as a TLS client error; so does a callback that throws). The
+ * listener's `handshakeTimeout` bounds the wait; an answer for a connection that is gone
+ * meanwhile is ignored, as are calls of `cb` after the first.
+ */
+export type SNICallback = (servername: string, cb: (err: Error | null, ctx?: SecureContext | null) => void) => void
+
+/** What a listener's TLS options add to a context's: the SNI callback. */
+interface ListenerTlsOptions {
+  /** Picks each handshake's certificate by the client's server name (see {@link SNICallback}). */
+  SNICallback?: SNICallback
+}
+
+/**
  * `createListener(..., { tls })`, `EventLoop({ tls })`, the bridge's `createServer({ tls })`:
  * the connections are TLS servers. Either the settings themselves or a shared
- * `secureContext` (then `cert`/`key` are not given).
+ * `secureContext` (then `cert`/`key` are not given), and optionally an `SNICallback`.
  */
 export type TlsServerOptions =
-  | (SecureContextOptions & { secureContext?: undefined })
-  | (Partial<SecureContextOptions> & {
-      /** A context made with `createSecureContext`, shared by listeners and reloadable. */
-      secureContext: SecureContext
-      /** ms for the handshake; the context's own `handshakeTimeout` is not used. */
-      handshakeTimeout?: number
-    })
+  | (SecureContextOptions & ListenerTlsOptions & { secureContext?: undefined })
+  | (Partial<SecureContextOptions> &
+      ListenerTlsOptions & {
+        /** A context made with `createSecureContext`, shared by listeners and reloadable. */
+        secureContext: SecureContext
+        /** ms for the handshake; the context's own `handshakeTimeout` is not used. */
+        handshakeTimeout?: number
+      })
 
 /** The native form of context options (SNI entries flattened by the caller). @internal */
 export function nativeServerTls(o: SecureContextOptions, sni: Array<{ servername: string; cert: string[]; key: string[] }>) {
-  if (typeof (o as { SNICallback?: unknown }).SNICallback === 'function') {
-    throw Object.assign(new TypeError('SNICallback is not supported: give a static SNIContexts map (and reload it with setSecureContext)'), {
-      code: 'ERR_FEATURE_UNAVAILABLE_ON_PLATFORM',
+  if ((o as ListenerTlsOptions).SNICallback !== undefined) {
+    throw Object.assign(new TypeError('SNICallback is a listener option, not a context one: give it in the tls options of createListener, EventLoop or createServer (beside cert/key or secureContext)'), {
+      code: 'ERR_INVALID_ARG_VALUE',
     })
   }
   const ticketKeys = o.ticketKeys
@@ -123,12 +143,23 @@ export function createSecureContext(options: SecureContextOptions): SecureContex
   return new SecureContext(options)
 }
 
+/** A listener's TLS settings: its context, handshake timeout and SNI callback. @internal */
+export interface ServerContext {
+  context: SecureContext
+  handshakeTimeout: number | undefined
+  sniCallback: SNICallback | undefined
+}
+
 /**
- * The context and handshake timeout of server TLS options: the given `secureContext` or
- * `SecureContext`, else a context of their own. @internal
+ * The context, handshake timeout and SNI callback of server TLS options: the given
+ * `secureContext` or `SecureContext`, else a context of their own. @internal
  */
-export function serverContext(tls: TlsServerOptions | SecureContext): { context: SecureContext; handshakeTimeout: number | undefined } {
-  if (tls instanceof SecureContext) return { context: tls, handshakeTimeout: tls.options.handshakeTimeout }
-  if (tls.secureContext !== undefined) return { context: tls.secureContext, handshakeTimeout: tls.handshakeTimeout }
-  return { context: new SecureContext(tls), handshakeTimeout: tls.handshakeTimeout }
+export function serverContext(tls: TlsServerOptions | SecureContext): ServerContext {
+  if (tls instanceof SecureContext) return { context: tls, handshakeTimeout: tls.options.handshakeTimeout, sniCallback: undefined }
+  const { SNICallback: sniCallback, ...options } = tls
+  if (sniCallback !== undefined && typeof sniCallback !== 'function') {
+    throw Object.assign(new TypeError(`SNICallback must be a function, got ${typeof sniCallback}`), { code: 'ERR_INVALID_ARG_TYPE' })
+  }
+  if (options.secureContext !== undefined) return { context: options.secureContext, handshakeTimeout: options.handshakeTimeout, sniCallback }
+  return { context: new SecureContext(options as SecureContextOptions), handshakeTimeout: options.handshakeTimeout, sniCallback }
 }

@@ -18,7 +18,7 @@ export function serverTls(tls: TlsServerOptions | SecureContext | undefined): Se
 
 /** The listener's `tls` option for a server's settings. */
 export function listenerTls(tls: ServerTls | null): TlsServerOptions | undefined {
-  return tls === null ? undefined : { secureContext: tls.context, handshakeTimeout: tls.handshakeTimeout }
+  return tls === null ? undefined : { secureContext: tls.context, handshakeTimeout: tls.handshakeTimeout, SNICallback: tls.sniCallback }
 }
 
 /** A socket for an accepted connection and the event it is announced with. */

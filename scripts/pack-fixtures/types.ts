@@ -47,6 +47,7 @@ import {
   type TlsServerOptions,
   type TlsState,
   type SecureContextOptions,
+  type SNICallback,
   type TlsIdentity,
   type PeerCertificate,
   SecureContext,
@@ -640,6 +641,17 @@ export async function tlsContexts(): Promise<void> {
     void s.getCipher()?.standardName
   })
   server.addContext('beta.test', ctx)
+  const pick: SNICallback = (servername, cb) => {
+    expectType<string>(servername)
+    if (servername === 'alpha.test') cb(null, ctx)
+    else if (servername === 'bad.test') cb(new Error('unknown tenant'))
+    else cb(null)
+  }
+  const sniLn = await createListener('tcp', '127.0.0.1:0', { tls: { cert: 'CERT', key: 'KEY', SNICallback: pick } })
+  sniLn.close()
+  new Server({ tls: { secureContext: ctx, SNICallback: pick } }).close()
+  // @ts-expect-error the callback answers with one of our contexts
+  expectType<SNICallback>((_name, cb) => cb(null, { context: {} }))
   const sock = connect({ port: 443, host: 'example.internal', tls: { ca: 'CA' } })
   sock.on('secureConnect', () => {})
 }

@@ -48,6 +48,12 @@ pub enum RecordKind {
     /// gone and was never reported): `index` = listener id, `a` = error number, `b` as for
     /// `Accepted`.
     TlsClientError = 9,
+    /// A connection of a listener with an SNI callback sent a server name and waits for the
+    /// answer: `a` = listener id, `b` as for `Accepted`. Always followed by its `SniName`.
+    SniRequest = 10,
+    /// The server name of the `SniRequest` before it: `a` = offset in `data`, `b` = length
+    /// (UTF-8).
+    SniName = 11,
 }
 
 /// One batch of events (see the module docs).
@@ -127,6 +133,7 @@ impl Batch {
                     self.push_data(conn, r[3] + data_base, r[4]);
                     continue;
                 }
+                k if k == RecordKind::SniName as u32 => r[3] += data_base,
                 k if (k == RecordKind::Connected as u32
                     || k == RecordKind::Closed as u32
                     || k == RecordKind::ListenerError as u32
@@ -168,6 +175,12 @@ impl Batch {
     pub fn push(&mut self, kind: RecordKind, conn: ConnId, a: u32, b: u32) {
         self.records
             .extend_from_slice(&[kind as u32, conn.index, conn.generation, a, b]);
+    }
+
+    /// Adds an `SniRequest` record and its `SniName`, whose bytes are `len` bytes at `offset`.
+    pub fn push_sni(&mut self, listener: ListenerId, origin: u32, conn: ConnId, at: (u32, u32)) {
+        self.push(RecordKind::SniRequest, conn, listener.0, origin);
+        self.push(RecordKind::SniName, conn, at.0, at.1);
     }
 
     fn error_ref(&mut self, error: Option<NetError>) -> u32 {
@@ -260,6 +273,14 @@ impl EventSink for Batch {
         };
         self.push(RecordKind::TlsClientError, id, a, origin);
     }
+
+    fn sni_request(&mut self, listener: ListenerId, origin: u32, conn: ConnId, name: &str) -> bool {
+        let offset = self.used;
+        self.read_buffer(name.len())[..name.len()].copy_from_slice(name.as_bytes());
+        self.used += name.len();
+        self.push_sni(listener, origin, conn, (offset as u32, name.len() as u32));
+        true
+    }
 }
 
 #[cfg(test)]
@@ -310,6 +331,25 @@ mod tests {
             .map(|r| &*first.errors[r[3] as usize - 1].code)
             .collect();
         assert_eq!(codes, ["ECONNRESET", "ERR_X", "ERR_Y", "ERR_Z", "ERR_W"]);
+    }
+
+    #[test]
+    fn append_rebases_the_server_name_of_an_sni_request() {
+        let conn = ConnId {
+            index: 4,
+            generation: 2,
+        };
+        let mut first = Batch::default();
+        first.read_buffer(3)[..3].copy_from_slice(b"abc");
+        first.data(conn, 3);
+        let mut second = Batch::default();
+        assert!(second.sni_request(ListenerId(7), 2, conn, "alpha.test"));
+        first.append(&mut second);
+        let r: Vec<&[u32]> = first.records.chunks_exact(RECORD_LEN).collect();
+        assert_eq!(r[1], [RecordKind::SniRequest as u32, 4, 2, 7, 2]);
+        assert_eq!(r[2][0], RecordKind::SniName as u32);
+        let name = &first.bytes()[r[2][3] as usize..(r[2][3] + r[2][4]) as usize];
+        assert_eq!(name, b"alpha.test");
     }
 
     #[test]

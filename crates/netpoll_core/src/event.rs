@@ -83,6 +83,17 @@ pub trait EventSink {
         let _ = origin;
         self.listener_error(listener, error);
     }
+    /// A connection accepted on `listener` (`origin` as in [`EventSink::accepted_from`]), whose
+    /// listener has an SNI callback, sent `servername` in its ClientHello: its handshake waits
+    /// for [`Shard::sni_answer`](crate::shard::Shard::sni_answer). Returns false when the sink
+    /// has no room for the name this round (the shard reports it again in its next round).
+    fn sni_request(
+        &mut self,
+        listener: ListenerId,
+        origin: u32,
+        conn: ConnId,
+        servername: &str,
+    ) -> bool;
     /// Bytes of input this sink holds that its consumer has not taken yet. At
     /// [`ShardConfig::max_pending_input`](crate::config::ShardConfig::max_pending_input)
     /// the shard stops reading until it drops, so a consumer that falls behind bounds the

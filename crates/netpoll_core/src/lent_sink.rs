@@ -64,7 +64,48 @@ impl EventSink for LentSink<'_> {
         self.batch.tls_client_error(listener, origin, error);
     }
 
+    fn sni_request(&mut self, listener: ListenerId, origin: u32, conn: ConnId, name: &str) -> bool {
+        let at = *self.used;
+        let Some(room) = self.mem.get_mut(at..at + name.len()) else {
+            return false;
+        };
+        room.copy_from_slice(name.as_bytes());
+        *self.used += name.len();
+        let span = (at as u32, name.len() as u32);
+        self.batch.push_sni(listener, origin, conn, span);
+        true
+    }
+
     fn pending_input(&self) -> usize {
         *self.used + self.batch.pending_input()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::{RecordKind, RECORD_LEN};
+
+    #[test]
+    fn an_sni_request_without_room_for_its_name_records_nothing_and_asks_again() {
+        let conn = ConnId {
+            index: 1,
+            generation: 1,
+        };
+        let mut batch = Batch::default();
+        let mut mem = [0u8; 12];
+        let mut used = 4;
+        let mut sink = LentSink {
+            batch: &mut batch,
+            mem: &mut mem,
+            used: &mut used,
+        };
+        assert!(!sink.sni_request(ListenerId(0), 0, conn, "alpha.test"));
+        assert!(sink.batch.records.is_empty());
+        assert!(sink.sni_request(ListenerId(0), 0, conn, "beta"));
+        assert_eq!(used, 8);
+        let r: Vec<&[u32]> = batch.records.chunks_exact(RECORD_LEN).collect();
+        assert_eq!(r[1], [RecordKind::SniName as u32, 1, 1, 4, 4]);
+        assert_eq!(&mem[4..8], b"beta");
     }
 }

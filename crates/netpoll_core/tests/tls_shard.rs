@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 
 use netpoll_core::batch::{Batch, RecordKind};
 use netpoll_core::config::ShardConfig;
-use netpoll_core::event::{ConnId, ListenerId};
+use netpoll_core::event::ConnId;
 use netpoll_core::listener::{ListenOptions, Listener};
 use netpoll_core::shard::{ClientTls, ServerTls, Shard, WriteStatus};
 use netpoll_core::stream::Stream;
 use netpoll_core::threaded::{Command, ThreadedShard};
 use netpoll_core::tls::{ClientContext, SecureContext, TlsSession, TlsVersion};
-use tls_util::{client_options, only, server_options, Ca, Leaf, Peer};
+use tls_util::{client_options, only, server_options, tls_shard, Ca, Leaf, Peer};
 use util::{run_until, Log, Rng};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
@@ -40,27 +40,6 @@ fn certs(version: Option<TlsVersion>) -> Certs {
         server: SecureContext::new(&so).unwrap(),
         client: ClientContext::new(&co).unwrap(),
     }
-}
-
-/// A shard with a TLS listener on loopback.
-fn tls_shard(
-    ctx: &Arc<SecureContext>,
-    handshake_ms: u64,
-) -> (Shard, ListenerId, std::net::SocketAddr) {
-    let mut shard = Shard::new(ShardConfig::default()).unwrap();
-    let mut l = Listener::bind(
-        netpoll_core::addr::Network::Tcp4,
-        "127.0.0.1:0",
-        ListenOptions::default(),
-    )
-    .unwrap();
-    l.set_tls(Arc::new(ServerTls {
-        context: ctx.clone(),
-        handshake_timeout_ms: handshake_ms,
-    }));
-    let addr = l.local_addr().as_inet().unwrap();
-    let lid = shard.add_listener(l).unwrap();
-    (shard, lid, addr)
 }
 
 fn client_peer(addr: std::net::SocketAddr, ctx: &Arc<ClientContext>, name: &str) -> Peer {
@@ -109,7 +88,7 @@ fn shard_send(shard: &mut Shard, log: &mut Log, peer: &mut Peer, id: ConnId, dat
 fn server_handshakes_before_accepted_and_echoes_1_mib_each_way() {
     for version in [TlsVersion::Tls13, TlsVersion::Tls12] {
         let c = certs(Some(version));
-        let (mut shard, lid, addr) = tls_shard(&c.server, 10_000);
+        let (mut shard, lid, addr) = tls_shard(&c.server, 10_000, false);
         let mut log = Log::default();
         let mut peer = client_peer(addr, &c.client, "localhost");
         drive(&mut shard, &mut log, &mut peer, "accepted", |l, _| {
@@ -168,7 +147,7 @@ fn server_handshakes_before_accepted_and_echoes_1_mib_each_way() {
 #[test]
 fn eof_without_close_notify_closes_with_econnreset() {
     let c = certs(None);
-    let (mut shard, _, addr) = tls_shard(&c.server, 10_000);
+    let (mut shard, _, addr) = tls_shard(&c.server, 10_000, false);
     let mut log = Log::default();
     let mut peer = client_peer(addr, &c.client, "localhost");
     drive(&mut shard, &mut log, &mut peer, "accepted", |l, _| {
@@ -191,7 +170,7 @@ fn eof_without_close_notify_closes_with_econnreset() {
 fn plaintext_to_the_tls_port_is_a_listener_error_and_the_server_keeps_serving() {
     use std::io::{Read, Write};
     let c = certs(None);
-    let (mut shard, lid, addr) = tls_shard(&c.server, 10_000);
+    let (mut shard, lid, addr) = tls_shard(&c.server, 10_000, false);
     let mut log = Log::default();
     let mut plain = TcpStream::connect(addr).unwrap();
     plain
@@ -220,7 +199,7 @@ fn plaintext_to_the_tls_port_is_a_listener_error_and_the_server_keeps_serving() 
 fn a_handshake_that_stops_halfway_is_cut_by_the_handshake_timeout() {
     use std::io::{Read, Write};
     let c = certs(None);
-    let (mut shard, _, addr) = tls_shard(&c.server, 300);
+    let (mut shard, _, addr) = tls_shard(&c.server, 300, false);
     let mut log = Log::default();
     // Half a ClientHello record header, then nothing.
     let mut sock = TcpStream::connect(addr).unwrap();
@@ -347,6 +326,7 @@ fn threaded_reactor_serves_tls() {
     l.set_tls(Arc::new(ServerTls {
         context: c.server.clone(),
         handshake_timeout_ms: 10_000,
+        sni_callback: false,
     }));
     let addr = l.local_addr().as_inet().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -410,6 +390,7 @@ fn hand_off_listener_places_tls_connections_on_every_shard_with_their_origin() {
     l.set_tls(Arc::new(ServerTls {
         context: c.server.clone(),
         handshake_timeout_ms: 10_000,
+        sni_callback: false,
     }));
     let addr = l.local_addr().as_inet().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();

@@ -182,7 +182,11 @@ impl NativeEngine {
 
     /// Binds a listener and starts accepting on it; with `tls`, its connections are TLS
     /// servers with that (shared, reloadable) context, reported once their handshake
-    /// completed or failed after `handshake_timeout` ms (default 120000, 0 = none).
+    /// completed or failed after `handshake_timeout` ms (default 120000, 0 = none). With
+    /// `sni_callback`, a handshake whose client sent a server name is reported (`SniRequest`)
+    /// and waits for `sniAnswer`.
+    // The arguments mirror JS's call; a napi object cannot carry the context class.
+    #[allow(clippy::too_many_arguments)]
     #[napi(catch_unwind)]
     pub fn listen(
         &self,
@@ -192,8 +196,10 @@ impl NativeEngine {
         ipv6_only: bool,
         tls: Option<&NativeSecureContext>,
         handshake_timeout: Option<f64>,
+        sni_callback: Option<bool>,
     ) -> napi::Result<ListenInfo> {
-        let tls = tls.map(|c| server_tls(c, handshake_timeout));
+        let sni_callback = sni_callback.unwrap_or(false);
+        let tls = tls.map(|c| server_tls(c, handshake_timeout, sni_callback));
         let network = Network::parse(&network).map_err(to_napi)?;
         let mut opts = ListenOptions {
             backlog,

@@ -11,6 +11,7 @@ mod inline_engine;
 mod js_call;
 mod link_buffer;
 mod pool_stats;
+mod sni;
 mod threaded_engine;
 mod tls;
 mod tls_client;

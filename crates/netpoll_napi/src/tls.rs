@@ -156,7 +156,7 @@ fn server_options(o: &TlsServerOptions) -> napi::Result<ServerOptions> {
 /// listener made with it and reloadable (certificate rotation) while they serve.
 #[napi]
 pub struct NativeSecureContext {
-    inner: Arc<SecureContext>,
+    pub(crate) inner: Arc<SecureContext>,
 }
 
 #[napi]
@@ -181,13 +181,16 @@ impl NativeSecureContext {
     }
 }
 
-/// The server settings of a TLS listener.
+/// The server settings of a TLS listener; with `sni_callback`, handshakes that send a server
+/// name wait for `sniAnswer` (see `sni.rs`).
 pub(crate) fn server_tls(
     context: &NativeSecureContext,
     handshake_timeout: Option<f64>,
+    sni_callback: bool,
 ) -> Arc<ServerTls> {
     Arc::new(ServerTls {
         context: context.inner.clone(),
         handshake_timeout_ms: timeout_ms(handshake_timeout),
+        sni_callback,
     })
 }

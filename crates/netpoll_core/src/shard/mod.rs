@@ -28,10 +28,12 @@ mod stats;
 pub use direct::{DirectHost, PROMOTE_AFTER};
 pub use io::WriteStatus;
 pub use stats::ShardStats;
+pub use tls_sni::SniAnswer;
 mod timers;
 mod tls;
 mod tls_alert;
 mod tls_conn;
+mod tls_sni;
 
 pub use crate::tls::{ClientTls, ServerTls, DEFAULT_HANDSHAKE_TIMEOUT_MS};
 

@@ -98,7 +98,8 @@ impl Shard {
         origin: u32,
         sink: &mut dyn EventSink,
     ) -> Option<ConnId> {
-        let session = match TlsSession::server(&tls.context) {
+        let snapshot = tls.context.snapshot();
+        let session = match TlsSession::server_with(snapshot.clone()) {
             Ok(s) => s,
             Err(e) => {
                 self.stats.events += 1;
@@ -109,6 +110,9 @@ impl Shard {
         let id = self.adopt_accepted(stream)?;
         let pending = Pending::Accept { listener, origin };
         self.start_tls(id, session, pending, tls.handshake_timeout_ms);
+        if tls.sni_callback {
+            self.wait_for_sni(id, snapshot);
+        }
         Some(id)
     }
 
@@ -198,6 +202,9 @@ impl Shard {
             let Some(tls) = conn.tls.as_deref_mut() else {
                 return;
             };
+            if tls.sni.is_some() {
+                return self.read_sni(id, sink);
+            }
             let reported = tls.pending.is_none();
             if (reported && conn.read_paused) || conn.read_closed || conn.state != ConnState::Open {
                 return;

@@ -12,7 +12,7 @@ use crate::batch::Batch;
 use crate::event::{ConnId, ListenerId};
 use crate::listener::Listener;
 use crate::placement::Balancer;
-use crate::shard::{ClientTls, ServerTls, ShardStats};
+use crate::shard::{ClientTls, ServerTls, ShardStats, SniAnswer};
 use crate::stream::{Dial, Stream};
 use crate::tls::TlsInfo;
 
@@ -38,6 +38,9 @@ pub enum Command {
     DialTls(Dial, u64, u32, Box<ClientTls>),
     /// Answer with the TLS state of a connection (`None`: not TLS, closed, or handshaking).
     TlsInfo(ConnId, Reply<Option<TlsInfo>>),
+    /// The owner's answer to a connection's SNI request ([`Shard::sni_answer`]); `reply`, if
+    /// any, hears whether the connection was still waiting for it.
+    SniAnswer(ConnId, SniAnswer, Option<Reply<bool>>),
     /// Cancel the dial with this tag if it is still connecting: its socket is closed and its
     /// `connected` record reports `ABORT_ERR`. A dial whose result was reported already is
     /// left alone (its connection is the owner's, to close).

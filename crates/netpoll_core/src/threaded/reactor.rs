@@ -186,6 +186,12 @@ impl Reactor {
                 }
             }
             Command::TlsInfo(id, reply) => reply(self.shard.tls_info(id).cloned()),
+            Command::SniAnswer(id, answer, reply) => {
+                let waiting = self.shard.sni_answer(id, answer);
+                if let Some(reply) = reply {
+                    reply(waiting)
+                }
+            }
             Command::CancelDial(tag) => {
                 // The dials still pending are exactly those whose tag the batch still holds.
                 let pending = self.batch.dial_tags.iter().find(|(_, t)| *t == tag);

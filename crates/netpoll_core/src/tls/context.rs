@@ -149,6 +149,23 @@ pub struct ServerSnapshot {
     pub limits: TlsLimits,
 }
 
+impl ServerSnapshot {
+    /// These settings (ALPN, client certificates, versions, tickets and session cache) with
+    /// the certificates of `chosen` (its identities and its own SNI map): what an SNI
+    /// callback's context contributes, as in Node. One config per handshake: a clone of this
+    /// one whose resolver is `chosen`'s, sharing the ticketer and the session cache, so
+    /// sessions resume as with the listener's own certificates.
+    pub fn with_certificates_of(&self, chosen: &SecureContext) -> ServerSnapshot {
+        let mut config = (*self.config).clone();
+        config.cert_resolver = chosen.snapshot().config.cert_resolver.clone();
+        ServerSnapshot {
+            config: Arc::new(config),
+            auth: self.auth.clone(),
+            limits: self.limits,
+        }
+    }
+}
+
 /// A shared, reloadable server context (see the module docs).
 pub struct SecureContext {
     current: Mutex<(ServerSnapshot, Resumable)>,

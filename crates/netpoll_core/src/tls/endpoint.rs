@@ -15,12 +15,17 @@ pub struct ServerTls {
     pub context: Arc<SecureContext>,
     /// `handshakeTimeout` in ms (0 = none).
     pub handshake_timeout_ms: u64,
+    /// The owner picks each handshake's certificate (Node's `SNICallback`): a ClientHello
+    /// carrying a server name is held and reported ([`crate::event::EventSink::sni_request`])
+    /// until [`crate::shard::Shard::sni_answer`] (see `shard/tls_sni.rs`).
+    pub sni_callback: bool,
 }
 
 impl std::fmt::Debug for ServerTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerTls")
             .field("handshake_timeout_ms", &self.handshake_timeout_ms)
+            .field("sni_callback", &self.sni_callback)
             .finish_non_exhaustive()
     }
 }

@@ -115,7 +115,7 @@ mod queue;
 mod records;
 pub mod session;
 mod side;
-mod sni;
+pub(crate) mod sni;
 pub mod ticketer;
 pub mod verify;
 pub mod x509;

@@ -45,7 +45,7 @@ use rustls::server::UnbufferedServerConnection;
 use rustls::CommonState;
 use std::io::{self, Write};
 
-use super::context::{ClientContext, SecureContext};
+use super::context::{ClientContext, SecureContext, ServerSnapshot};
 use super::errors::{self, code as tls_code};
 use super::info::TlsInfo;
 use super::queue::ByteQueue;
@@ -119,7 +119,12 @@ pub struct TlsSession {
 impl TlsSession {
     /// The server side of a new connection, with the context's current certificates.
     pub fn server(ctx: &SecureContext) -> Result<TlsSession, NetError> {
-        let snap = ctx.snapshot();
+        TlsSession::server_with(ctx.snapshot())
+    }
+
+    /// The server side of a new connection with the settings of `snap` (e.g. a listener's
+    /// with the certificates an SNI callback chose, [`ServerSnapshot::with_certificates_of`]).
+    pub fn server_with(snap: ServerSnapshot) -> Result<TlsSession, NetError> {
         let conn =
             UnbufferedServerConnection::new(snap.config).map_err(|e| errors::from_rustls(&e))?;
         let mut s = TlsSession::with(

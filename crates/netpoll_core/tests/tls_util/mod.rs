@@ -11,7 +11,12 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use netpoll_core::addr::Network;
+use netpoll_core::config::ShardConfig;
 use netpoll_core::error::NetError;
+use netpoll_core::event::ListenerId;
+use netpoll_core::listener::{ListenOptions, Listener};
+use netpoll_core::shard::{ServerTls, Shard};
 use netpoll_core::tls::{
     ClientContext, ClientOptions, Identity, SecureContext, ServerOptions, TlsSession, TlsVersion,
 };
@@ -155,6 +160,25 @@ pub fn client_options(ca: Vec<u8>) -> ClientOptions {
 pub fn only(v: TlsVersion, common: &mut netpoll_core::tls::CommonOptions) {
     common.min_version = v;
     common.max_version = v;
+}
+
+/// A shard with a TLS listener on loopback (its handshakes wait for an SNI answer with
+/// `sni_callback`).
+pub fn tls_shard(
+    ctx: &Arc<SecureContext>,
+    handshake_ms: u64,
+    sni_callback: bool,
+) -> (Shard, ListenerId, std::net::SocketAddr) {
+    let mut shard = Shard::new(ShardConfig::default()).unwrap();
+    let mut l = Listener::bind(Network::Tcp4, "127.0.0.1:0", ListenOptions::default()).unwrap();
+    l.set_tls(Arc::new(ServerTls {
+        context: ctx.clone(),
+        handshake_timeout_ms: handshake_ms,
+        sni_callback,
+    }));
+    let addr = l.local_addr().as_inet().unwrap();
+    let lid = shard.add_listener(l).unwrap();
+    (shard, lid, addr)
 }
 
 /// A connected loopback TCP pair, both non-blocking with `TCP_NODELAY`.
