@@ -7,8 +7,8 @@
 //!   an accepted socket is reported on its listener ([`EventSink::tls_client_error`], Node's
 //!   `tlsClientError`), never as a connection; a dial's is `connected(Err)`.
 //! * **Reads.** Ciphertext is read into the shard's scratch buffer (one read of `read_size`,
-//!   the read budget counts it), decrypted there in place and copied into the sink's read
-//!   buffer, reported with `data` exactly like a plain read. The session keeps what it cannot
+//!   the read budget counts it), decrypted there in place and copied (through rustls' own
+//!   plaintext queue) into the sink's read buffer, reported with `data` exactly like a plain read. The session keeps what it cannot
 //!   use yet (the start of an incomplete record; the records after one whose plaintext the
 //!   sink had no room for), and the next read goes right behind an incomplete record. While
 //!   plaintext waits for the sink, the socket is not read and the connection is served again
@@ -99,7 +99,9 @@ impl Shard {
         sink: &mut dyn EventSink,
     ) -> Option<ConnId> {
         let snapshot = tls.context.snapshot();
-        let session = match TlsSession::server_with(snapshot.clone()) {
+        // Only a listener with an SNI callback keeps the snapshot (to build the chosen one).
+        let sni = tls.sni_callback.then(|| snapshot.clone());
+        let session = match TlsSession::server_with(snapshot) {
             Ok(s) => s,
             Err(e) => {
                 self.stats.events += 1;
@@ -110,7 +112,7 @@ impl Shard {
         let id = self.adopt_accepted(stream)?;
         let pending = Pending::Accept { listener, origin };
         self.start_tls(id, session, pending, tls.handshake_timeout_ms);
-        if tls.sni_callback {
+        if let Some(snapshot) = sni {
             self.wait_for_sni(id, snapshot);
         }
         Some(id)
