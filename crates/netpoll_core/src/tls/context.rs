@@ -258,6 +258,8 @@ fn build_server(
     config.alpn_protocols = o.common.alpn_protocols.clone();
     config.session_storage = resumable.cache.clone();
     config.ticketer = resumable.ticketer.clone();
+    // After the handshake a TLS 1.3 session runs its own record layer (`traffic.rs`).
+    config.enable_secret_extraction = true;
     let snapshot = ServerSnapshot {
         config: Arc::new(config),
         auth,
@@ -297,6 +299,7 @@ impl ClientContext {
             }
         };
         config.alpn_protocols = o.common.alpn_protocols.clone();
+        config.enable_secret_extraction = true; // see `traffic.rs`
         config.resumption = match o.session_cache_size.unwrap_or(256) {
             0 => Resumption::disabled(),
             n => Resumption::store(Arc::new(ClientSessionMemoryCache::new(n))),

@@ -117,6 +117,7 @@ pub mod session;
 mod side;
 pub(crate) mod sni;
 pub mod ticketer;
+mod traffic;
 pub mod verify;
 pub mod x509;
 

@@ -52,6 +52,7 @@ use super::queue::ByteQueue;
 use super::records::{Action, Buffers, Step, StepError};
 use super::side::Side;
 use super::sni::{Sni, SniReader};
+use super::traffic::{Kernel, Traffic};
 use crate::error::{code, NetError};
 
 /// Most ciphertext held while waiting for the rest of a record or handshake message (a
@@ -73,10 +74,14 @@ pub struct Decrypted {
     pub peer_closed: bool,
 }
 
-/// rustls' unbuffered connection of either side.
+/// rustls' unbuffered connection of either side during the handshake (and for a TLS 1.2
+/// session, after it); a TLS 1.3 session's own record layer after it.
 enum Conn {
     Server(UnbufferedServerConnection),
     Client(UnbufferedClientConnection),
+    Traffic(Box<Traffic>),
+    /// Only while the connection is handed from rustls to [`Traffic`].
+    Moving,
 }
 
 /// Runs `process_tls_records` over `$buf` on either side's connection and hands the state
@@ -93,6 +98,9 @@ macro_rules! process {
                 let status = c.process_tls_records($buf);
                 let step = $io.step(status.state, $sink, $action);
                 (status.discard, step)
+            }
+            Conn::Traffic(_) | Conn::Moving => {
+                (0, Err(StepError::Tls(rustls::Error::HandshakeNotComplete)))
             }
         }
     };
@@ -173,10 +181,12 @@ impl TlsSession {
         }
     }
 
-    fn common(&self) -> &CommonState {
+    /// rustls' view of the connection while rustls runs it.
+    fn common(&self) -> Option<&CommonState> {
         match &self.conn {
-            Conn::Server(c) => c,
-            Conn::Client(c) => c,
+            Conn::Server(c) => Some(c),
+            Conn::Client(c) => Some(c),
+            Conn::Traffic(_) | Conn::Moving => None,
         }
     }
 
@@ -190,6 +200,9 @@ impl TlsSession {
     ) -> Result<Decrypted, NetError> {
         if let Some(e) = &self.error {
             return Err(e.clone());
+        }
+        if matches!(self.conn, Conn::Traffic(_)) {
+            return self.open_records(ciphertext, plaintext);
         }
         self.read_sni(ciphertext);
         let mut out = Decrypted {
@@ -205,6 +218,7 @@ impl TlsSession {
             self.input.extend(ciphertext);
         }
         let mut off = 0;
+        let mut idle = false;
         let result = loop {
             if !self.io.stash.is_empty() {
                 break Ok(());
@@ -233,7 +247,11 @@ impl TlsSession {
                     self.peer_closed = true;
                     break Ok(());
                 }
-                Step::Idle(_) | Step::Handshaking | Step::Closed => break Ok(()),
+                Step::Idle(_) => {
+                    idle = true;
+                    break Ok(());
+                }
+                Step::Handshaking | Step::Closed => break Ok(()),
             }
         };
         if let Err((discard, e)) = result {
@@ -257,7 +275,100 @@ impl TlsSession {
             let e = NetError::new(tls_code::ERR_SSL_DECODE_ERROR, "message buffer full");
             return Err(self.fail(e));
         }
+        if idle && !self.peer_closed {
+            self.enter_traffic()?;
+        }
         Ok(out)
+    }
+
+    /// [`TlsSession::decrypt`] on the session's own record layer.
+    fn open_records(
+        &mut self,
+        ciphertext: &mut [u8],
+        plaintext: &mut [u8],
+    ) -> Result<Decrypted, NetError> {
+        let written = self.io.stash.take_into(plaintext);
+        let mut out = Decrypted {
+            written,
+            ..Decrypted::default()
+        };
+        let Conn::Traffic(traffic) = &mut self.conn else {
+            return Ok(out);
+        };
+        if self.peer_closed || !self.io.stash.is_empty() {
+            // Closed: what follows close_notify is ignored. Else the sink is full.
+            if !self.peer_closed {
+                self.input.extend(ciphertext);
+            }
+            out.peer_closed = self.peer_closed && self.io.stash.is_empty();
+            return Ok(out);
+        }
+        let sink = &mut plaintext[written..];
+        let opened = if self.input.is_empty() {
+            let r = traffic.open(ciphertext, sink, &mut self.io.stash, &mut self.io.out);
+            if let Ok(o) = &r {
+                if !o.peer_closed {
+                    self.input.extend(&ciphertext[o.consumed..]);
+                }
+            }
+            r
+        } else {
+            self.input.extend(ciphertext);
+            let r = traffic.open(
+                self.input.filled_mut(),
+                sink,
+                &mut self.io.stash,
+                &mut self.io.out,
+            );
+            if let Ok(o) = &r {
+                self.input.consume(o.consumed);
+            }
+            r
+        };
+        let opened = opened.map_err(|e| self.fail(e))?;
+        out.written += opened.written;
+        if opened.peer_closed {
+            self.peer_closed = true;
+            self.input.release();
+            out.peer_closed = self.io.stash.is_empty();
+        }
+        Ok(out)
+    }
+
+    /// Hands a completed TLS 1.3 connection from rustls to the session's own record layer
+    /// ([`Traffic`]), once rustls is idle and holds nothing: no ciphertext held (a record may
+    /// be partly read, or a handshake message partly joined in it), no early plaintext.
+    fn enter_traffic(&mut self) -> Result<(), NetError> {
+        let ready = self.info.as_ref().is_some_and(|i| i.protocol == "TLSv1.3")
+            && self.input.is_empty()
+            && self.io.early.is_empty()
+            && self.error.is_none()
+            && !self.close_sent;
+        if !ready || !matches!(self.conn, Conn::Server(_) | Conn::Client(_)) {
+            return Ok(());
+        }
+        let made = match std::mem::replace(&mut self.conn, Conn::Moving) {
+            Conn::Server(c) => c
+                .dangerous_into_kernel_connection()
+                .map(|(s, k)| (s, Kernel::Server(k))),
+            Conn::Client(c) => c
+                .dangerous_into_kernel_connection()
+                .map(|(s, k)| (s, Kernel::Client(k))),
+            other => {
+                self.conn = other;
+                return Ok(());
+            }
+        };
+        let traffic = made
+            .map_err(|e| errors::from_rustls(&e))
+            .and_then(|(secrets, kernel)| Traffic::new(secrets, kernel));
+        match traffic {
+            Ok(t) => {
+                self.conn = Conn::Traffic(Box::new(t));
+                Ok(())
+            }
+            Err(e) => Err(self.fail(e)),
+        }
     }
 
     /// When the session holds the start of an incomplete record, `want` bytes right after
@@ -306,11 +417,15 @@ impl TlsSession {
 
     /// Notes a completed handshake; returns whether it completed just now.
     fn check_established(&mut self) -> bool {
-        if self.info.is_some() || self.common().is_handshaking() {
+        let Some(common) = self.common() else {
+            return false;
+        };
+        if self.info.is_some() || common.is_handshaking() {
             return false;
         }
+        let info = self.side.info(common, self.servername.clone());
         self.sni = None;
-        self.info = Some(self.side.info(self.common(), self.servername.clone()));
+        self.info = Some(info);
         true
     }
 
@@ -349,7 +464,7 @@ impl TlsSession {
         // them out before looking at any input (looking at more input after an error could
         // fail again and queue a second fatal alert).
         for _ in 0..MAX_STEPS {
-            if !self.common().wants_write() {
+            if !self.common().is_some_and(CommonState::wants_write) {
                 break;
             }
             let buf = self.input.filled_mut();
@@ -399,7 +514,16 @@ impl TlsSession {
             }
             return Ok(self.io.early.len() - before);
         }
-        Ok(self.run(&Action::Write(bufs, room))?.unwrap_or(0))
+        if let Conn::Traffic(t) = &mut self.conn {
+            return t
+                .seal(bufs, room, &mut self.io.out)
+                .map_err(|e| self.fail(e));
+        }
+        let taken = self.run(&Action::Write(bufs, room))?;
+        if taken.is_some() {
+            self.enter_traffic()?;
+        }
+        Ok(taken.unwrap_or(0))
     }
 
     /// Whether TLS records (handshake messages, application data, alerts) wait to be written.
@@ -420,7 +544,13 @@ impl TlsSession {
 
     /// Whether the handshake is still running.
     pub fn is_handshaking(&self) -> bool {
-        self.common().is_handshaking()
+        self.common().is_some_and(CommonState::is_handshaking)
+    }
+
+    /// Whether the session's own TLS 1.3 record layer runs it (after a TLS 1.3 handshake,
+    /// once rustls handed it over; a TLS 1.2 session stays on rustls').
+    pub fn runs_own_records(&self) -> bool {
+        matches!(self.conn, Conn::Traffic(_))
     }
 
     /// The session's state once the handshake completed.
@@ -438,7 +568,9 @@ impl TlsSession {
     pub fn send_close_notify(&mut self) {
         if !self.close_sent && self.error.is_none() {
             self.close_sent = true;
-            if self.info.is_some() {
+            if let Conn::Traffic(t) = &mut self.conn {
+                t.close_notify(&mut self.io.out);
+            } else if self.info.is_some() {
                 let _ = self.run(&Action::CloseNotify);
             }
         }
@@ -458,7 +590,7 @@ impl TlsSession {
         if self.peer_closed {
             return Ok(());
         }
-        let message = if self.common().is_handshaking() {
+        let message = if self.is_handshaking() {
             "socket disconnected before secure TLS connection was established"
         } else {
             "TLS connection truncated: EOF without close_notify"
