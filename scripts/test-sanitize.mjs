@@ -11,7 +11,7 @@
 //             NETPOLL_MODE against that binary (NETPOLL_NATIVE_PATH, see lib/core/loader.ts).
 //             Pass: ava passes and ASan wrote no report (logs in target/sanitize-logs/).
 //   fuzz      libFuzzer targets of fuzz/ (libfuzzer-sys, ASan + sanitizer coverage, own target
-//             dir fuzz/target): link_buffer, frame_decoder, tls_server and x509, FUZZ_SECONDS each (default 60),
+//             dir fuzz/target): link_buffer, frame_decoder, tls_server, tls_records and x509, FUZZ_SECONDS each (default 60),
 //             seeded from fuzz/corpus/<target>/. Pass: no crash, leak, timeout or OOM; crashing
 //             inputs are kept in fuzz/artifacts/<target>/.
 //   valgrind  memcheck of scripts/sanitize-fixtures/smoke.cjs (echo over loopback, once per
@@ -164,7 +164,7 @@ function partFuzz() {
     env: { CARGO_TARGET_DIR: targetDir, RUSTC_BOOTSTRAP: '1', RUSTFLAGS: FUZZ_RUSTFLAGS },
   })
   if (!record('fuzz: build', built, seconds(started))) return
-  for (const name of ['link_buffer', 'frame_decoder', 'tls_server', 'x509']) {
+  for (const name of ['link_buffer', 'frame_decoder', 'tls_server', 'tls_records', 'x509']) {
     const work = join(targetDir, 'corpus', name)
     const artifacts = join(fuzz, 'artifacts', name)
     mkdirSync(work, { recursive: true })

@@ -58,7 +58,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((&p, stream)) = data.split_first() else {
         return;
     };
-    let piece = if p == 0 { stream.len().max(1) } else { 1 + usize::from(p % 64) };
+    let piece = if p == 0 {
+        stream.len().max(1)
+    } else {
+        1 + usize::from(p % 64)
+    };
     let mut sink = vec![0u8; usize::from(p / 64) * 4096];
     let mut session = TlsSession::server(context()).expect("server session");
     let mut pending: Vec<u8> = Vec::new();

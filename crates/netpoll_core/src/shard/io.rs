@@ -30,17 +30,17 @@ pub enum WriteStatus {
 
 impl Shard {
     pub(super) fn read_ready(&mut self, id: ConnId, sink: &mut dyn EventSink) {
+        crate::fault::check(crate::fault::Site::Decode);
+        if self.conns.get_mut(id).is_some_and(|c| c.tls.is_some()) {
+            return self.read_tls(id, sink);
+        }
         let now = self.now_ms();
         let (min_read, max_read) = (self.config.min_read, self.config.max_read);
         let mut budget = self.config.read_budget;
-        crate::fault::check(crate::fault::Site::Decode);
         loop {
             let Some(conn) = self.conns.get_mut(id) else {
                 return;
             };
-            if conn.tls.is_some() {
-                return self.read_tls(id, sink);
-            }
             if conn.read_paused || conn.read_closed || conn.state != ConnState::Open {
                 return;
             }

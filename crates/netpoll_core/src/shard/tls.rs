@@ -7,8 +7,10 @@
 //!   an accepted socket is reported on its listener ([`EventSink::tls_client_error`], Node's
 //!   `tlsClientError`), never as a connection; a dial's is `connected(Err)`.
 //! * **Reads.** Ciphertext is read into the shard's scratch buffer (one read of `read_size`,
-//!   the read budget counts it), decrypted there in place and copied (through rustls' own
-//!   plaintext queue) into the sink's read buffer, reported with `data` exactly like a plain read. The session keeps what it cannot
+//!   the read budget counts it) and decrypted from there into the sink's read buffer
+//!   (during the handshake and on TLS 1.2 through rustls' own plaintext queue; a TLS 1.3
+//!   session's own record layer opens records straight into the sink), reported with `data`
+//!   exactly like a plain read. The session keeps what it cannot
 //!   use yet (the start of an incomplete record; the records after one whose plaintext the
 //!   sink had no room for), and the next read goes right behind an incomplete record. While
 //!   plaintext waits for the sink, the socket is not read and the connection is served again
