@@ -281,20 +281,22 @@ impl NativeEngine {
         let mut slices: Vec<&[u8]> = Vec::new();
         match self.engine()? {
             Engine::Inline(e) => e.with_shard(|s: &mut Shard| {
-                for c in conns.chunks_exact_mut(4) {
-                    let n = c[2] as usize;
-                    slices.clear();
-                    slices.extend(bufs[next..next + n].iter().map(|b| &b[..]));
-                    next += n;
-                    c[2] = match s.write_caught(conn(c[0], c[1]), &slices) {
-                        Ok(WriteStatus::Done) => 0,
-                        Ok(WriteStatus::Queued(_)) => 1,
-                        Err(err) => {
-                            errors.push(err);
-                            1 + errors.len() as u32
-                        }
-                    };
-                }
+                s.as_one_round(|s| {
+                    for c in conns.chunks_exact_mut(4) {
+                        let n = c[2] as usize;
+                        slices.clear();
+                        slices.extend(bufs[next..next + n].iter().map(|b| &b[..]));
+                        next += n;
+                        c[2] = match s.write_caught(conn(c[0], c[1]), &slices) {
+                            Ok(WriteStatus::Done) => 0,
+                            Ok(WriteStatus::Queued(_)) => 1,
+                            Err(err) => {
+                                errors.push(err);
+                                1 + errors.len() as u32
+                            }
+                        };
+                    }
+                })
             }),
             Engine::Threaded(t) => {
                 let mut commands = Vec::with_capacity(conns.len() / 4);

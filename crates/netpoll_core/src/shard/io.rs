@@ -34,7 +34,7 @@ impl Shard {
         if self.conns.get_mut(id).is_some_and(|c| c.tls.is_some()) {
             return self.read_tls(id, sink);
         }
-        let now = self.now_ms();
+        let now = self.round_ms();
         let (min_read, max_read) = (self.config.min_read, self.config.max_read);
         let mut budget = self.config.read_budget;
         loop {
@@ -237,7 +237,7 @@ impl Shard {
         bufs: &[B],
         keep: impl Fn(&B) -> Bytes,
     ) -> Result<WriteStatus, NetError> {
-        let now = self.now_ms();
+        let now = self.round_ms();
         let Some(conn) = self.conns.get_mut(id) else {
             return Err(NetError::new("ERR_CONN_CLOSED", "the connection is closed"));
         };

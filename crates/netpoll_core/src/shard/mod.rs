@@ -88,6 +88,9 @@ pub struct Shard {
     /// Accepted on hand-off listeners, waiting for the engine to place them.
     handoffs: Vec<Handoff>,
     epoch: Instant,
+    /// The clock read once after a poll returned, for the reads of that round
+    /// ([`Shard::round_ms`]); `None` outside [`Shard::run_once`].
+    round_clock: Option<u64>,
     stats: ShardStats,
     /// Connections in [`ConnState::Closing`].
     lingering: usize,
@@ -132,6 +135,7 @@ impl Shard {
             current: None,
             held_reads: HeldReads::default(),
             epoch: Instant::now(),
+            round_clock: None,
             stats: ShardStats::default(),
             lingering: 0,
             tls_scratch: Vec::new(),
@@ -157,6 +161,23 @@ impl Shard {
     /// Milliseconds since the shard started: the clock of its timers.
     pub fn now_ms(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// [`Shard::now_ms`] as read when this round began — inside [`Shard::run_once`] (after its
+    /// poll returned) or [`Shard::as_one_round`]; a round is native work only (the owner runs
+    /// after it), so the reading stays current. The clock itself elsewhere. One clock read
+    /// per round instead of one per connection read or write.
+    pub(super) fn round_ms(&self) -> u64 {
+        self.round_clock.unwrap_or_else(|| self.now_ms())
+    }
+
+    /// Runs `f` (native work only, e.g. one batch of the owner's writes) as one round: the
+    /// reads and writes in it take their time from one clock read.
+    pub fn as_one_round<R>(&mut self, f: impl FnOnce(&mut Shard) -> R) -> R {
+        let outer = self.round_clock.replace(self.now_ms());
+        let result = f(self);
+        self.round_clock = outer;
+        result
     }
 
     /// The shard's configuration.
@@ -239,6 +260,7 @@ impl Shard {
             Err(e) => return Err(e),
         }
         crate::fault::check(crate::fault::Site::Reactor);
+        self.round_clock = Some(self.now_ms());
         self.report_direct_failures(sink);
         self.serve_ready(sink);
         let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
@@ -288,6 +310,7 @@ impl Shard {
         }
         self.current = None;
         self.events = events;
+        self.round_clock = None;
         self.expire_timers(sink);
         Ok(self.stats.events - before)
     }

@@ -70,22 +70,28 @@ fn flush_records(conn: &mut Conn, now: u64) -> Result<usize, NetError> {
     Ok(total)
 }
 
-/// The buffers of `bufs` after their first `skip` bytes (at most [`MAX_CHUNKS`]).
-fn unsent<B: AsRef<[u8]>>(bufs: &[B], mut skip: usize) -> Vec<&[u8]> {
-    let mut out = Vec::new();
+/// The buffers of `bufs` after their first `skip` bytes (at most [`MAX_CHUNKS`]), into
+/// `out`; returns how many.
+fn unsent<'a, B: AsRef<[u8]>>(
+    bufs: &'a [B],
+    mut skip: usize,
+    out: &mut [&'a [u8]; MAX_CHUNKS],
+) -> usize {
+    let mut n = 0;
     for b in bufs {
         let b = b.as_ref();
         if skip >= b.len() {
             skip -= b.len();
             continue;
         }
-        out.push(&b[skip..]);
+        out[n] = &b[skip..];
+        n += 1;
         skip = 0;
-        if out.len() == MAX_CHUNKS {
+        if n == MAX_CHUNKS {
             break;
         }
     }
-    out
+    n
 }
 
 impl Shard {
@@ -194,7 +200,7 @@ impl Shard {
 
     /// The read path of a TLS connection (see the module docs).
     pub(super) fn read_tls(&mut self, id: ConnId, sink: &mut dyn EventSink) {
-        let now = self.now_ms();
+        let now = self.round_ms();
         let (min_read, max_read) = (self.config.min_read, self.config.max_read);
         let mut budget = self.config.read_budget;
         // rustls may hold decrypted bytes from an earlier round (the sink was full).
@@ -368,7 +374,7 @@ impl Shard {
         bufs: &[B],
         keep: impl Fn(&B) -> bytes::Bytes,
     ) -> Result<WriteStatus, NetError> {
-        let now = self.now_ms();
+        let now = self.round_ms();
         let conn = self.conns.get_mut(id).expect("caller checked");
         let total: usize = bufs.iter().map(|b| b.as_ref().len()).sum();
         let mut taken = 0;
@@ -376,9 +382,10 @@ impl Shard {
         // session then, and writability resumes the rest).
         while conn.output.is_empty() && taken < total {
             let tls = conn.tls.as_deref_mut().expect("a TLS connection");
-            let slices = unsent(bufs, taken);
+            let mut slices = [&[][..]; MAX_CHUNKS];
+            let n = unsent(bufs, taken, &mut slices);
             let mut took = 0;
-            let flushed = tls.session.encrypt(&slices).and_then(|n| {
+            let flushed = tls.session.encrypt(&slices[..n]).and_then(|n| {
                 took = n;
                 flush_records(conn, now)
             });
