@@ -21,10 +21,10 @@
 //! * **Out.** A buffer of at least 2 KiB is encrypted from where it is into the output
 //!   (`seal_out_of_place_scatter`, one pass); smaller neighbours are first copied together so
 //!   that the small responses of one flush share records.
-//! * **Limits.** A record longer than 2¹⁴ + 256 bytes, or with more than 2¹⁴ bytes of
-//!   plaintext, is `record_overflow`; a post-handshake message is at most 64 KiB. Before the
-//!   sending key reaches its suite's confidentiality limit (2²⁴ records for AES-GCM) a
-//!   KeyUpdate replaces it, as rustls would.
+//! * **Limits.** A record longer than 2¹⁴ + 256 bytes, or whose inner plaintext (content,
+//!   type, padding) exceeds 2¹⁴ + 1 bytes, is `record_overflow`; a post-handshake message is
+//!   at most 64 KiB. Before the sending key reaches its suite's confidentiality limit (2²⁴
+//!   records for AES-GCM) a KeyUpdate replaces it, as rustls would.
 //!
 //! Only TLS 1.3 sessions come here; a TLS 1.2 session stays on rustls' record layer.
 
@@ -213,7 +213,11 @@ impl Traffic {
                 return Err(bad_mac());
             }
             let body = &mut rest[HEADER..HEADER + len];
+            // Content, content type and padding together: at most 2^14 + 1 (RFC 8446 §5.4).
             let inner = len - TAG;
+            if inner > MAX_PLAINTEXT + 1 {
+                return Err(overflow());
+            }
             let room = sink.len() - done.written;
             let nonce = self.rx.next_nonce();
             let aad = Aad::from(header);
@@ -237,9 +241,6 @@ impl Traffic {
             let Some(end) = plain.iter().rposition(|&b| b != 0) else {
                 return Err(unexpected("a record with no content type"));
             };
-            if end > MAX_PLAINTEXT {
-                return Err(overflow());
-            }
             let content = &plain[..end];
             match plain[end] {
                 APPLICATION_DATA => {
