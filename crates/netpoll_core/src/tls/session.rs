@@ -56,6 +56,7 @@ use super::sni::{Sni, SniReader};
 use super::traffic::Traffic;
 use crate::error::{code, NetError};
 
+mod ending;
 mod handover;
 
 /// Most ciphertext held while waiting for the rest of a record or handshake message (a
@@ -390,15 +391,6 @@ impl TlsSession {
         self.fail(err)
     }
 
-    /// Ends the session with `err`: what it held is dropped, records queued (an alert) stay.
-    fn fail(&mut self, err: NetError) -> NetError {
-        self.input.release();
-        self.io.stash.release();
-        self.io.early = Vec::new();
-        self.error = Some(err.clone());
-        err
-    }
-
     /// Encrypts the buffers of one flush, in order; returns how many plaintext bytes were
     /// taken (less than offered when `max_pending_output` is reached: offer the rest after
     /// [`TlsSession::write_tls_to`] drained records). Before the handshake completes the
@@ -492,23 +484,5 @@ impl TlsSession {
     /// Whether the peer's `close_notify` has arrived (plaintext before it may still wait).
     pub fn peer_closed(&self) -> bool {
         self.peer_closed
-    }
-
-    /// The socket reached EOF: `Ok` after the peer's `close_notify`; otherwise the session was
-    /// truncated and the error is `ECONNRESET` (or the error that already ended it).
-    pub fn on_eof(&mut self) -> Result<(), NetError> {
-        if let Some(e) = &self.error {
-            return Err(e.clone());
-        }
-        if self.peer_closed {
-            return Ok(());
-        }
-        let message = if self.is_handshaking() {
-            "socket disconnected before secure TLS connection was established"
-        } else {
-            "TLS connection truncated: EOF without close_notify"
-        };
-        let err = NetError::new(crate::error::errno_code(libc::ECONNRESET), message);
-        Err(self.fail(err))
     }
 }
