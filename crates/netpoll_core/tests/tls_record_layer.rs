@@ -243,16 +243,11 @@ fn a_tampered_record_is_bad_record_mac_and_the_peer_hears_the_alert() {
     theirs.conn.write_tls(&mut record).unwrap();
     record[8] ^= 1;
     theirs.sock.write_all(&record).unwrap();
-    pump_with(&mut ours, &mut theirs, "the failure", |o, t| {
-        o.error.is_some() && t.error.is_some()
-    });
-    assert_eq!(
-        ours.error.as_ref().unwrap().code,
-        code::ERR_SSL_DECRYPTION_FAILED_OR_BAD_RECORD_MAC
-    );
-    assert_eq!(
-        theirs.error,
-        Some(rustls::Error::AlertReceived(AlertDescription::BadRecordMac))
+    fails_with(
+        &mut ours,
+        &mut theirs,
+        code::ERR_SSL_DECRYPTION_FAILED_OR_BAD_RECORD_MAC,
+        AlertDescription::BadRecordMac,
     );
     assert!(!ours.plain.ends_with(b"a secret"));
 }
@@ -264,17 +259,19 @@ fn an_oversized_record_is_record_overflow_before_it_is_read_whole() {
     exchange(&mut ours, &mut theirs, 10, 5);
     // A header announcing 2^14 + 257 bytes: refused from the header alone.
     theirs.sock.write_all(&[23, 3, 3, 0x41, 0x01]).unwrap();
-    pump_with(&mut ours, &mut theirs, "the failure", |o, t| {
+    fails_with(
+        &mut ours,
+        &mut theirs,
+        code::ERR_SSL_RECORD_OVERFLOW,
+        AlertDescription::RecordOverflow,
+    );
+}
+
+/// Pumps until both sides failed: ours with `code`, the reference on our `alert`.
+fn fails_with(ours: &mut Peer, theirs: &mut Reference, code: &str, alert: AlertDescription) {
+    pump_with(ours, theirs, "the failure", |o, t| {
         o.error.is_some() && t.error.is_some()
     });
-    assert_eq!(
-        ours.error.as_ref().unwrap().code,
-        code::ERR_SSL_RECORD_OVERFLOW
-    );
-    assert_eq!(
-        theirs.error,
-        Some(rustls::Error::AlertReceived(
-            AlertDescription::RecordOverflow
-        ))
-    );
+    assert_eq!(ours.error.as_ref().unwrap().code, code);
+    assert_eq!(theirs.error, Some(rustls::Error::AlertReceived(alert)));
 }
