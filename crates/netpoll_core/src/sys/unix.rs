@@ -245,6 +245,11 @@ pub fn send(sock: &impl AsFd, buf: &[u8]) -> io::Result<usize> {
 /// Sends the buffers in order with one `sendmsg`, at most [`IOV_MAX`] of them, never
 /// raising `SIGPIPE`. Returns the bytes sent (possibly fewer than offered).
 pub fn send_vectored(sock: &impl AsFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    if let [one] = bufs {
+        // One buffer (the common answer): `send` skips `sendmsg`'s copy of the header and
+        // the iovec array from user space, ~0.1 µs a call.
+        return send(sock, one);
+    }
     let bufs = &bufs[..bufs.len().min(IOV_MAX)];
     SockRef::from(sock).send_vectored_with_flags(bufs, SEND_FLAGS)
 }
