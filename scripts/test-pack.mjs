@@ -19,8 +19,8 @@
 //      directory outside the repo with `npm install --offline` and an empty npm cache, runs
 //      scripts/pack-fixtures/smoke.cjs there (binary loaded from node_modules/netpoll-<platform>,
 //      versions, LinkBuffer and server/Dialer round trips; once per engine mode) and type-checks
-//      scripts/pack-fixtures/types.ts against the installed index.d.ts (tsc --noEmit), then
-//      checks that types.ts uses every public export and every option property;
+//      scripts/pack-fixtures/types*.ts against the installed index.d.ts (tsc --noEmit), then
+//      checks that they use every public export and every option property;
 //   7. installs the root tarball alone into another fresh directory and checks the error
 //      (scripts/pack-fixtures/unsupported.cjs).
 //
@@ -45,6 +45,8 @@ import { fileURLToPath } from 'node:url'
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const FIXTURES = join(REPO, 'scripts', 'pack-fixtures')
+/** The type tests of the published declarations (core, then the bridge and TLS), checked together. */
+const TYPE_TESTS = ['types.ts', 'types-bridge-tls.ts']
 const BIN = join(REPO, 'node_modules', '.bin')
 const KEEP = process.env.NETPOLL_PACK_KEEP === '1'
 const require = createRequire(import.meta.url)
@@ -298,7 +300,7 @@ async function main() {
     `the installed netpoll declares ${PLATFORM_PKG}@${rootPkg.version} as an optional dependency`,
     JSON.stringify(installedRoot.optionalDependencies),
   )
-  for (const f of ['smoke.cjs', 'types.ts']) cpSync(join(FIXTURES, f), join(full, f))
+  for (const f of ['smoke.cjs', ...TYPE_TESTS]) cpSync(join(FIXTURES, f), join(full, f))
   // Once per engine (NETPOLL_MODE picks the default of configure({ mode })).
   for (const mode of ['inline', 'threaded']) {
     console.log(`  smoke.cjs with NETPOLL_MODE=${mode}:`)
@@ -325,10 +327,10 @@ async function main() {
       esModuleInterop: true, skipLibCheck: false, types: ['node'],
       typeRoots: [join(REPO, 'node_modules', '@types')],
     },
-    files: ['types.ts'],
+    files: TYPE_TESTS,
   }, null, 2))
   const tsc = run(join(BIN, 'tsc'), ['-p', 'tsconfig.json'], { cwd: full })
-  check(tsc.code === 0, `tsc --noEmit types.ts against the installed netpoll/index.d.ts (${(tsc.ms / 1000).toFixed(1)}s)`, tail(tsc.stdout + tsc.stderr))
+  check(tsc.code === 0, `tsc --noEmit ${TYPE_TESTS.join(' ')} against the installed netpoll/index.d.ts (${(tsc.ms / 1000).toFixed(1)}s)`, tail(tsc.stdout + tsc.stderr))
   typeCoverage(full)
 
   // 7 ------------------------------------------------------------------------------------------
@@ -350,19 +352,19 @@ async function main() {
 }
 
 /**
- * Fails when types.ts does not use a public export of the installed package, or a property of
+ * Fails when the type tests do not use a public export of the installed package, or a property of
  * an exported option interface / object type. Unused members of exported classes are listed
  * as a reminder (not a failure).
  */
 function typeCoverage(dir) {
   const ts = require(join(REPO, 'node_modules', 'typescript'))
-  const file = join(dir, 'types.ts')
-  const program = ts.createProgram([file], {
+  const files = TYPE_TESTS.map((f) => join(dir, f))
+  const program = ts.createProgram(files, {
     strict: true, noEmit: true, module: ts.ModuleKind.CommonJS, moduleResolution: ts.ModuleResolutionKind.Node10,
     target: ts.ScriptTarget.ES2022, types: ['node'], typeRoots: [join(REPO, 'node_modules', '@types')],
   })
   const checker = program.getTypeChecker()
-  const source = program.getSourceFile(file)
+  const sources = files.map((f) => program.getSourceFile(f))
   const used = new Set()
   let moduleSymbol
   const visit = (node) => {
@@ -373,8 +375,8 @@ function typeCoverage(dir) {
     }
     ts.forEachChild(node, visit)
   }
-  visit(source)
-  if (!moduleSymbol) return fail('types.ts imports from "netpoll"')
+  for (const source of sources) visit(source)
+  if (!moduleSymbol) return fail('the type tests import from "netpoll"')
   const fromLib = (sym) => {
     const decl = sym.valueDeclaration ?? sym.declarations?.[0]
     const f = decl?.getSourceFile().fileName ?? ''
@@ -399,7 +401,7 @@ function typeCoverage(dir) {
     }
     if (sym.flags & ts.SymbolFlags.Class) {
       const instance = checker.getDeclaredTypeOfSymbol(sym)
-      const statics = checker.getTypeOfSymbolAtLocation(sym, source)
+      const statics = checker.getTypeOfSymbolAtLocation(sym, sources[0])
       const members = [...checker.getPropertiesOfType(instance), ...checker.getPropertiesOfType(statics).filter((p) => p.getName() !== 'prototype')]
       for (const m of members) {
         if (fromLib(m) || m.getName().startsWith('#')) continue
@@ -409,9 +411,9 @@ function typeCoverage(dir) {
     }
   }
   console.log(`  public exports of the installed package: ${exports.map((e) => e.getName()).sort().join(', ')}`)
-  check(missing.length === 0, 'types.ts uses every public export', `not used in scripts/pack-fixtures/types.ts: ${missing.join(', ')} — add a use there`)
-  check(missingProps.length === 0, 'types.ts uses every property of every exported option/object type', `not used: ${missingProps.join(', ')}`)
-  if (unusedMembers.length) console.log(`  note: class members types.ts does not use yet: ${unusedMembers.join(', ')}`)
+  check(missing.length === 0, 'the type tests use every public export', `not used in scripts/pack-fixtures/types*.ts: ${missing.join(', ')} — add a use there`)
+  check(missingProps.length === 0, 'the type tests use every property of every exported option/object type', `not used: ${missingProps.join(', ')}`)
+  if (unusedMembers.length) console.log(`  note: class members the type tests do not use yet: ${unusedMembers.join(', ')}`)
 }
 
 function summary() {
