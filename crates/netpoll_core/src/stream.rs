@@ -374,6 +374,18 @@ mod tests {
     }
 
     #[test]
+    fn one_buffer_goes_out_whole_and_a_gone_peer_is_epipe_not_a_signal() {
+        let (mut a, mut b) = unix_pair();
+        assert_eq!(a.write_vectored(&[IoSlice::new(b"ping")]).unwrap(), 4);
+        let mut buf = [0u8; 8];
+        assert_eq!(b.read(&mut buf).unwrap(), 4);
+        assert_eq!(&buf[..4], b"ping");
+        drop(b);
+        let e = a.write_vectored(&[IoSlice::new(b"x")]).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EPIPE));
+    }
+
+    #[test]
     fn more_buffers_than_iov_max_are_cut_not_refused() {
         let (mut a, _b) = unix_pair();
         let bufs: Vec<IoSlice<'_>> = (0..sys::IOV_MAX + 10).map(|_| IoSlice::new(b"x")).collect();

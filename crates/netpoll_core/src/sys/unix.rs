@@ -242,8 +242,9 @@ pub fn send(sock: &impl AsFd, buf: &[u8]) -> io::Result<usize> {
     SockRef::from(sock).send_with_flags(buf, SEND_FLAGS)
 }
 
-/// Sends the buffers in order with one `sendmsg`, at most [`IOV_MAX`] of them, never
-/// raising `SIGPIPE`. Returns the bytes sent (possibly fewer than offered).
+/// Sends the buffers in order with one call (`send` for one buffer, else `sendmsg` with at
+/// most [`IOV_MAX`] of them), never raising `SIGPIPE`. Returns the bytes sent (possibly fewer
+/// than offered).
 pub fn send_vectored(sock: &impl AsFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
     if let [one] = bufs {
         // One buffer (the common answer): `send` skips `sendmsg`'s copy of the header and
